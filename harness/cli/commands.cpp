@@ -1,0 +1,78 @@
+#include "harness/cli/commands.h"
+
+#include <cstdio>
+#include <iostream>
+
+#include "harness/compare.h"
+#include "harness/env_fingerprint.h"
+#include "harness/golden.h"
+#include "harness/run_scenario.h"
+#include "harness/scenario.h"
+#include "src/train/determinism.h"
+
+namespace cliprepro::cli {
+namespace {
+
+void print_summary(const Scenario& s, const RunResult& r) {
+  const auto& z0 = r.summary.zero_shot_before;
+  const auto& z1 = r.summary.zero_shot_after;
+  std::printf("scenario   %s (model %s, %lld steps, batch %lld, seed %lld)\n", s.name.c_str(),
+              s.train.model.c_str(), (long long)r.summary.steps, (long long)s.train.batch_size,
+              (long long)s.train.seed);
+  std::printf("loss       %.4f (step 1) -> %.4f (step %lld)\n", r.summary.first_loss, r.summary.last_loss,
+              (long long)r.summary.steps);
+  if (s.train.zeroshot_frequency > 0) {
+    std::printf("zero-shot  top-1 %.1f%% -> %.1f%%, top-5 %.1f%% -> %.1f%% on %lld held-out images (chance %.1f%%)\n",
+                100 * z0.top1, 100 * z1.top1, 100 * z0.top5, 100 * z1.top5, (long long)z1.count,
+                100.0 / double(SyntheticShapes::num_classes()));
+  }
+  std::printf("log        %s (%.1f s)\n", r.log_path.string().c_str(), r.seconds);
+}
+
+}  // namespace
+
+int cmd_run(const RunArgs& a) {
+  const Scenario s = load_scenario(a.scenario);
+  if (!a.no_golden) require_golden(s);  // fail before spending minutes training
+  RunOptions opts;
+  opts.log_path = default_log_path(s, a.out_dir);
+  opts.selection = s.log;
+  opts.progress = !a.quiet;
+  const RunResult r = train_and_log(s, opts);
+  print_summary(s, r);
+  if (a.no_golden) return kExitMatch;
+  const CompareResult c = check_golden(r.log_path, s);
+  std::printf("golden     %s\n", s.golden.path.string().c_str());
+  std::fputs(format_compare(c, "run", "golden").c_str(), stdout);
+  return c.equal() ? kExitMatch : kExitDiffer;
+}
+
+int cmd_golden_bless(const std::filesystem::path& scenario, bool quiet) {
+  const Scenario s = load_scenario(scenario);
+  const RunResult r = bless_golden(s, !quiet);
+  print_summary(s, r);
+  std::printf("blessed    %s (%.1f KiB)\n", r.log_path.string().c_str(),
+              double(std::filesystem::file_size(r.log_path)) / 1024.0);
+  return kExitMatch;
+}
+
+int cmd_golden_check(const std::filesystem::path& scenario, const std::filesystem::path& log) {
+  const Scenario s = load_scenario(scenario);
+  const CompareResult c = check_golden(log, s);
+  std::fputs(format_compare(c, log.filename().string(), "golden").c_str(), stdout);
+  return c.equal() ? kExitMatch : kExitDiffer;
+}
+
+int cmd_compare(const std::filesystem::path& a, const std::filesystem::path& b, size_t max_rows) {
+  LogReader ra(a), rb(b);
+  const CompareResult c = compare_logs(ra, rb);
+  std::fputs(format_compare(c, a.string(), b.string(), max_rows).c_str(), stdout);
+  return c.equal() ? kExitMatch : kExitDiffer;
+}
+
+int cmd_env() {
+  std::cout << env_fingerprint().dump(2) << "\n";
+  return kExitMatch;
+}
+
+}  // namespace cliprepro::cli

@@ -1,0 +1,26 @@
+// The cliprepro subcommands. Each returns the process exit code: 0 match, 1 differ, 2 error
+// (errors are thrown and mapped to 2 by main).
+#pragma once
+#include <filesystem>
+#include <string>
+
+namespace cliprepro::cli {
+
+inline constexpr int kExitMatch = 0;
+inline constexpr int kExitDiffer = 1;
+inline constexpr int kExitError = 2;
+
+struct RunArgs {
+  std::filesystem::path scenario;
+  std::filesystem::path out_dir = "runs";
+  bool no_golden = false;
+  bool quiet = false;
+};
+
+int cmd_run(const RunArgs& a);
+int cmd_golden_bless(const std::filesystem::path& scenario, bool quiet);
+int cmd_golden_check(const std::filesystem::path& scenario, const std::filesystem::path& log);
+int cmd_compare(const std::filesystem::path& a, const std::filesystem::path& b, size_t max_rows);
+int cmd_env();
+
+}  // namespace cliprepro::cli

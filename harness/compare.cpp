@@ -1,0 +1,207 @@
+#include "harness/compare.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <sstream>
+
+#include "harness/digest.h"
+
+namespace cliprepro {
+namespace {
+
+struct ValueDiff {
+  int64_t count = 0, first = -1;
+  double max_abs = 0;
+};
+
+ValueDiff diff_values(const torch::Tensor& x, const torch::Tensor& y) {
+  ValueDiff d;
+  const size_t es = x.element_size();
+  const auto* px = static_cast<const uint8_t*>(x.data_ptr());
+  const auto* py = static_cast<const uint8_t*>(y.data_ptr());
+  const int64_t n = x.numel();
+  for (int64_t i = 0; i < n; ++i) {
+    if (std::memcmp(px + i * es, py + i * es, es) != 0) {
+      if (d.first < 0) d.first = i;
+      ++d.count;
+    }
+  }
+  if (d.count > 0 && (x.is_floating_point() || x.scalar_type() == torch::kInt64)) {
+    auto a = x.to(torch::kFloat64).flatten(), b = y.to(torch::kFloat64).flatten();
+    auto both_nan = a.isnan().logical_and(b.isnan());
+    auto err = (a - b).abs().masked_fill(both_nan, 0.0).nan_to_num(std::numeric_limits<double>::infinity());
+    d.max_abs = err.max().item<double>();
+  }
+  return d;
+}
+
+int32_t order_at(const TensorSeries& s, int64_t step) {
+  auto it = std::find(s.steps.begin(), s.steps.end(), step);
+  return it == s.steps.end() ? 0 : s.order[size_t(it - s.steps.begin())];
+}
+
+// A stored full tensor whose bytes do not hash to the logged digest of its step.
+bool check_integrity(const LogReader& log, const TensorSeries& s, TensorDiff* out) {
+  for (int64_t step : s.full_steps) {
+    auto it = std::find(s.steps.begin(), s.steps.end(), step);
+    if (it == s.steps.end()) continue;
+    auto t = log.read_full(s.name, step);
+    if (tensor_digest(t) != s.digests[size_t(it - s.steps.begin())]) {
+      out->name = s.name;
+      out->phase = s.phase;
+      out->reason = "corrupt";
+      out->detail = "stored tensor in " + log.path().filename().string() + " does not match its digest";
+      out->first_step = step;
+      out->first_order = order_at(s, step);
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string fmt_double(double v) {
+  std::ostringstream o;
+  o.precision(6);
+  o << v;
+  return o.str();
+}
+
+TensorDiff missing_diff(const std::string& name, const std::string& phase, const LogReader& only_in) {
+  TensorDiff d;
+  d.name = name;
+  d.phase = phase;
+  d.reason = "missing";
+  d.detail = "only in " + only_in.path().filename().string();
+  return d;
+}
+
+}  // namespace
+
+CompareResult compare_logs(const LogReader& a, const LogReader& b, const CompareOptions& opts) {
+  CompareResult r;
+  for (const auto& [name, sb] : b.series()) {
+    const TensorSeries* sa = a.find(name);
+    if (sa == nullptr) {
+      r.diffs.push_back(missing_diff(name, sb.phase, b));
+    }
+  }
+  if (!opts.b_is_subset) {
+    for (const auto& [name, sa] : a.series()) {
+      if (b.find(name) == nullptr) {
+        r.diffs.push_back(missing_diff(name, sa.phase, a));
+      }
+    }
+  }
+  for (const auto& [name, sa] : a.series()) {
+    const TensorSeries* sbp = b.find(name);
+    if (sbp == nullptr) continue;
+    const TensorSeries& sb = *sbp;
+    ++r.tensors_compared;
+    TensorDiff d;
+    d.name = name;
+    d.phase = sa.phase;
+    if (sa.dtype != sb.dtype || sa.shape != sb.shape) {
+      d.reason = "dtype/shape";
+      d.detail = sa.dtype + " vs " + sb.dtype;
+      r.diffs.push_back(d);
+      continue;
+    }
+    std::map<int64_t, uint64_t> da;
+    for (size_t i = 0; i < sa.steps.size(); ++i) da[sa.steps[i]] = sa.digests[i];
+    int64_t first = -1;
+    std::vector<int64_t> missing_in_a;
+    for (size_t i = 0; i < sb.steps.size(); ++i) {
+      auto it = da.find(sb.steps[i]);
+      if (it == da.end()) {
+        missing_in_a.push_back(sb.steps[i]);
+        continue;
+      }
+      ++d.steps_compared;
+      ++r.digests_compared;
+      if (it->second != sb.digests[i]) {
+        ++d.steps_differing;
+        if (first < 0) first = sb.steps[i];
+      }
+    }
+    if (first >= 0) {
+      d.reason = "digest";
+      d.first_step = first;
+    }
+    // Full tensors stored by both: compare bits, and locate the first element that differs.
+    for (int64_t step : sb.full_steps) {
+      if (std::find(sa.full_steps.begin(), sa.full_steps.end(), step) == sa.full_steps.end()) continue;
+      ++r.full_compared;
+      auto ta = a.read_full(name, step), tb = b.read_full(name, step);
+      const ValueDiff v = diff_values(ta, tb);
+      if (v.count == 0) continue;
+      if (d.first_step < 0 || step <= d.first_step) {
+        if (d.first_step < 0 || step < d.first_step) d.reason = "values";
+        d.first_step = step;
+        d.elements_differing = v.count;
+        d.first_element = v.first;
+        d.max_abs_err = v.max_abs;
+      }
+      break;
+    }
+    if (d.first_step >= 0) {
+      d.first_order = order_at(sb, d.first_step);
+      r.diffs.push_back(d);
+    } else if (!missing_in_a.empty()) {
+      d.reason = "steps";
+      d.detail = "step " + std::to_string(missing_in_a.front()) + " missing in " + a.path().filename().string();
+      d.first_step = missing_in_a.front();
+      r.diffs.push_back(d);
+    } else if (!opts.b_is_subset && sa.steps != sb.steps) {
+      d.reason = "steps";
+      d.detail = std::to_string(sa.steps.size()) + " vs " + std::to_string(sb.steps.size()) + " steps";
+      d.first_step = std::min(sa.steps.empty() ? 0 : sa.steps.back(), sb.steps.empty() ? 0 : sb.steps.back());
+      r.diffs.push_back(d);
+    }
+    TensorDiff corrupt;
+    if (!check_integrity(a, sa, &corrupt) || !check_integrity(b, sb, &corrupt)) r.diffs.push_back(corrupt);
+  }
+  std::stable_sort(r.diffs.begin(), r.diffs.end(), [](const TensorDiff& x, const TensorDiff& y) {
+    if (x.first_step != y.first_step) return x.first_step < y.first_step;
+    return x.first_order < y.first_order;
+  });
+  return r;
+}
+
+std::string format_compare(const CompareResult& r, const std::string& label_a,
+                           const std::string& label_b, size_t max_rows) {
+  std::ostringstream o;
+  if (r.equal()) {
+    o << "MATCH: " << label_a << " and " << label_b << " are bitwise identical (" << r.tensors_compared
+      << " tensors, " << r.digests_compared << " digests, " << r.full_compared << " full tensors compared)\n";
+    return o.str();
+  }
+  const auto& f = r.diffs.front();
+  o << "DIFFER: " << label_a << " vs " << label_b << "\n";
+  o << "first difference: ";
+  if (f.first_step >= 0) o << "step " << f.first_step << ", ";
+  o << "phase " << f.phase << ", tensor " << f.name << " (" << f.reason;
+  if (!f.detail.empty()) o << ": " << f.detail;
+  o << ")\n";
+  if (f.elements_differing > 0) {
+    o << "  " << f.elements_differing << " element(s) differ, first at flat index " << f.first_element
+      << ", max abs error " << fmt_double(f.max_abs_err) << "\n";
+  }
+  o << r.diffs.size() << " of " << r.tensors_compared << " tensors differ:\n";
+  o << "  step  phase      reason    steps≠/compared  max|Δ|        tensor\n";
+  for (size_t i = 0; i < r.diffs.size() && i < max_rows; ++i) {
+    const auto& d = r.diffs[i];
+    char line[160];
+    std::snprintf(line, sizeof line, "  %4lld  %-9s  %-8s  %6lld/%-8lld  %-12s  ", (long long)d.first_step,
+                  d.phase.c_str(), d.reason.c_str(), (long long)d.steps_differing,
+                  (long long)d.steps_compared, std::isnan(d.max_abs_err) ? "-" : fmt_double(d.max_abs_err).c_str());
+    o << line << d.name << "\n";
+  }
+  if (r.diffs.size() > max_rows) o << "  ... " << r.diffs.size() - max_rows << " more\n";
+  return o.str();
+}
+
+}  // namespace cliprepro

@@ -1,0 +1,45 @@
+#include "harness/golden.h"
+
+#include <unistd.h>
+
+namespace cliprepro {
+
+void require_golden(const Scenario& s) {
+  if (s.golden.path.empty()) {
+    throw GoldenMissing(s.path.string() + ": scenario has no [golden] section");
+  }
+  if (!std::filesystem::exists(s.golden.path)) {
+    throw GoldenMissing("golden " + s.golden.path.string() + " does not exist; create it with: cliprepro golden bless " +
+                        s.path.string());
+  }
+}
+
+RunResult bless_golden(const Scenario& s, bool progress) {
+  if (s.golden.path.empty()) throw GoldenMissing(s.path.string() + ": scenario has no [golden] section");
+  auto tmp = s.golden.path;
+  tmp += ".tmp-" + std::to_string(getpid());
+  RunOptions opts;
+  opts.log_path = tmp;
+  opts.selection = s.golden.selection;
+  opts.progress = progress;
+  try {
+    RunResult r = train_and_log(s, opts);
+    std::filesystem::rename(tmp, s.golden.path);
+    r.log_path = s.golden.path;
+    return r;
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
+}
+
+CompareResult check_golden(const std::filesystem::path& log, const Scenario& s) {
+  require_golden(s);
+  LogReader run(log), golden(s.golden.path);
+  CompareOptions opts;
+  opts.b_is_subset = true;
+  return compare_logs(run, golden, opts);
+}
+
+}  // namespace cliprepro

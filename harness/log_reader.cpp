@@ -1,0 +1,111 @@
+#include "harness/log_reader.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace cliprepro {
+namespace {
+
+template <typename T>
+std::vector<T> read_1d(hid_t group, const char* name, hid_t memtype) {
+  H5Id d = h5_check(H5Dopen2(group, name, H5P_DEFAULT), std::string("open dataset ") + name);
+  H5Id space = h5_check(H5Dget_space(d.get()), "space");
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  std::vector<T> v(n > 0 ? size_t(n) : 0);
+  if (!v.empty()) h5_check_status(H5Dread(d.get(), memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), "read");
+  return v;
+}
+
+herr_t collect_attr(hid_t obj, const char* name, const H5A_info_t*, void* data) {
+  auto* attrs = static_cast<std::map<std::string, std::string>*>(data);
+  (*attrs)[name] = h5_read_string_attr(obj, name);
+  return 0;
+}
+
+struct VisitState {
+  hid_t file;
+  std::map<std::string, TensorSeries>* series;
+};
+
+herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* data) {
+  if (info->type != H5O_TYPE_GROUP) return 0;
+  auto* st = static_cast<VisitState*>(data);
+  H5Id g = h5_check(H5Gopen2(root, name, H5P_DEFAULT), std::string("open group ") + name);
+  if (H5Lexists(g.get(), "digest", H5P_DEFAULT) <= 0) return 0;
+  TensorSeries s;
+  s.name = name;
+  s.dtype = h5_read_string_attr(g.get(), "dtype");
+  s.phase = h5_read_string_attr(g.get(), "phase");
+  s.shape = h5_read_i64_array_attr(g.get(), "shape");
+  s.steps = read_1d<int64_t>(g.get(), "steps", H5T_NATIVE_INT64);
+  s.digests = read_1d<uint64_t>(g.get(), "digest", H5T_NATIVE_UINT64);
+  s.order = read_1d<int32_t>(g.get(), "order", H5T_NATIVE_INT32);
+  // A crash can leave series of unequal length: keep the rows present in all three.
+  const size_t n = std::min({s.steps.size(), s.digests.size(), s.order.size()});
+  s.steps.resize(n);
+  s.digests.resize(n);
+  s.order.resize(n);
+  if (H5Lexists(g.get(), "full_steps", H5P_DEFAULT) > 0) {
+    s.full_steps = read_1d<int64_t>(g.get(), "full_steps", H5T_NATIVE_INT64);
+  }
+  (*st->series)[s.name] = std::move(s);
+  return 0;
+}
+
+}  // namespace
+
+LogReader::LogReader(const std::filesystem::path& path) : path_(path) {
+  h5_quiet();
+  if (!std::filesystem::exists(path)) throw std::runtime_error("no such log file: " + path.string());
+  file_ = h5_check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT),
+                   "cannot open " + path.string() + " (not an HDF5 file?)");
+  hsize_t idx = 0;
+  h5_check_status(H5Aiterate2(file_.get(), H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attr, &attrs_),
+                  "read root attributes");
+  if (attr("format") != "cliprepro-log") {
+    throw std::runtime_error(path.string() + " is not a cliprepro log (no format attribute)");
+  }
+  H5Id tensors = h5_check(H5Gopen2(file_.get(), "tensors", H5P_DEFAULT), "open /tensors in " + path.string());
+  VisitState st{file_.get(), &series_};
+  h5_check_status(H5Ovisit2(tensors.get(), H5_INDEX_NAME, H5_ITER_INC, visit_object, &st, H5O_INFO_BASIC),
+                  "walk /tensors");
+}
+
+std::string LogReader::attr(const std::string& name) const {
+  auto it = attrs_.find(name);
+  return it == attrs_.end() ? std::string() : it->second;
+}
+
+const TensorSeries* LogReader::find(const std::string& name) const {
+  auto it = series_.find(name);
+  return it == series_.end() ? nullptr : &it->second;
+}
+
+torch::Tensor LogReader::read_full(const std::string& name, int64_t step) const {
+  const TensorSeries* s = find(name);
+  if (s == nullptr) throw std::runtime_error("no tensor " + name + " in " + path_.string());
+  auto it = std::find(s->full_steps.begin(), s->full_steps.end(), step);
+  if (it == s->full_steps.end()) {
+    throw std::runtime_error("no full tensor " + name + " at step " + std::to_string(step));
+  }
+  const hsize_t row = hsize_t(it - s->full_steps.begin());
+  const std::string dpath = "/tensors/" + name + "/full";
+  H5Id d = h5_check(H5Dopen2(file_.get(), dpath.c_str(), H5P_DEFAULT), "open " + dpath);
+  const auto dtype = dtype_from_name(s->dtype);
+  auto out = torch::empty(s->shape, torch::TensorOptions().dtype(dtype));
+  std::vector<hsize_t> start{row}, count{1};
+  for (auto dim : s->shape) {
+    start.push_back(0);
+    count.push_back(hsize_t(dim));
+  }
+  H5Id fspace = h5_check(H5Dget_space(d.get()), "space");
+  h5_check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+                  "select");
+  H5Id mspace = h5_check(H5Screate_simple(int(count.size()), count.data(), nullptr), "memory space");
+  H5Id type = h5_type_for(dtype);
+  h5_check_status(H5Dread(d.get(), type.get(), mspace.get(), fspace.get(), H5P_DEFAULT, out.data_ptr()),
+                  "read " + dpath);
+  return out;
+}
+
+}  // namespace cliprepro

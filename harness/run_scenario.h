@@ -1,0 +1,29 @@
+// Scenario -> deterministic training run -> HDF5 log with full provenance.
+#pragma once
+#include <filesystem>
+
+#include "harness/log_selection.h"
+#include "harness/scenario.h"
+#include "src/train/trainer.h"
+
+namespace cliprepro {
+
+struct RunOptions {
+  std::filesystem::path log_path;
+  LogSelection selection;
+  bool progress = true;
+};
+
+struct RunResult {
+  std::filesystem::path log_path;
+  TrainSummary summary;
+  double seconds = 0;
+};
+
+// `out_dir`/<scenario name>.h5
+std::filesystem::path default_log_path(const Scenario& s, const std::filesystem::path& out_dir);
+
+// Sets the process environment and determinism switches, trains, and writes the log.
+RunResult train_and_log(const Scenario& s, const RunOptions& opts);
+
+}  // namespace cliprepro

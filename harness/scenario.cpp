@@ -1,0 +1,267 @@
+#include "harness/scenario.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace cliprepro {
+namespace {
+
+class Reader {
+ public:
+  explicit Reader(std::string file) : file_(std::move(file)) {}
+
+  [[noreturn]] void fail(const toml::node& n, const std::string& msg) const {
+    const auto& src = n.source();
+    throw ScenarioError(file_ + ":" + std::to_string(src.begin.line) + ":" +
+                        std::to_string(src.begin.column) + ": " + msg);
+  }
+
+  void check_keys(const toml::table& t, const std::set<std::string>& allowed, const std::string& where) const {
+    for (const auto& [k, v] : t) {
+      if (!allowed.count(std::string(k.str()))) {
+        fail(v, "unknown key '" + std::string(k.str()) + "'" + (where.empty() ? "" : " in [" + where + "]"));
+      }
+    }
+  }
+
+  void read(const toml::table& t, const char* key, std::string& out) const {
+    if (const auto* n = t.get(key)) {
+      if (!n->is_string()) fail(*n, std::string("'") + key + "' must be a string");
+      out = n->as_string()->get();
+    }
+  }
+  void read(const toml::table& t, const char* key, int64_t& out) const {
+    if (const auto* n = t.get(key)) {
+      if (!n->is_integer()) fail(*n, std::string("'") + key + "' must be an integer");
+      out = n->as_integer()->get();
+    }
+  }
+  void read(const toml::table& t, const char* key, int& out) const {
+    int64_t v = out;
+    read(t, key, v);
+    out = int(v);
+  }
+  void read(const toml::table& t, const char* key, double& out) const {
+    if (const auto* n = t.get(key)) {
+      if (n->is_floating_point()) {
+        out = n->as_floating_point()->get();
+      } else if (n->is_integer()) {
+        out = double(n->as_integer()->get());
+      } else {
+        fail(*n, std::string("'") + key + "' must be a number");
+      }
+    }
+  }
+  void read(const toml::table& t, const char* key, bool& out) const {
+    if (const auto* n = t.get(key)) {
+      if (!n->is_boolean()) fail(*n, std::string("'") + key + "' must be true or false");
+      out = n->as_boolean()->get();
+    }
+  }
+  void read_steps(const toml::table& t, const char* key, std::vector<StepSpec>& out) const {
+    const auto* n = t.get(key);
+    if (n == nullptr) return;
+    const auto* arr = n->as_array();
+    if (arr == nullptr) fail(*n, std::string("'") + key + "' must be a list of steps (7, -1, \"10:20\")");
+    out.clear();
+    for (const auto& e : *arr) {
+      try {
+        if (e.is_integer()) {
+          out.push_back(parse_step_spec(std::to_string(e.as_integer()->get())));
+        } else if (e.is_string()) {
+          out.push_back(parse_step_spec(e.as_string()->get()));
+        } else {
+          fail(e, "step entries are integers or \"a:b[:k]\" strings");
+        }
+      } catch (const std::invalid_argument& ex) {
+        fail(e, ex.what());
+      }
+    }
+  }
+  void read_strings(const toml::table& t, const char* key, std::vector<std::string>& out) const {
+    const auto* n = t.get(key);
+    if (n == nullptr) return;
+    const auto* arr = n->as_array();
+    if (arr == nullptr) fail(*n, std::string("'") + key + "' must be a list of strings");
+    out.clear();
+    for (const auto& e : *arr) {
+      if (!e.is_string()) fail(e, std::string("'") + key + "' entries must be strings");
+      out.push_back(e.as_string()->get());
+    }
+  }
+  const toml::table* table(const toml::table& t, const char* key) const {
+    const auto* n = t.get(key);
+    if (n == nullptr) return nullptr;
+    if (!n->is_table()) fail(*n, std::string("'") + key + "' must be a table ([" + key + "])");
+    return n->as_table();
+  }
+  void positive(const toml::table& t, const char* key, double v, bool allow_zero) const {
+    if (v < 0 || (!allow_zero && v == 0)) fail(*t.get(key), std::string("'") + key + "' must be " + (allow_zero ? ">= 0" : "> 0"));
+  }
+
+ private:
+  std::string file_;
+};
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw ScenarioError(p.string() + ": cannot read scenario file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+nlohmann::json steps_json(const std::vector<StepSpec>& v) {
+  auto j = nlohmann::json::array();
+  for (const auto& s : v) {
+    j.push_back({{"start", s.start}, {"stop", s.stop == StepSpec::kOpen ? nlohmann::json(nullptr) : nlohmann::json(s.stop)},
+                 {"stride", s.stride}});
+  }
+  return j;
+}
+
+}  // namespace
+
+Scenario load_scenario(const std::filesystem::path& path) { return parse_scenario(slurp(path), path); }
+
+Scenario parse_scenario(const std::string& text, const std::filesystem::path& path) {
+  const std::string file = path.string();
+  toml::table root;
+  try {
+    root = toml::parse(text, file);
+  } catch (const toml::parse_error& e) {
+    const auto& src = e.source();
+    throw ScenarioError(file + ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column) +
+                        ": " + std::string(e.description()));
+  }
+  Reader r(file);
+  Scenario s;
+  s.path = path;
+  s.text = text;
+  s.name = path.stem().string();
+  r.check_keys(root,
+               {"name", "description", "model", "precision", "device", "batch-size", "lr", "wd", "warmup",
+                "beta1", "beta2", "eps", "grad-clip-norm", "seed", "epochs", "steps", "local-loss",
+                "gather-with-grad", "dataset-type", "train-num-samples", "val-num-samples",
+                "zeroshot-frequency", "determinism", "log", "golden"},
+               "");
+  auto& t = s.train;
+  r.read(root, "name", s.name);
+  r.read(root, "description", s.description);
+  r.read(root, "model", t.model);
+  r.read(root, "precision", t.precision);
+  r.read(root, "device", t.device);
+  r.read(root, "batch-size", t.batch_size);
+  r.read(root, "lr", t.lr);
+  r.read(root, "wd", t.wd);
+  r.read(root, "warmup", t.warmup);
+  r.read(root, "beta1", t.beta1);
+  r.read(root, "beta2", t.beta2);
+  r.read(root, "eps", t.eps);
+  r.read(root, "grad-clip-norm", t.grad_clip_norm);
+  r.read(root, "seed", t.seed);
+  r.read(root, "epochs", t.epochs);
+  r.read(root, "steps", t.steps);
+  r.read(root, "local-loss", t.local_loss);
+  r.read(root, "gather-with-grad", t.gather_with_grad);
+  r.read(root, "dataset-type", t.dataset_type);
+  r.read(root, "train-num-samples", t.train_num_samples);
+  r.read(root, "val-num-samples", t.val_num_samples);
+  r.read(root, "zeroshot-frequency", t.zeroshot_frequency);
+  if (root.contains("batch-size")) r.positive(root, "batch-size", double(t.batch_size), false);
+  if (root.contains("lr")) r.positive(root, "lr", t.lr, true);
+  if (root.contains("warmup")) r.positive(root, "warmup", double(t.warmup), true);
+  if (root.contains("epochs")) r.positive(root, "epochs", double(t.epochs), false);
+  if (root.contains("steps")) r.positive(root, "steps", double(t.steps), true);
+  if (root.contains("train-num-samples")) r.positive(root, "train-num-samples", double(t.train_num_samples), false);
+  if (root.contains("val-num-samples")) r.positive(root, "val-num-samples", double(t.val_num_samples), false);
+  for (const char* k : {"beta1", "beta2"}) {
+    double v = k[4] == '1' ? t.beta1 : t.beta2;
+    if (root.contains(k) && (v < 0 || v >= 1)) r.fail(*root.get(k), std::string("'") + k + "' must be in [0, 1)");
+  }
+  if (root.contains("precision") && t.precision != "fp32") {
+    r.fail(*root.get("precision"), "precision '" + t.precision + "' is not supported yet (only \"fp32\")");
+  }
+  if (root.contains("dataset-type") && t.dataset_type != "synthetic") {
+    r.fail(*root.get("dataset-type"), "dataset-type '" + t.dataset_type + "' is not supported yet (only \"synthetic\")");
+  }
+  if (root.contains("device") && t.device != "cpu" && t.device != "cuda") {
+    r.fail(*root.get("device"), "device must be \"cpu\" or \"cuda\"");
+  }
+
+  if (const auto* d = r.table(root, "determinism")) {
+    r.check_keys(*d, {"deterministic", "threads", "cpu-isa", "mkl-cbwr", "allow-tf32"}, "determinism");
+    r.read(*d, "deterministic", t.determinism.deterministic);
+    r.read(*d, "threads", t.determinism.threads);
+    r.read(*d, "cpu-isa", t.determinism.cpu_isa);
+    r.read(*d, "mkl-cbwr", t.determinism.mkl_cbwr);
+    r.read(*d, "allow-tf32", t.determinism.allow_tf32);
+  }
+  if (const auto* l = r.table(root, "log")) {
+    r.check_keys(*l, {"digest-every", "full-steps", "full-tensors"}, "log");
+    r.read(*l, "digest-every", s.log.digest_every);
+    if (l->contains("digest-every")) r.positive(*l, "digest-every", double(s.log.digest_every), false);
+    r.read_steps(*l, "full-steps", s.log.full_steps);
+    r.read_strings(*l, "full-tensors", s.log.full_tensors);
+  }
+  s.golden.selection = s.log;
+  if (const auto* g = r.table(root, "golden")) {
+    r.check_keys(*g, {"path", "full-steps", "full-tensors"}, "golden");
+    std::string gp;
+    r.read(*g, "path", gp);
+    if (gp.empty()) r.fail(*g, "[golden] needs 'path'");
+    s.golden.path = std::filesystem::path(gp).is_absolute() ? std::filesystem::path(gp)
+                                                            : path.parent_path() / gp;
+    s.golden.path = s.golden.path.lexically_normal();
+    s.golden.selection.full_steps.clear();
+    s.golden.selection.full_tensors.clear();
+    r.read_steps(*g, "full-steps", s.golden.selection.full_steps);
+    r.read_strings(*g, "full-tensors", s.golden.selection.full_tensors);
+  }
+  return s;
+}
+
+nlohmann::json Scenario::resolved() const {
+  const auto& t = train;
+  return {
+      {"name", name},
+      {"description", description},
+      {"model", t.model},
+      {"precision", t.precision},
+      {"device", t.device},
+      {"batch-size", t.batch_size},
+      {"lr", t.lr},
+      {"wd", t.wd},
+      {"warmup", t.warmup},
+      {"beta1", t.beta1},
+      {"beta2", t.beta2},
+      {"eps", t.eps},
+      {"grad-clip-norm", t.grad_clip_norm},
+      {"seed", t.seed},
+      {"epochs", t.epochs},
+      {"steps", t.steps},
+      {"total-steps", t.total_steps()},
+      {"local-loss", t.local_loss},
+      {"gather-with-grad", t.gather_with_grad},
+      {"dataset-type", t.dataset_type},
+      {"train-num-samples", t.train_num_samples},
+      {"val-num-samples", t.val_num_samples},
+      {"zeroshot-frequency", t.zeroshot_frequency},
+      {"determinism",
+       {{"deterministic", t.determinism.deterministic},
+        {"threads", t.determinism.threads},
+        {"cpu-isa", t.determinism.cpu_isa},
+        {"mkl-cbwr", t.determinism.mkl_cbwr},
+        {"allow-tf32", t.determinism.allow_tf32}}},
+      {"log",
+       {{"digest-every", log.digest_every}, {"full-steps", steps_json(log.full_steps)}, {"full-tensors", log.full_tensors}}},
+      {"golden",
+       {{"path", golden.path.string()},
+        {"full-steps", steps_json(golden.selection.full_steps)},
+        {"full-tensors", golden.selection.full_tensors}}},
+  };
+}
+
+}  // namespace cliprepro

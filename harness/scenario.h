@@ -1,0 +1,39 @@
+// Scenario files (TOML): training keys named as OpenCLIP's flags, plus [determinism], [log]
+// and [golden]. Schema: docs/scenario-schema.md. Errors carry file:line:column.
+#pragma once
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+
+#include "harness/log_selection.h"
+#include "src/train/train_config.h"
+
+namespace cliprepro {
+
+class ScenarioError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct GoldenConfig {
+  std::filesystem::path path;  // resolved against the scenario file's directory
+  LogSelection selection;      // full tensors kept in the golden; digests as [log]
+};
+
+struct Scenario {
+  std::filesystem::path path;
+  std::string name, description;
+  std::string text;  // the file as read
+  TrainConfig train;
+  LogSelection log;
+  GoldenConfig golden;  // path empty: no golden
+
+  // Every setting after defaults, as JSON with the scenario's key names.
+  nlohmann::json resolved() const;
+};
+
+Scenario load_scenario(const std::filesystem::path& path);
+Scenario parse_scenario(const std::string& text, const std::filesystem::path& path);
+
+}  // namespace cliprepro

@@ -1,0 +1,29 @@
+// Multi-head attention with the op sequence of torch.nn.functional.multi_head_attention_forward
+// (need_weights=False), so parameters and numerics follow OpenCLIP's use of it.
+#pragma once
+#include <torch/torch.h>
+
+#include <optional>
+
+namespace cliprepro {
+
+// q/k/v: (L, N, E) sequence-first. Projections already applied by the caller.
+// Returns (L, N, E) before the output projection.
+torch::Tensor multi_head_attention_core(const torch::Tensor& q, const torch::Tensor& k,
+                                        const torch::Tensor& v, int64_t num_heads,
+                                        const std::optional<torch::Tensor>& attn_mask);
+
+// nn.MultiheadAttention(d_model, n_head) with packed in_proj, parameter names as PyTorch's.
+class MultiheadAttentionImpl : public torch::nn::Module {
+ public:
+  MultiheadAttentionImpl(int64_t embed_dim, int64_t num_heads);
+  // x: (L, N, E); attn_mask additive (L, L) or undefined.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& attn_mask);
+
+  torch::Tensor in_proj_weight, in_proj_bias;
+  torch::nn::Linear out_proj{nullptr};
+  int64_t embed_dim, num_heads;
+};
+TORCH_MODULE(MultiheadAttention);
+
+}  // namespace cliprepro

@@ -1,0 +1,29 @@
+// Capture points: LibTorch has no forward hooks (pytorch#25888), so modules
+// record their outputs on an explicit tape, named by OpenCLIP module paths.
+#pragma once
+#include <torch/types.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace cliprepro {
+
+class CaptureTape {
+ public:
+  // Records a detached view; callers must not modify `t` in place afterwards.
+  void record(std::string name, const torch::Tensor& t) {
+    entries_.emplace_back(std::move(name), t.detach());
+  }
+  const std::vector<std::pair<std::string, torch::Tensor>>& entries() const { return entries_; }
+  void clear() { entries_.clear(); }
+
+ private:
+  std::vector<std::pair<std::string, torch::Tensor>> entries_;
+};
+
+inline void capture(CaptureTape* tape, const std::string& name, const torch::Tensor& t) {
+  if (tape != nullptr) tape->record(name, t);
+}
+
+}  // namespace cliprepro

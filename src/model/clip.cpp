@@ -1,0 +1,73 @@
+#include "src/model/clip.h"
+
+#include <cmath>
+#include <limits>
+
+namespace cliprepro {
+
+ClipImpl::ClipImpl(const ModelConfig& cfg) : cfg_(cfg) {
+  visual = register_module("visual", ModifiedResNet(cfg.vision, cfg.embed_dim));
+  const auto& t = cfg.text;
+  transformer = register_module("transformer", Transformer(t.width, t.layers, t.heads, cfg.quick_gelu));
+  token_embedding = register_module("token_embedding", torch::nn::Embedding(t.vocab_size, t.width));
+  positional_embedding = register_parameter("positional_embedding", torch::empty({t.context_length, t.width}));
+  ln_final = register_module("ln_final", torch::nn::LayerNorm(torch::nn::LayerNormOptions({t.width})));
+  text_projection = register_parameter("text_projection", torch::empty({t.width, cfg.embed_dim}));
+  logit_scale = register_parameter("logit_scale", torch::ones({}) * std::log(1.0 / 0.07));
+  attn_mask = torch::full({t.context_length, t.context_length},
+                          -std::numeric_limits<float>::infinity())
+                  .triu_(1);
+  init_text_parameters();
+}
+
+void ClipImpl::init_text_parameters() {
+  torch::NoGradGuard no_grad;
+  const auto& t = cfg_.text;
+  token_embedding->weight.normal_(0.0, 0.02);
+  positional_embedding.normal_(0.0, 0.01);
+  const double width = t.width;
+  const double proj_std = std::pow(width, -0.5) * std::pow(2.0 * t.layers, -0.5);
+  const double attn_std = std::pow(width, -0.5);
+  const double fc_std = std::pow(2.0 * width, -0.5);
+  for (auto& m : *transformer->resblocks) {
+    auto* block = m->as<ResidualAttentionBlockImpl>();
+    block->attn->in_proj_weight.normal_(0.0, attn_std);
+    block->attn->out_proj->weight.normal_(0.0, proj_std);
+    block->mlp->c_fc->weight.normal_(0.0, fc_std);
+    block->mlp->c_proj->weight.normal_(0.0, proj_std);
+  }
+  text_projection.normal_(0.0, std::pow(width, -0.5));
+}
+
+torch::Tensor ClipImpl::encode_image(const torch::Tensor& images, bool normalize, CaptureTape* tape) {
+  auto f = visual->forward(images, tape);
+  if (normalize) f = torch::nn::functional::normalize(f, torch::nn::functional::NormalizeFuncOptions().dim(-1));
+  return f;
+}
+
+torch::Tensor ClipImpl::encode_text(const torch::Tensor& tokens, bool normalize, CaptureTape* tape) {
+  auto x = token_embedding(tokens);
+  capture(tape, "token_embedding", x);
+  x = x + positional_embedding.to(x.dtype());
+  x = transformer->forward(x, attn_mask.to(x.device(), x.scalar_type()), tape);
+  x = ln_final(x);
+  capture(tape, "ln_final", x);
+  // Pool at the EOT token: it has the largest id in the vocabulary.
+  auto eot = tokens.argmax(-1);
+  x = x.index({torch::arange(x.size(0), eot.options()), eot}).matmul(text_projection);
+  if (normalize) x = torch::nn::functional::normalize(x, torch::nn::functional::NormalizeFuncOptions().dim(-1));
+  return x;
+}
+
+ClipOutput ClipImpl::forward(const torch::Tensor& images, const torch::Tensor& tokens,
+                             CaptureTape* tape) {
+  ClipOutput out;
+  out.image_features = encode_image(images, true, tape);
+  capture(tape, "image_features", out.image_features);
+  out.text_features = encode_text(tokens, true, tape);
+  capture(tape, "text_features", out.text_features);
+  out.logit_scale = logit_scale.exp();
+  return out;
+}
+
+}  // namespace cliprepro

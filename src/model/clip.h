@@ -1,0 +1,42 @@
+// CLIP = ModifiedResNet image tower + text transformer, parameter names as OpenCLIP's state_dict.
+#pragma once
+#include <torch/torch.h>
+
+#include "src/model/capture.h"
+#include "src/model/model_config.h"
+#include "src/model/modified_resnet.h"
+#include "src/model/text_transformer.h"
+
+namespace cliprepro {
+
+struct ClipOutput {
+  torch::Tensor image_features;  // L2-normalised (N, embed_dim)
+  torch::Tensor text_features;   // L2-normalised (N, embed_dim)
+  torch::Tensor logit_scale;     // exp(logit_scale parameter), 0-d
+};
+
+class ClipImpl : public torch::nn::Module {
+ public:
+  explicit ClipImpl(const ModelConfig& cfg);
+
+  torch::Tensor encode_image(const torch::Tensor& images, bool normalize, CaptureTape* tape = nullptr);
+  torch::Tensor encode_text(const torch::Tensor& tokens, bool normalize, CaptureTape* tape = nullptr);
+  ClipOutput forward(const torch::Tensor& images, const torch::Tensor& tokens,
+                     CaptureTape* tape = nullptr);
+
+  const ModelConfig& config() const { return cfg_; }
+
+  ModifiedResNet visual{nullptr};
+  Transformer transformer{nullptr};
+  torch::nn::Embedding token_embedding{nullptr};
+  torch::Tensor positional_embedding, text_projection, logit_scale;
+  torch::nn::LayerNorm ln_final{nullptr};
+  torch::Tensor attn_mask;  // non-persistent in OpenCLIP: a plain member, not a buffer
+
+ private:
+  void init_text_parameters();
+  ModelConfig cfg_;
+};
+TORCH_MODULE(Clip);
+
+}  // namespace cliprepro

@@ -1,0 +1,132 @@
+#include "src/model/modified_resnet.h"
+
+#include <cmath>
+
+#include "src/model/attention.h"
+
+namespace cliprepro {
+namespace {
+
+torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t padding) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, k).padding(padding).bias(false));
+}
+
+}  // namespace
+
+BottleneckImpl::BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride_) : stride(stride_) {
+  conv1 = register_module("conv1", conv(inplanes, planes, 1, 0));
+  bn1 = register_module("bn1", torch::nn::BatchNorm2d(planes));
+  conv2 = register_module("conv2", conv(planes, planes, 3, 1));
+  bn2 = register_module("bn2", torch::nn::BatchNorm2d(planes));
+  conv3 = register_module("conv3", conv(planes, planes * kExpansion, 1, 0));
+  bn3 = register_module("bn3", torch::nn::BatchNorm2d(planes * kExpansion));
+  if (stride > 1 || inplanes != planes * kExpansion) {
+    // OpenCLIP names the pool "-1" so that state-dict keys stay downsample.0 / downsample.1.
+    downsample = torch::nn::Sequential();
+    downsample->push_back("-1", torch::nn::AvgPool2d(stride));
+    downsample->push_back("0", conv(inplanes, planes * kExpansion, 1, 0));
+    downsample->push_back("1", torch::nn::BatchNorm2d(planes * kExpansion));
+    register_module("downsample", downsample);
+  }
+}
+
+torch::Tensor BottleneckImpl::forward(const torch::Tensor& x, CaptureTape* tape,
+                                      const std::string& path) {
+  auto out = torch::relu(bn1(conv1(x)));
+  out = torch::relu(bn2(conv2(out)));
+  if (stride > 1) out = torch::avg_pool2d(out, stride);
+  out = bn3(conv3(out));
+  auto identity = downsample ? downsample->forward(x) : x;
+  out = torch::relu(out + identity);
+  capture(tape, path, out);
+  return out;
+}
+
+AttentionPool2dImpl::AttentionPool2dImpl(int64_t spacial_dim, int64_t embed_dim, int64_t heads,
+                                         int64_t output_dim)
+    : num_heads(heads) {
+  positional_embedding = register_parameter(
+      "positional_embedding",
+      torch::randn({spacial_dim * spacial_dim + 1, embed_dim}) / std::sqrt(double(embed_dim)));
+  k_proj = register_module("k_proj", torch::nn::Linear(embed_dim, embed_dim));
+  q_proj = register_module("q_proj", torch::nn::Linear(embed_dim, embed_dim));
+  v_proj = register_module("v_proj", torch::nn::Linear(embed_dim, embed_dim));
+  c_proj = register_module("c_proj", torch::nn::Linear(embed_dim, output_dim));
+}
+
+torch::Tensor AttentionPool2dImpl::forward(const torch::Tensor& x_in) {
+  const auto N = x_in.size(0), C = x_in.size(1);
+  auto x = x_in.reshape({N, C, -1}).permute({2, 0, 1});  // (HW, N, C)
+  x = torch::cat({x.mean(0, /*keepdim=*/true), x}, 0);   // (HW+1, N, C)
+  x = x + positional_embedding.unsqueeze(1).to(x.dtype());
+  auto q = q_proj(x), k = k_proj(x), v = v_proj(x);
+  auto out = multi_head_attention_core(q, k, v, num_heads, std::nullopt);
+  const auto L = out.size(0);
+  out = c_proj(out.view({L * N, C})).view({L, N, -1});
+  return out[0];
+}
+
+ModifiedResNetImpl::ModifiedResNetImpl(const VisionConfig& cfg, int64_t output_dim) {
+  const int64_t width = cfg.width;
+  conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, width / 2, 3)
+                                                         .stride(2)
+                                                         .padding(1)
+                                                         .bias(false)));
+  bn1 = register_module("bn1", torch::nn::BatchNorm2d(width / 2));
+  conv2 = register_module("conv2", conv(width / 2, width / 2, 3, 1));
+  bn2 = register_module("bn2", torch::nn::BatchNorm2d(width / 2));
+  conv3 = register_module("conv3", conv(width / 2, width, 3, 1));
+  bn3 = register_module("bn3", torch::nn::BatchNorm2d(width));
+  avgpool = register_module("avgpool", torch::nn::AvgPool2d(2));
+
+  int64_t inplanes = width;
+  for (int i = 0; i < 4; ++i) {
+    const int64_t planes = width << i;
+    const int64_t stride = i == 0 ? 1 : 2;
+    torch::nn::Sequential layer;
+    layer->push_back(Bottleneck(inplanes, planes, stride));
+    inplanes = planes * BottleneckImpl::kExpansion;
+    for (int b = 1; b < cfg.layers[i]; ++b) layer->push_back(Bottleneck(inplanes, planes, 1));
+    layers.push_back(register_module("layer" + std::to_string(i + 1), layer));
+  }
+  const int64_t embed_dim = width * 32;
+  attnpool = register_module(
+      "attnpool", AttentionPool2d(cfg.image_size / 32, embed_dim, embed_dim / 64, output_dim));
+  init_parameters();
+}
+
+void ModifiedResNetImpl::init_parameters() {
+  torch::NoGradGuard no_grad;
+  const double std = std::pow(double(attnpool->c_proj->weight.size(1)), -0.5);
+  for (auto* lin : {&attnpool->q_proj, &attnpool->k_proj, &attnpool->v_proj, &attnpool->c_proj}) {
+    (*lin)->weight.normal_(0.0, std);
+  }
+  // Zero-init the last BN of each residual branch (OpenCLIP init_parameters).
+  for (auto& layer : layers) {
+    for (auto& p : layer->named_parameters()) {
+      const auto& key = p.key();
+      if (key.size() >= 10 && key.compare(key.size() - 10, 10, "bn3.weight") == 0) p.value().zero_();
+    }
+  }
+}
+
+torch::Tensor ModifiedResNetImpl::forward(const torch::Tensor& input, CaptureTape* tape) {
+  auto x = bn1(conv1(input));
+  capture(tape, "visual.bn1", x);
+  x = torch::relu(x);
+  x = torch::relu(bn2(conv2(x)));
+  x = torch::relu(bn3(conv3(x)));
+  capture(tape, "visual.act3", x);
+  x = avgpool(x);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const std::string stage = "visual.layer" + std::to_string(i + 1);
+    for (size_t b = 0; b < layers[i]->size(); ++b) {
+      x = layers[i]->ptr<BottleneckImpl>(b)->forward(x, tape, stage + "." + std::to_string(b));
+    }
+  }
+  x = attnpool(x);
+  capture(tape, "visual.attnpool", x);
+  return x;
+}
+
+}  // namespace cliprepro

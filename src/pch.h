@@ -1,0 +1,7 @@
+// Precompiled header: LibTorch is by far the most expensive include.
+#pragma once
+#include <torch/torch.h>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+#include <map>

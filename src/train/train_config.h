@@ -1,0 +1,34 @@
+// Resolved training configuration; field names follow OpenCLIP's command-line flags.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "src/train/determinism.h"
+
+namespace cliprepro {
+
+struct TrainConfig {
+  std::string model = "tiny";  // shipped config name or path to an OpenCLIP model-config JSON
+  std::string precision = "fp32";
+  std::string device = "cpu";  // "cpu" or "cuda"
+  int64_t batch_size = 64;
+  double lr = 5e-4;
+  double wd = 0.2;
+  int64_t warmup = 10000;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double grad_clip_norm = 0.0;  // 0 = off
+  int64_t seed = 0;
+  int64_t epochs = 32;
+  int64_t steps = 0;  // cliprepro extension: total optimizer steps; 0 = from epochs
+  bool local_loss = false, gather_with_grad = false;
+  std::string dataset_type = "synthetic";
+  int64_t train_num_samples = 1024;
+  int64_t val_num_samples = 256;
+  int64_t zeroshot_frequency = 1;  // epochs between zero-shot evals; 0 = off
+  DeterminismConfig determinism;
+
+  int64_t batches_per_epoch() const { return train_num_samples / batch_size; }
+  int64_t total_steps() const { return steps > 0 ? steps : batches_per_epoch() * epochs; }
+};
+
+}  // namespace cliprepro

@@ -1,0 +1,190 @@
+#include "src/train/trainer.h"
+
+#include <cmath>
+#include <numeric>
+#include <stdexcept>
+
+#include "src/train/clip_loss.h"
+#include "src/train/cosine_schedule.h"
+
+namespace cliprepro {
+
+const char* phase_name(Phase p) {
+  switch (p) {
+    case Phase::kData: return "data";
+    case Phase::kForward: return "forward";
+    case Phase::kBackward: return "backward";
+    case Phase::kOptimizer: return "optimizer";
+    case Phase::kEval: return "eval";
+  }
+  return "?";
+}
+
+namespace {
+
+torch::Device parse_device(const std::string& d) {
+  if (d == "cpu") return torch::kCPU;
+  if (d == "cuda") {
+    if (!torch::cuda::is_available()) throw std::runtime_error("device = \"cuda\" but no CUDA device is available");
+    return torch::Device(torch::kCUDA, 0);
+  }
+  throw std::runtime_error("unknown device '" + d + "' (expected \"cpu\" or \"cuda\")");
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> named(const torch::OrderedDict<std::string, torch::Tensor>& d) {
+  std::vector<std::pair<std::string, torch::Tensor>> v;
+  for (const auto& kv : d) v.emplace_back(kv.key(), kv.value());
+  return v;
+}
+
+torch::Tensor scalar_f64(double v) { return torch::tensor(v, torch::kFloat64); }
+
+}  // namespace
+
+Trainer::Trainer(const TrainConfig& cfg)
+    : cfg_(cfg),
+      model_cfg_(load_model_config(cfg.model)),
+      device_(parse_device(cfg.device)),
+      tokenizer_(SyntheticShapes::vocabulary(), model_cfg_.text.vocab_size, model_cfg_.text.context_length),
+      train_set_(model_cfg_.vision.image_size, uint64_t(cfg.seed), 0),
+      val_set_(model_cfg_.vision.image_size, uint64_t(cfg.seed), 1) {
+  if (cfg.precision != "fp32") {
+    throw std::runtime_error("precision '" + cfg.precision + "' is not supported yet (only fp32)");
+  }
+  if (cfg.dataset_type != "synthetic") {
+    throw std::runtime_error("dataset-type '" + cfg.dataset_type + "' is not supported yet (only synthetic)");
+  }
+  if (cfg.batch_size < 1 || cfg.batches_per_epoch() < 1) {
+    throw std::runtime_error("train-num-samples must hold at least one batch of batch-size");
+  }
+  if (cfg.warmup < 0) throw std::runtime_error("warmup must be >= 0");
+  // Model created right after seeding, as OpenCLIP does, so its init is a function of the seed.
+  torch::manual_seed(uint64_t(cfg.seed));
+  model_ = Clip(model_cfg_);
+  model_->to(device_);
+  model_->train();
+  AdamWOptions o;
+  o.lr = cfg.lr;
+  o.beta1 = cfg.beta1;
+  o.beta2 = cfg.beta2;
+  o.eps = cfg.eps;
+  o.weight_decay = cfg.wd;
+  optimizer_ = std::make_unique<AdamW>(named(model_->named_parameters()), o);
+
+  std::vector<int64_t> val_ids(size_t(cfg.val_num_samples));
+  std::iota(val_ids.begin(), val_ids.end(), 0);
+  val_batch_ = val_set_.batch(val_ids, tokenizer_);
+  std::vector<std::string> prompts;
+  for (int64_t c = 0; c < SyntheticShapes::num_classes(); ++c) prompts.push_back(SyntheticShapes::class_prompt(c));
+  class_tokens_ = tokenizer_.encode_batch(prompts);
+}
+
+Batch Trainer::batch_for(int64_t b) const {
+  const int64_t bpe = cfg_.batches_per_epoch();
+  const int64_t epoch = b / bpe, i = b % bpe;
+  const auto perm = seeded_permutation(cfg_.train_num_samples, uint64_t(cfg_.seed) * 1000003ull + uint64_t(epoch));
+  std::vector<int64_t> ids(perm.begin() + i * cfg_.batch_size, perm.begin() + (i + 1) * cfg_.batch_size);
+  return train_set_.batch(ids, tokenizer_);
+}
+
+void Trainer::record_state(StepRecord& rec, bool with_moments) const {
+  // BatchNorm running statistics change in the forward pass; parameters in the optimizer step.
+  // Step 0 records the same families with the same phases, holding the initial state.
+  for (const auto& kv : model_->named_buffers()) {
+    rec.tensors.push_back({"buffers/" + kv.key(), Phase::kForward, kv.value()});
+  }
+  if (with_moments) {
+    for (const auto& g : optimizer_->groups()) {
+      for (const auto& p : g.params) {
+        rec.tensors.push_back({"optimizer/exp_avg/" + p.name, Phase::kOptimizer, p.exp_avg});
+        rec.tensors.push_back({"optimizer/exp_avg_sq/" + p.name, Phase::kOptimizer, p.exp_avg_sq});
+      }
+    }
+  }
+  for (const auto& kv : model_->named_parameters()) {
+    rec.tensors.push_back({"params/" + kv.key(), Phase::kOptimizer, kv.value()});
+  }
+}
+
+void Trainer::record_eval(StepRecord& rec, const ZeroShotResult& r) const {
+  rec.tensors.push_back({"eval/zeroshot_top1", Phase::kEval, scalar_f64(r.top1)});
+  rec.tensors.push_back({"eval/zeroshot_top5", Phase::kEval, scalar_f64(r.top5)});
+}
+
+ZeroShotResult Trainer::evaluate() {
+  return zero_shot_eval(model_, class_tokens_, val_batch_.images, val_batch_.labels, 256);
+}
+
+double Trainer::train_step(int64_t b, StepRecord* rec) {
+  const double lr = cosine_lr(cfg_.lr, cfg_.warmup, total_steps(), b);
+  optimizer_->set_lr(lr);
+  optimizer_->zero_grad();
+  Batch batch = batch_for(b);
+  CaptureTape tape;
+  CaptureTape* tp = rec ? &tape : nullptr;
+  auto out = model_->forward(batch.images.to(device_), batch.tokens.to(device_), tp);
+  auto logits = clip_logits(out.image_features, out.text_features, out.logit_scale);
+  capture(tp, "logits_per_image", logits.per_image);
+  auto loss = clip_loss(logits);
+  loss.backward();
+  if (cfg_.grad_clip_norm > 0) {
+    torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.grad_clip_norm, 2.0);
+  }
+  optimizer_->step();
+  {
+    torch::NoGradGuard no_grad;
+    model_->logit_scale.clamp_(0, std::log(100.0));
+  }
+  if (rec != nullptr) {
+    rec->tensors.push_back({"data/sample_ids", Phase::kData, batch.sample_ids});
+    for (const auto& [name, t] : tape.entries()) {
+      rec->tensors.push_back({"activations/" + name, Phase::kForward, t});
+    }
+    rec->tensors.push_back({"scalars/logit_scale", Phase::kForward, out.logit_scale.detach()});
+    rec->tensors.push_back({"scalars/loss", Phase::kForward, loss.detach()});
+    // Backward visits parameters roughly in reverse registration order.
+    auto params = model_->named_parameters();
+    for (auto it = params.end(); it != params.begin();) {
+      --it;
+      if (it->value().grad().defined()) {
+        rec->tensors.push_back({"grads/" + it->key(), Phase::kBackward, it->value().grad()});
+      }
+    }
+    rec->tensors.push_back({"scalars/lr", Phase::kOptimizer, scalar_f64(lr)});
+    record_state(*rec, true);
+  }
+  return loss.item<double>();
+}
+
+TrainSummary Trainer::run(const StepObserver& observe, const ProgressFn& progress) {
+  TrainSummary s;
+  const int64_t total = total_steps();
+  const int64_t bpe = cfg_.batches_per_epoch();
+  StepRecord init;
+  init.step = 0;
+  record_state(init, false);
+  if (cfg_.zeroshot_frequency > 0) {
+    s.zero_shot_before = evaluate();
+    record_eval(init, s.zero_shot_before);
+  }
+  if (observe) observe(init);
+  for (int64_t step = 1; step <= total; ++step) {
+    StepRecord rec;
+    rec.step = step;
+    const double loss = train_step(step - 1, observe ? &rec : nullptr);
+    if (step == 1) s.first_loss = loss;
+    s.last_loss = loss;
+    const bool epoch_end = step % bpe == 0;
+    if (cfg_.zeroshot_frequency > 0 &&
+        (step == total || (epoch_end && (step / bpe) % cfg_.zeroshot_frequency == 0))) {
+      s.zero_shot_after = evaluate();
+      record_eval(rec, s.zero_shot_after);
+    }
+    if (observe) observe(rec);
+    if (progress) progress(step, total, loss, optimizer_->groups()[0].lr);
+  }
+  s.steps = total;
+  return s;
+}
+
+}  // namespace cliprepro

@@ -1,0 +1,76 @@
+// The training loop, OpenCLIP's order of operations per step:
+// scheduler -> zero_grad -> forward -> loss -> backward -> [clip] -> AdamW step -> clamp logit_scale.
+// Step numbering: step 0 is the initial state; step s >= 1 is the s-th optimizer update
+// (forward/backward on batch s-1, then the update).
+#pragma once
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "src/data/synthetic_shapes.h"
+#include "src/data/word_tokenizer.h"
+#include "src/model/clip.h"
+#include "src/train/adamw.h"
+#include "src/train/train_config.h"
+#include "src/train/zero_shot.h"
+
+namespace cliprepro {
+
+// Phase of a tensor within a step, in execution order.
+enum class Phase { kData, kForward, kBackward, kOptimizer, kEval };
+const char* phase_name(Phase p);
+
+struct NamedTensor {
+  std::string name;  // family/name, e.g. "params/visual.conv1.weight"
+  Phase phase;
+  torch::Tensor tensor;
+};
+
+struct StepRecord {
+  int64_t step = 0;
+  std::vector<NamedTensor> tensors;  // in execution order
+};
+
+using StepObserver = std::function<void(const StepRecord&)>;
+using ProgressFn = std::function<void(int64_t step, int64_t total, double loss, double lr)>;
+
+struct TrainSummary {
+  int64_t steps = 0;
+  double first_loss = 0, last_loss = 0;
+  ZeroShotResult zero_shot_before, zero_shot_after;
+};
+
+class Trainer {
+ public:
+  explicit Trainer(const TrainConfig& cfg);
+
+  int64_t total_steps() const { return cfg_.total_steps(); }
+  TrainSummary run(const StepObserver& observe, const ProgressFn& progress);
+
+  // One step on global batch index `b` (0-based); returns the loss. Used by run() and benchmarks.
+  double train_step(int64_t b, StepRecord* record);
+  Batch batch_for(int64_t b) const;
+  Clip& model() { return model_; }
+  AdamW& optimizer() { return *optimizer_; }
+  const ModelConfig& model_config() const { return model_cfg_; }
+
+ private:
+  void record_state(StepRecord& rec, bool with_moments) const;
+  void record_eval(StepRecord& rec, const ZeroShotResult& r) const;
+  ZeroShotResult evaluate();
+
+  TrainConfig cfg_;
+  ModelConfig model_cfg_;
+  torch::Device device_;
+  Clip model_{nullptr};
+  std::unique_ptr<AdamW> optimizer_;
+  WordTokenizer tokenizer_;
+  SyntheticShapes train_set_, val_set_;
+  Batch val_batch_;
+  torch::Tensor class_tokens_;
+};
+
+}  // namespace cliprepro
