@@ -139,7 +139,7 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
       const ValueDiff v = diff_values(ta, tb);
       if (v.count == 0) continue;
       if (d.first_step < 0 || step <= d.first_step) {
-        if (d.first_step < 0 || step < d.first_step) d.reason = "values";
+        d.reason = "values";
         d.first_step = step;
         d.elements_differing = v.count;
         d.first_element = v.first;

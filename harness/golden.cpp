@@ -22,6 +22,7 @@ RunResult bless_golden(const Scenario& s, bool progress) {
   opts.log_path = tmp;
   opts.selection = s.golden.selection;
   opts.progress = progress;
+  opts.mode = WriteMode::kBuffered;
   try {
     RunResult r = train_and_log(s, opts);
     std::filesystem::rename(tmp, s.golden.path);

@@ -15,11 +15,17 @@ namespace cliprepro {
 
 inline constexpr int kLogFormatVersion = 1;
 
+// kStreaming: every step reaches the disk before write() returns (a crash keeps all complete
+// steps). kBuffered: step series are held in memory and written, deflated, at close() —
+// for goldens, which are written to a temporary file and renamed, so crash-safety is moot and
+// compactness matters (rewriting compressed chunks every step would fragment the file).
+enum class WriteMode { kStreaming, kBuffered };
+
 class LogWriter {
  public:
   // `provenance`: string-valued entries become root attributes (objects are stored as JSON).
   LogWriter(const std::filesystem::path& path, LogSelection selection, int64_t last_step,
-            const nlohmann::json& provenance);
+            const nlohmann::json& provenance, WriteMode mode = WriteMode::kStreaming);
   ~LogWriter();
   LogWriter(const LogWriter&) = delete;
   LogWriter& operator=(const LogWriter&) = delete;
@@ -32,10 +38,14 @@ class LogWriter {
  private:
   struct Series;
   Series& series_for(const NamedTensor& t);
+  void flush_series();
+  bool compress_series() const { return mode_ == WriteMode::kBuffered; }
 
   std::filesystem::path path_;
   LogSelection selection_;
   int64_t last_step_;
+  WriteMode mode_;
+  int64_t last_written_ = -1;
   H5Id file_;
   std::map<std::string, std::unique_ptr<Series>> series_;
 };

@@ -42,7 +42,7 @@ RunResult train_and_log(const Scenario& s, const RunOptions& opts) {
       {"step_numbering", "step 0 = initial state; step s >= 1 = forward/backward on batch s-1 and the s-th optimizer update"},
   };
   const int64_t total = trainer.total_steps();
-  LogWriter writer(opts.log_path, opts.selection, total, provenance);
+  LogWriter writer(opts.log_path, opts.selection, total, provenance, opts.mode);
   Progress progress(s.name, total, opts.progress);
   RunResult r;
   r.summary = trainer.run([&](const StepRecord& rec) { writer.write(rec); },

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "harness/log_selection.h"
+#include "harness/log_writer.h"
 #include "harness/scenario.h"
 #include "src/train/trainer.h"
 
@@ -12,6 +13,7 @@ struct RunOptions {
   std::filesystem::path log_path;
   LogSelection selection;
   bool progress = true;
+  WriteMode mode = WriteMode::kStreaming;
 };
 
 struct RunResult {

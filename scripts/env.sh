@@ -1,0 +1,16 @@
+# Shared settings for the scripts (sourced, not run).
+# LibTorch = the PyPI torch wheel, pinned. 2.11.0's default PyPI build is CUDA 13 (cu130),
+# the major of this machine's toolkit, and the same version the lent GPU machines carry.
+CLIPREPRO_TORCH_VERSION="2.11.0"
+# Python packages beside torch: h5py/numpy/xxhash read logs and recompute digests.
+CLIPREPRO_PY_PACKAGES=("torch==${CLIPREPRO_TORCH_VERSION}" "numpy==2.4.6" "h5py==3.16.0" "xxhash==4.1.0")
+# Installed once, outside the repo, and reused (several GB).
+CLIPREPRO_HOME="${CLIPREPRO_HOME:-/opt/cliprepro}"
+CLIPREPRO_VENV="${CLIPREPRO_VENV:-${CLIPREPRO_HOME}/venv-torch-${CLIPREPRO_TORCH_VERSION}}"
+CLIPREPRO_PYTHON="${CLIPREPRO_VENV}/bin/python"
+CLIPREPRO_DEBIAN_PACKAGES=(
+  build-essential cmake pkg-config git python3-venv
+  libhdf5-dev hdf5-tools libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libxxhash-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libpng-dev libjpeg62-turbo-dev clang-format
+)
+CLIPREPRO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

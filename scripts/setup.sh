@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Idempotent setup: Debian packages, the pinned torch wheel (in a venv outside the repo),
+# then configure and build into build/. Safe to run again: it only does what is missing.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "${CLIPREPRO_ROOT}"
+
+missing=()
+for p in "${CLIPREPRO_DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "[setup] installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! "${CLIPREPRO_PYTHON}" - <<PY 2>/dev/null
+import importlib.metadata as m, sys
+want = dict(s.split("==") for s in "${CLIPREPRO_PY_PACKAGES[*]}".split())
+sys.exit(any(m.version(k) != v for k, v in want.items()))
+PY
+then
+  echo "[setup] installing ${CLIPREPRO_PY_PACKAGES[*]} into ${CLIPREPRO_VENV} (once; several GB)"
+  mkdir -p "${CLIPREPRO_HOME}"
+  [ -x "${CLIPREPRO_PYTHON}" ] || python3 -m venv "${CLIPREPRO_VENV}"
+  "${CLIPREPRO_PYTHON}" -m pip install -q --upgrade pip
+  "${CLIPREPRO_PYTHON}" -m pip install -q --no-cache-dir "${CLIPREPRO_PY_PACKAGES[@]}"
+fi
+
+TORCH_PREFIX="$("${CLIPREPRO_PYTHON}" -c 'import torch; print(torch.utils.cmake_prefix_path)')"
+export CLIPREPRO_TORCH_PREFIX="${TORCH_PREFIX}"
+if [ ! -f build/CMakeCache.txt ]; then
+  echo "[setup] configuring build/"
+  cmake --preset default -DCLIPREPRO_PYTHON="${CLIPREPRO_PYTHON}" >/dev/null
+fi
+echo "[setup] building (2 jobs)"
+cmake --build build -j2

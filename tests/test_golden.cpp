@@ -1,0 +1,114 @@
+// Goldens and compare: bless/check, one flipped bit located exactly, a one-ULP lr change
+// found at the first optimizer update.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "harness/compare.h"
+#include "harness/golden.h"
+#include "harness/run_scenario.h"
+#include "tests/test_util.h"
+
+namespace cliprepro {
+namespace {
+
+RunResult run_to(const Scenario& s, const std::filesystem::path& log) {
+  RunOptions o;
+  o.log_path = log;
+  o.selection = s.log;
+  o.progress = false;
+  return train_and_log(s, o);
+}
+
+class GoldenTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = test::temp_dir("golden");
+    scenario_ = load_scenario(test::short_scenario(dir_, "short", 3));
+    bless_golden(scenario_, false);
+    run_to(scenario_, dir_ / "run.h5");
+  }
+  std::filesystem::path dir_;
+  Scenario scenario_;
+};
+
+TEST_F(GoldenTest, BlessedGoldenMatchesARerun) {
+  EXPECT_TRUE(std::filesystem::exists(scenario_.golden.path));
+  // No temporary file is left beside the golden.
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) files += e.path().string().find(".tmp-") != std::string::npos;
+  EXPECT_EQ(files, 0);
+  const auto r = check_golden(dir_ / "run.h5", scenario_);
+  EXPECT_TRUE(r.equal()) << format_compare(r, "run", "golden");
+  EXPECT_GT(r.digests_compared, 100);
+  EXPECT_GT(r.full_compared, 0);
+}
+
+TEST_F(GoldenTest, OneFlippedBitInGoldenTensorIsLocatedAndNamed) {
+  // text_projection is stored in full at steps 1 and 3 in both files; row 0 is step 1.
+  test::flip_bit(scenario_.golden.path, "/tensors/params/text_projection/full", 0, 37, 3);
+  const auto r = check_golden(dir_ / "run.h5", scenario_);
+  ASSERT_FALSE(r.equal());
+  const auto& f = r.diffs.front();
+  EXPECT_EQ(f.name, "params/text_projection");
+  EXPECT_EQ(f.first_step, 1);
+  EXPECT_EQ(f.reason, "values");
+  EXPECT_EQ(f.elements_differing, 1);
+  EXPECT_EQ(f.first_element, 37);
+  EXPECT_GT(f.max_abs_err, 0.0);
+  // The golden's own digest no longer matches its stored bits: reported as corruption too.
+  bool corrupt = false;
+  for (const auto& d : r.diffs) corrupt = corrupt || (d.reason == "corrupt" && d.name == f.name);
+  EXPECT_TRUE(corrupt);
+  const std::string text = format_compare(r, "run", "golden");
+  EXPECT_NE(text.find("step 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("params/text_projection"), std::string::npos) << text;
+}
+
+TEST_F(GoldenTest, FlippedBitInTensorOnlyTheRunStoresIsCaughtByItsDigest) {
+  // grads/* are stored in full in the run log only; the golden holds their digests.
+  test::flip_bit(dir_ / "run.h5", "/tensors/grads/ln_final.weight/full", 1, 5, 30);
+  const auto r = check_golden(dir_ / "run.h5", scenario_);
+  ASSERT_FALSE(r.equal());
+  EXPECT_EQ(r.diffs.front().name, "grads/ln_final.weight");
+  EXPECT_EQ(r.diffs.front().reason, "corrupt");
+  EXPECT_EQ(r.diffs.front().first_step, 1);
+}
+
+TEST(Compare, OneUlpLrChangeFirstDiffersAtFirstOptimizerUpdate) {
+  const auto dir = test::temp_dir("ulp");
+  const auto a = load_scenario(test::short_scenario(dir, "base", 3, "lr = 1e-3\n"));
+  std::ostringstream ulp;
+  ulp.precision(17);
+  ulp << "lr = " << std::nextafter(1e-3, 1.0) << "\n";
+  const auto b = load_scenario(test::short_scenario(dir, "ulp", 3, ulp.str()));
+  ASSERT_NE(a.train.lr, b.train.lr);
+  run_to(a, dir / "a.h5");
+  run_to(b, dir / "b.h5");
+  LogReader ra(dir / "a.h5"), rb(dir / "b.h5");
+  const auto r = compare_logs(ra, rb);
+  ASSERT_FALSE(r.equal());
+  EXPECT_EQ(r.diffs.front().first_step, 1) << format_compare(r, "a", "b");
+  EXPECT_EQ(r.diffs.front().name, "scalars/lr");
+  for (const auto& d : r.diffs) EXPECT_GE(d.first_step, 1) << d.name;
+}
+
+TEST(Compare, IdenticalLogsMatchAndMissingTensorsDiffer) {
+  const auto dir = test::temp_dir("cmp");
+  const auto s = load_scenario(test::short_scenario(dir, "c", 2));
+  run_to(s, dir / "a.h5");
+  LogReader ra(dir / "a.h5");
+  EXPECT_TRUE(compare_logs(ra, ra).equal());
+  // A golden-style subset: the run has everything the golden has, not the reverse.
+  auto golden_like = s;
+  golden_like.log.full_tensors.clear();
+  run_to(golden_like, dir / "b.h5");
+  LogReader rb(dir / "b.h5");
+  CompareOptions subset;
+  subset.b_is_subset = true;
+  EXPECT_TRUE(compare_logs(ra, rb, subset).equal());
+}
+
+}  // namespace
+}  // namespace cliprepro

@@ -1,0 +1,129 @@
+// HDF5 log writer/reader: exact bits for every dtype, digests, selection, globs, step specs.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstring>
+#include <limits>
+
+#include "harness/digest.h"
+#include "harness/glob.h"
+#include "harness/log_reader.h"
+#include "harness/log_writer.h"
+#include "tests/test_util.h"
+
+namespace cliprepro {
+namespace {
+
+TEST(Digest, IsXxh3OfRawBytes) {
+  // XXH3_64bits of empty input, from the xxHash specification's test vectors.
+  EXPECT_EQ(bytes_digest("", 0), 0x2D06800538D394C2ull);
+  auto t = torch::arange(12, torch::kFloat32).view({3, 4});
+  EXPECT_EQ(tensor_digest(t), bytes_digest(t.data_ptr(), t.nbytes()));
+  // A non-contiguous view is digested in C order, as stored.
+  EXPECT_EQ(tensor_digest(t.t()), tensor_digest(t.t().contiguous()));
+  auto u = t.clone();
+  u.view(torch::kInt32)[0][0].add_(1);  // one-bit change
+  EXPECT_NE(tensor_digest(t), tensor_digest(u));
+}
+
+TEST(Glob, MatchesTensorNames) {
+  EXPECT_TRUE(glob_match("params/*", "params/visual.conv1.weight"));
+  EXPECT_TRUE(glob_match("*bn?.weight", "params/visual.bn1.weight"));
+  EXPECT_TRUE(glob_match("params/visual.attnpool.c_proj.*", "params/visual.attnpool.c_proj.bias"));
+  EXPECT_FALSE(glob_match("params/*", "grads/visual.conv1.weight"));
+  EXPECT_FALSE(glob_match("*.bias", "params/visual.bias.weight"));
+  EXPECT_TRUE(glob_match("*", ""));
+}
+
+TEST(StepSpec, IndexRangeStrideAndLast) {
+  EXPECT_TRUE(parse_step_spec("7").contains(7, 100));
+  EXPECT_FALSE(parse_step_spec("7").contains(8, 100));
+  EXPECT_TRUE(parse_step_spec("-1").contains(100, 100));
+  EXPECT_FALSE(parse_step_spec("-1").contains(99, 100));
+  auto r = parse_step_spec("10:20:5");
+  EXPECT_TRUE(r.contains(15, 100));
+  EXPECT_FALSE(r.contains(20, 100));
+  EXPECT_FALSE(r.contains(12, 100));
+  EXPECT_TRUE(parse_step_spec("90:").contains(100, 100));
+  EXPECT_THROW(parse_step_spec("a:b"), std::invalid_argument);
+  EXPECT_THROW(parse_step_spec("1:5:0"), std::invalid_argument);
+}
+
+// Special values whose bits must survive: NaN payloads, -0, subnormals, infinities.
+torch::Tensor special_values(torch::ScalarType dt) {
+  auto t = torch::tensor({0.0f, -0.0f, 1.0f, -2.5f, std::numeric_limits<float>::infinity(),
+                          -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN(),
+                          1e-40f, 3.0e38f, 65504.0f})
+               .to(dt);
+  if (dt == torch::kFloat32) t.view(torch::kInt32)[6].fill_(0x7fc01234);  // NaN with payload
+  return t;
+}
+
+TEST(LogIo, EveryDtypeRoundTripsBitExact) {
+  const auto dir = test::temp_dir("log_io");
+  const auto path = dir / "dtypes.h5";
+  LogSelection sel;
+  sel.full_steps = {parse_step_spec("0:")};
+  sel.full_tensors = {"*"};
+  std::vector<NamedTensor> tensors;
+  for (auto dt : {torch::kFloat32, torch::kFloat16, torch::kBFloat16, torch::kFloat64}) {
+    tensors.push_back({"t/" + dtype_name(dt), Phase::kForward, special_values(dt).view({2, 5})});
+  }
+  tensors.push_back({"t/int64", Phase::kData, torch::tensor({-1, 0, INT64_MAX}, torch::kInt64)});
+  tensors.push_back({"t/scalar", Phase::kOptimizer, torch::tensor(0.125, torch::kFloat64)});
+  {
+    LogWriter w(path, sel, 1, {{"scenario_name", "unit"}});
+    for (int64_t step = 0; step <= 1; ++step) {
+      StepRecord rec;
+      rec.step = step;
+      for (auto& t : tensors) rec.tensors.push_back({t.name, t.phase, t.tensor + 0 * step});
+      w.write(rec);
+    }
+    w.close();
+  }
+  LogReader r(path);
+  EXPECT_EQ(r.attr("status"), "complete");
+  EXPECT_EQ(r.attr("scenario_name"), "unit");
+  for (const auto& t : tensors) {
+    const TensorSeries* s = r.find(t.name);
+    ASSERT_NE(s, nullptr) << t.name;
+    EXPECT_EQ(s->steps, (std::vector<int64_t>{0, 1}));
+    EXPECT_EQ(s->phase, phase_name(t.phase));
+    auto back = r.read_full(t.name, 1);
+    ASSERT_EQ(back.scalar_type(), t.tensor.scalar_type()) << t.name;
+    ASSERT_EQ(back.nbytes(), t.tensor.nbytes());
+    EXPECT_EQ(std::memcmp(back.data_ptr(), t.tensor.contiguous().data_ptr(), back.nbytes()), 0) << t.name;
+    EXPECT_EQ(s->digests[1], tensor_digest(t.tensor)) << t.name;
+  }
+}
+
+TEST(LogIo, SelectionLimitsFullTensorsButDigestsEverything) {
+  const auto dir = test::temp_dir("log_sel");
+  const auto path = dir / "sel.h5";
+  LogSelection sel;
+  sel.digest_every = 2;
+  sel.full_steps = {parse_step_spec("-1")};
+  sel.full_tensors = {"params/*"};
+  {
+    LogWriter w(path, sel, 4, {});
+    for (int64_t step = 0; step <= 4; ++step) {
+      StepRecord rec;
+      rec.step = step;
+      rec.tensors.push_back({"params/w", Phase::kOptimizer, torch::full({3}, float(step))});
+      rec.tensors.push_back({"grads/w", Phase::kBackward, torch::full({3}, float(-step))});
+      rec.tensors.push_back({"scalars/loss", Phase::kForward, torch::tensor(float(step))});
+      w.write(rec);
+    }
+    w.close();
+  }
+  LogReader r(path);
+  EXPECT_EQ(r.find("params/w")->steps, (std::vector<int64_t>{0, 2, 4}));
+  EXPECT_EQ(r.find("params/w")->full_steps, (std::vector<int64_t>{4}));
+  EXPECT_TRUE(r.find("grads/w")->full_steps.empty());
+  // Scalars are always stored in full, even between digest steps.
+  EXPECT_EQ(r.find("scalars/loss")->full_steps, (std::vector<int64_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(r.read_full("params/w", 4)[0].item<float>(), 4.0f);
+}
+
+}  // namespace
+}  // namespace cliprepro

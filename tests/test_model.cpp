@@ -1,0 +1,126 @@
+// Model structure: output shapes and OpenCLIP state-dict names/shapes for RN50 and tiny.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "src/model/clip.h"
+
+namespace cliprepro {
+namespace {
+
+torch::Tensor tokens_with_eot(int64_t n, const TextConfig& t) {
+  auto tok = torch::randint(1, t.vocab_size - 2, {n, t.context_length}, torch::kInt64);
+  tok.select(1, 0).fill_(t.vocab_size - 2);
+  tok.select(1, 5).fill_(t.vocab_size - 1);
+  tok.slice(1, 6).zero_();
+  return tok;
+}
+
+std::map<std::string, std::vector<int64_t>> shapes_of(Clip& m) {
+  std::map<std::string, std::vector<int64_t>> s;
+  for (const auto& kv : m->named_parameters()) s[kv.key()] = kv.value().sizes().vec();
+  for (const auto& kv : m->named_buffers()) s[kv.key()] = kv.value().sizes().vec();
+  return s;
+}
+
+TEST(Model, TinyForwardShapesAndNormalisation) {
+  torch::manual_seed(0);
+  auto cfg = load_model_config("tiny");
+  Clip m(cfg);
+  CaptureTape tape;
+  auto out = m->forward(torch::randn({4, 3, 64, 64}), tokens_with_eot(4, cfg.text), &tape);
+  EXPECT_EQ(out.image_features.sizes(), (std::vector<int64_t>{4, cfg.embed_dim}));
+  EXPECT_EQ(out.text_features.sizes(), (std::vector<int64_t>{4, cfg.embed_dim}));
+  EXPECT_TRUE(torch::allclose(out.image_features.norm(2, -1), torch::ones({4}), 1e-5, 1e-5));
+  EXPECT_NEAR(out.logit_scale.item<double>(), 1 / 0.07, 1e-4);
+  std::map<std::string, std::vector<int64_t>> captured;
+  for (const auto& [k, v] : tape.entries()) captured[k] = v.sizes().vec();
+  EXPECT_EQ(captured.at("visual.layer4.0"), (std::vector<int64_t>{4, 16 * 32, 2, 2}));
+  EXPECT_EQ(captured.at("transformer.resblocks.1"), (std::vector<int64_t>{4, 16, 64}));
+}
+
+TEST(Model, RN50ForwardShapes) {
+  torch::manual_seed(0);
+  auto cfg = load_model_config("RN50");
+  Clip m(cfg);
+  m->eval();
+  torch::NoGradGuard no_grad;
+  CaptureTape tape;
+  auto out = m->forward(torch::randn({2, 3, 224, 224}), tokens_with_eot(2, cfg.text), &tape);
+  EXPECT_EQ(out.image_features.sizes(), (std::vector<int64_t>{2, 1024}));
+  EXPECT_EQ(out.text_features.sizes(), (std::vector<int64_t>{2, 1024}));
+  std::map<std::string, std::vector<int64_t>> captured;
+  for (const auto& [k, v] : tape.entries()) captured[k] = v.sizes().vec();
+  EXPECT_EQ(captured.at("visual.layer4.2"), (std::vector<int64_t>{2, 2048, 7, 7}));
+  EXPECT_EQ(captured.at("visual.layer3.5"), (std::vector<int64_t>{2, 1024, 14, 14}));
+  EXPECT_EQ(captured.at("transformer.resblocks.11"), (std::vector<int64_t>{2, 77, 512}));
+}
+
+TEST(Model, RN50StateDictNamesAndShapesFollowOpenCLIP) {
+  torch::manual_seed(0);
+  Clip m(load_model_config("RN50"));
+  const auto s = shapes_of(m);
+  // Spot checks against OpenCLIP's RN50 state_dict (modified_resnet.py / transformer.py).
+  const std::map<std::string, std::vector<int64_t>> expected{
+      {"visual.conv1.weight", {32, 3, 3, 3}},
+      {"visual.bn3.running_var", {64}},
+      {"visual.layer1.0.downsample.0.weight", {256, 64, 1, 1}},
+      {"visual.layer1.0.downsample.1.num_batches_tracked", {}},
+      {"visual.layer2.0.conv2.weight", {128, 128, 3, 3}},
+      {"visual.layer4.2.bn3.weight", {2048}},
+      {"visual.attnpool.positional_embedding", {50, 2048}},
+      {"visual.attnpool.q_proj.weight", {2048, 2048}},
+      {"visual.attnpool.c_proj.weight", {1024, 2048}},
+      {"token_embedding.weight", {49408, 512}},
+      {"positional_embedding", {77, 512}},
+      {"transformer.resblocks.11.attn.in_proj_weight", {1536, 512}},
+      {"transformer.resblocks.11.attn.out_proj.bias", {512}},
+      {"transformer.resblocks.0.mlp.c_fc.weight", {2048, 512}},
+      {"transformer.resblocks.0.ln_2.bias", {512}},
+      {"ln_final.weight", {512}},
+      {"text_projection", {512, 1024}},
+      {"logit_scale", {}},
+  };
+  for (const auto& [name, shape] : expected) {
+    ASSERT_TRUE(s.count(name)) << name;
+    EXPECT_EQ(s.at(name), shape) << name;
+  }
+  // Blocks with stride 1 and matching width have no downsample.
+  EXPECT_FALSE(s.count("visual.layer1.1.downsample.0.weight"));
+  // The causal mask is not persistent in OpenCLIP: not part of the state dict.
+  EXPECT_FALSE(s.count("attn_mask"));
+}
+
+TEST(Model, InitFollowsOpenCLIP) {
+  torch::manual_seed(0);
+  Clip m(load_model_config("RN50"));
+  for (const auto& kv : m->named_parameters()) {
+    const auto& k = kv.key();
+    if (k.rfind("visual.layer", 0) == 0 && k.size() > 10 && k.substr(k.size() - 10) == "bn3.weight") {
+      EXPECT_EQ(kv.value().abs().max().item<float>(), 0.0f) << k;
+    }
+  }
+  const double attn_std = std::pow(2048.0, -0.5);
+  EXPECT_NEAR(m->visual->attnpool->q_proj->weight.std().item<double>(), attn_std, 0.02 * attn_std);
+  EXPECT_NEAR(m->token_embedding->weight.std().item<double>(), 0.02, 0.001);
+  EXPECT_NEAR(m->positional_embedding.std().item<double>(), 0.01, 0.001);
+  const double proj_std = std::pow(512.0, -0.5) * std::pow(24.0, -0.5);
+  auto blk = m->transformer->resblocks->ptr<ResidualAttentionBlockImpl>(0);
+  EXPECT_NEAR(blk->attn->out_proj->weight.std().item<double>(), proj_std, 0.03 * proj_std);
+  EXPECT_NEAR(blk->mlp->c_fc->weight.std().item<double>(), std::pow(1024.0, -0.5), 0.02 * std::pow(1024.0, -0.5));
+}
+
+TEST(Model, SameSeedSameInitialWeights) {
+  auto cfg = load_model_config("tiny");
+  torch::manual_seed(5);
+  Clip a(cfg);
+  torch::manual_seed(5);
+  Clip b(cfg);
+  auto pa = a->named_parameters();
+  auto pb = b->named_parameters();
+  for (const auto& kv : pa) EXPECT_TRUE(torch::equal(kv.value(), pb[kv.key()])) << kv.key();
+}
+
+}  // namespace
+}  // namespace cliprepro

@@ -1,0 +1,95 @@
+// Loss, optimizer groups, AdamW arithmetic and the cosine schedule against their definitions.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <numbers>
+
+#include "src/train/adamw.h"
+#include "src/train/clip_loss.h"
+#include "src/train/cosine_schedule.h"
+
+namespace cliprepro {
+namespace {
+
+TEST(CosineLr, WarmupThenCosineToZero) {
+  EXPECT_DOUBLE_EQ(cosine_lr(1e-3, 10, 110, 0), 1e-3 * 1 / 10);
+  EXPECT_DOUBLE_EQ(cosine_lr(1e-3, 10, 110, 9), 1e-3);
+  EXPECT_DOUBLE_EQ(cosine_lr(1e-3, 10, 110, 10), 1e-3);
+  EXPECT_NEAR(cosine_lr(1e-3, 10, 110, 60), 0.5e-3, 1e-18);
+  EXPECT_NEAR(cosine_lr(1e-3, 10, 110, 110), 0.0, 1e-18);
+  EXPECT_DOUBLE_EQ(cosine_lr(2.0, 0, 4, 1), 0.5 * (1 + std::cos(std::numbers::pi * 1 / 4)) * 2.0);
+}
+
+TEST(AdamW, OpenCLIPWeightDecayGroups) {
+  auto w2 = torch::zeros({2, 2}, torch::requires_grad());
+  auto w1 = torch::zeros({2}, torch::requires_grad());
+  std::vector<std::pair<std::string, torch::Tensor>> named{
+      {"visual.conv1.weight", w2.clone().requires_grad_()},
+      {"visual.bn1.weight", w1.clone().requires_grad_()},
+      {"transformer.resblocks.0.ln_1.weight", w1.clone().requires_grad_()},
+      {"visual.attnpool.q_proj.bias", w1.clone().requires_grad_()},
+      {"logit_scale", torch::zeros({}, torch::requires_grad())},
+      {"positional_embedding", w2.clone().requires_grad_()},
+      {"frozen", torch::zeros({2, 2})},
+  };
+  AdamW opt(named, AdamWOptions{});
+  ASSERT_EQ(opt.groups().size(), 2u);
+  EXPECT_EQ(opt.groups()[0].weight_decay, 0.0);
+  EXPECT_EQ(opt.groups()[1].weight_decay, 0.2);
+  std::vector<std::string> g0, g1;
+  for (const auto& p : opt.groups()[0].params) g0.push_back(p.name);
+  for (const auto& p : opt.groups()[1].params) g1.push_back(p.name);
+  EXPECT_EQ(g0, (std::vector<std::string>{"visual.bn1.weight", "transformer.resblocks.0.ln_1.weight",
+                                          "visual.attnpool.q_proj.bias", "logit_scale"}));
+  EXPECT_EQ(g1, (std::vector<std::string>{"visual.conv1.weight", "positional_embedding"}));
+}
+
+TEST(AdamW, MatchesLibTorchAdamWWithinRounding) {
+  torch::manual_seed(1);
+  auto init = torch::randn({8, 8});
+  auto a = init.clone().requires_grad_();
+  auto b = init.clone().requires_grad_();
+  AdamWOptions o;
+  o.lr = 1e-2;
+  o.weight_decay = 0.1;
+  o.beta2 = 0.98;
+  o.eps = 1e-6;
+  AdamW ours({{"w", a}}, o);
+  torch::optim::AdamW ref({b}, torch::optim::AdamWOptions(1e-2).betas({0.9, 0.98}).eps(1e-6).weight_decay(0.1));
+  for (int step = 0; step < 5; ++step) {
+    auto g = torch::randn({8, 8});
+    ours.zero_grad();
+    ref.zero_grad();
+    a.mutable_grad() = g.clone();
+    b.mutable_grad() = g.clone();
+    ours.step();
+    ref.step();
+  }
+  EXPECT_TRUE(torch::allclose(a, b, 1e-6, 1e-7)) << (a - b).abs().max().item<float>();
+  EXPECT_FALSE(torch::equal(a, init));
+  EXPECT_EQ(ours.groups()[1].params[0].step.item<float>(), 5.0f);
+}
+
+TEST(ClipLoss, MatchesDefinition) {
+  torch::manual_seed(2);
+  namespace F = torch::nn::functional;
+  auto img = F::normalize(torch::randn({6, 16}), F::NormalizeFuncOptions().dim(-1));
+  auto txt = F::normalize(torch::randn({6, 16}), F::NormalizeFuncOptions().dim(-1));
+  auto scale = torch::tensor(14.0f);
+  auto logits = clip_logits(img, txt, scale);
+  auto loss = clip_loss(logits).item<double>();
+  // Cross-entropy written out: mean over rows of logsumexp(row) - row[i].
+  auto lpi = scale * img.matmul(txt.t());
+  auto ce = [](const torch::Tensor& l) {
+    return (torch::logsumexp(l, 1) - l.diagonal()).mean().item<double>();
+  };
+  EXPECT_NEAR(loss, (ce(lpi) + ce(lpi.t())) / 2, 1e-5);
+  EXPECT_TRUE(torch::allclose(logits.per_text, logits.per_image.t(), 1e-6, 1e-6));
+  // Aligned pairs with a large scale give a loss near zero.
+  EXPECT_LT(clip_loss(clip_logits(img, img.clone(), torch::tensor(100.0f))).item<double>(),
+            clip_loss(clip_logits(img, txt, torch::tensor(100.0f))).item<double>());
+}
+
+}  // namespace
+}  // namespace cliprepro

@@ -1,0 +1,94 @@
+#include "tests/test_util.h"
+
+#include <hdf5.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+#include "harness/h5_types.h"
+#include "test_paths.h"
+
+namespace cliprepro::test {
+
+std::filesystem::path temp_dir(const std::string& name) {
+  auto p = std::filesystem::path(kTestTmpDir) / (name + "-" + std::to_string(getpid()));
+  std::filesystem::remove_all(p);
+  std::filesystem::create_directories(p);
+  return p;
+}
+
+CommandResult run_cli(const std::string& args) {
+  std::string cmd = kCliBin;
+  cmd.append(" ").append(args).append(" 2>&1");
+  CommandResult r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) throw std::runtime_error("popen failed: " + cmd);
+  std::array<char, 4096> buf{};
+  while (fgets(buf.data(), int(buf.size()), p) != nullptr) r.output += buf.data();
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+void write_file(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary);
+  out << text;
+}
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::filesystem::path short_scenario(const std::filesystem::path& dir, const std::string& name, int steps,
+                                     const std::string& extra_top_level) {
+  std::ostringstream s;
+  s << "name = \"" << name << "\"\n"
+    << "model = \"tiny\"\nprecision = \"fp32\"\ndevice = \"cpu\"\n"
+    << "train-num-samples = 128\nval-num-samples = 32\nbatch-size = 16\n"
+    << "steps = " << steps << "\nepochs = 1\nwarmup = 2\nwd = 0.1\nbeta2 = 0.98\neps = 1e-6\nseed = 3\n"
+    << extra_top_level
+    << "[determinism]\nthreads = 2\ncpu-isa = \"AVX2\"\nmkl-cbwr = \"AVX2\"\n"
+    << "[log]\nfull-steps = [0, 1, -1]\nfull-tensors = [\"params/text_projection\", \"grads/*\"]\n"
+    << "[golden]\npath = \"" << name << "-golden.h5\"\nfull-steps = [1, -1]\n"
+    << "full-tensors = [\"params/text_projection\", \"params/visual.attnpool.c_proj.weight\"]\n";
+  const auto path = dir / (name + ".toml");
+  write_file(path, s.str());
+  return path;
+}
+
+void flip_bit(const std::filesystem::path& file, const std::string& dataset, int64_t row, int64_t element,
+              int bit) {
+  h5_quiet();
+  H5Id f = h5_check(H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "open " + file.string());
+  H5Id d = h5_check(H5Dopen2(f.get(), dataset.c_str(), H5P_DEFAULT), "open " + dataset);
+  H5Id type = h5_check(H5Dget_type(d.get()), "type");
+  H5Id space = h5_check(H5Dget_space(d.get()), "space");
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  std::vector<hsize_t> dims(static_cast<size_t>(rank));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  std::vector<hsize_t> start(static_cast<size_t>(rank), 0);
+  std::vector<hsize_t> count(dims);
+  start[0] = hsize_t(row);
+  count[0] = 1;
+  size_t n = 1;
+  for (int i = 1; i < rank; ++i) n *= dims[size_t(i)];
+  const size_t es = H5Tget_size(type.get());
+  std::vector<uint8_t> buf(n * es);
+  h5_check_status(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+                  "select");
+  H5Id mem = h5_check(H5Screate_simple(rank, count.data(), nullptr), "mem space");
+  h5_check_status(H5Dread(d.get(), type.get(), mem.get(), space.get(), H5P_DEFAULT, buf.data()), "read");
+  buf[size_t(element) * es + size_t(bit / 8)] ^= uint8_t(1u << (bit % 8));
+  h5_check_status(H5Dwrite(d.get(), type.get(), mem.get(), space.get(), H5P_DEFAULT, buf.data()), "write");
+}
+
+}  // namespace cliprepro::test

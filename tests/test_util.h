@@ -1,0 +1,29 @@
+// Helpers shared by the test suites: temp dirs, running the CLI, flipping bits in HDF5 files.
+#pragma once
+#include <filesystem>
+#include <string>
+
+namespace cliprepro::test {
+
+// A fresh directory under the build tree's temp area, removed by nothing (inspectable after).
+std::filesystem::path temp_dir(const std::string& name);
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+CommandResult run_cli(const std::string& args);
+
+void write_file(const std::filesystem::path& p, const std::string& text);
+std::string read_file(const std::filesystem::path& p);
+
+// The quickstart scenario shortened to `steps` optimizer steps on a small data set, with its
+// golden under `dir`. Written to dir/<name>.toml.
+std::filesystem::path short_scenario(const std::filesystem::path& dir, const std::string& name, int steps,
+                                     const std::string& extra_top_level = "");
+
+// Flips bit `bit` of element `element` of row `row` of dataset `dataset` in an HDF5 file.
+void flip_bit(const std::filesystem::path& file, const std::string& dataset, int64_t row, int64_t element,
+              int bit);
+
+}  // namespace cliprepro::test
