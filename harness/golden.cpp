@@ -2,6 +2,10 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
 namespace cliprepro {
 
 void require_golden(const Scenario& s) {
@@ -25,12 +29,15 @@ RunResult bless_golden(const Scenario& s, bool progress) {
   opts.mode = WriteMode::kBuffered;
   try {
     RunResult r = train_and_log(s, opts);
-    std::filesystem::rename(tmp, s.golden.path);
+    // POSIX rename: atomic within a file system.
+    if (std::rename(tmp.c_str(), s.golden.path.c_str()) != 0) {
+      throw std::runtime_error("cannot move " + tmp.string() + " to " + s.golden.path.string() + ": " +
+                               std::strerror(errno));
+    }
     r.log_path = s.golden.path;
     return r;
   } catch (...) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
+    std::remove(tmp.c_str());
     throw;
   }
 }

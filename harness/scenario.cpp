@@ -12,8 +12,9 @@ class Reader {
  public:
   explicit Reader(std::string file) : file_(std::move(file)) {}
 
-  [[noreturn]] void fail(const toml::node& n, const std::string& msg) const {
-    const auto& src = n.source();
+  [[noreturn]] void fail(const toml::node& n, const std::string& msg) const { fail_at(n.source(), msg); }
+
+  [[noreturn]] void fail_at(const toml::source_region& src, const std::string& msg) const {
     throw ScenarioError(file_ + ":" + std::to_string(src.begin.line) + ":" +
                         std::to_string(src.begin.column) + ": " + msg);
   }
@@ -21,7 +22,7 @@ class Reader {
   void check_keys(const toml::table& t, const std::set<std::string>& allowed, const std::string& where) const {
     for (const auto& [k, v] : t) {
       if (!allowed.count(std::string(k.str()))) {
-        fail(v, "unknown key '" + std::string(k.str()) + "'" + (where.empty() ? "" : " in [" + where + "]"));
+        fail_at(k.source(), "unknown key '" + std::string(k.str()) + "'" + (where.empty() ? "" : " in [" + where + "]"));
       }
     }
   }

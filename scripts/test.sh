@@ -5,5 +5,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "${CLIPREPRO_ROOT}"
 start=$(date +%s)
 bash scripts/setup.sh
-ctest --test-dir build --output-on-failure -j2 "$@"
+# Serial: each training test uses both cores (2 intra-op threads); running two at once
+# oversubscribes them and OpenMP spin-waits make both crawl.
+ctest --test-dir build --output-on-failure "$@"
 echo "[test] setup + build + tests took $(( $(date +%s) - start )) s"

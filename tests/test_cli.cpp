@@ -43,7 +43,7 @@ TEST(Cli, BlessRunCompareExitCodes) {
   auto check = test::run_cli("golden check " + p.string() + " " + (dir / "a" / "codes.h5").string());
   EXPECT_EQ(check.exit_code, 0) << check.output;
 
-  const auto q = test::short_scenario(dir, "other", 2, "wd = 0.05\n");
+  const auto q = test::short_scenario(dir, "other", 2, "beta1 = 0.85\n");
   ASSERT_EQ(test::run_cli("run " + q.string() + " -q --no-golden --out " + (dir / "b").string()).exit_code, 0);
   auto cmp = test::run_cli("compare " + (dir / "a" / "codes.h5").string() + " " + (dir / "b" / "other.h5").string());
   EXPECT_EQ(cmp.exit_code, 1) << cmp.output;

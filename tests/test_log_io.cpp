@@ -69,14 +69,14 @@ TEST(LogIo, EveryDtypeRoundTripsBitExact) {
   for (auto dt : {torch::kFloat32, torch::kFloat16, torch::kBFloat16, torch::kFloat64}) {
     tensors.push_back({"t/" + dtype_name(dt), Phase::kForward, special_values(dt).view({2, 5})});
   }
-  tensors.push_back({"t/int64", Phase::kData, torch::tensor({-1, 0, INT64_MAX}, torch::kInt64)});
+  tensors.push_back({"t/int64", Phase::kData, torch::tensor(std::vector<int64_t>{-1, 0, INT64_MAX}, torch::kInt64)});
   tensors.push_back({"t/scalar", Phase::kOptimizer, torch::tensor(0.125, torch::kFloat64)});
   {
     LogWriter w(path, sel, 1, {{"scenario_name", "unit"}});
     for (int64_t step = 0; step <= 1; ++step) {
       StepRecord rec;
       rec.step = step;
-      for (auto& t : tensors) rec.tensors.push_back({t.name, t.phase, t.tensor + 0 * step});
+      for (auto& t : tensors) rec.tensors.push_back({t.name, t.phase, t.tensor.clone()});
       w.write(rec);
     }
     w.close();

@@ -47,11 +47,11 @@ TEST(Scenario, UnknownKeyNamesFileAndLine) {
 }
 
 TEST(Scenario, WrongTypeAndBadValuesNameFileAndLine) {
-  EXPECT_EQ(error_of("seed = 0\nbatch-size = \"32\"\n"), "/x/bad.toml:2:1: 'batch-size' must be an integer");
-  EXPECT_EQ(error_of("lr = true\n"), "/x/bad.toml:1:1: 'lr' must be a number");
-  EXPECT_EQ(error_of("\nbeta2 = 1.5\n"), "/x/bad.toml:2:1: 'beta2' must be in [0, 1)");
+  EXPECT_EQ(error_of("seed = 0\nbatch-size = \"32\"\n"), "/x/bad.toml:2:14: 'batch-size' must be an integer");
+  EXPECT_EQ(error_of("lr = true\n"), "/x/bad.toml:1:6: 'lr' must be a number");
+  EXPECT_EQ(error_of("\nbeta2 = 1.5\n"), "/x/bad.toml:2:9: 'beta2' must be in [0, 1)");
   EXPECT_NE(error_of("[log]\nfull-steps = [\"x:y\"]\n").find("/x/bad.toml:2:"), std::string::npos);
-  EXPECT_NE(error_of("precision = \"amp\"\n").find("/x/bad.toml:1:1: precision 'amp'"), std::string::npos);
+  EXPECT_NE(error_of("precision = \"amp\"\n").find("/x/bad.toml:1:13: precision 'amp'"), std::string::npos);
 }
 
 TEST(Scenario, SyntaxErrorNamesFileAndLine) {

@@ -4,6 +4,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -17,10 +19,13 @@
 namespace cliprepro::test {
 
 std::filesystem::path temp_dir(const std::string& name) {
-  auto p = std::filesystem::path(kTestTmpDir) / (name + "-" + std::to_string(getpid()));
-  std::filesystem::remove_all(p);
-  std::filesystem::create_directories(p);
-  return p;
+  // mkdtemp, not remove_all + create: libtorch.so exports its own std::filesystem::remove_all,
+  // which crashes when it interposes ours.
+  std::filesystem::create_directories(kTestTmpDir);
+  std::string tmpl = kTestTmpDir;
+  tmpl.append("/").append(name).append("-XXXXXX");
+  if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed: " + tmpl);
+  return tmpl;
 }
 
 CommandResult run_cli(const std::string& args) {
