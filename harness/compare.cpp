@@ -33,7 +33,10 @@ ValueDiff diff_values(const torch::Tensor& x, const torch::Tensor& y) {
   if (d.count > 0 && (x.is_floating_point() || x.scalar_type() == torch::kInt64)) {
     auto a = x.to(torch::kFloat64).flatten(), b = y.to(torch::kFloat64).flatten();
     auto both_nan = a.isnan().logical_and(b.isnan());
-    auto err = (a - b).abs().masked_fill(both_nan, 0.0).nan_to_num(std::numeric_limits<double>::infinity());
+    auto err = (a - b)
+                   .abs()
+                   .masked_fill(both_nan, 0.0)
+                   .nan_to_num(std::numeric_limits<double>::infinity());
     d.max_abs = err.max().item<double>();
   }
   return d;
@@ -54,7 +57,8 @@ bool check_integrity(const LogReader& log, const TensorSeries& s, TensorDiff* ou
       out->name = s.name;
       out->phase = s.phase;
       out->reason = "corrupt";
-      out->detail = "stored tensor in " + log.path().filename().string() + " does not match its digest";
+      out->detail =
+          "stored tensor in " + log.path().filename().string() + " does not match its digest";
       out->first_step = step;
       out->first_order = order_at(s, step);
       return false;
@@ -70,7 +74,8 @@ std::string fmt_double(double v) {
   return o.str();
 }
 
-TensorDiff missing_diff(const std::string& name, const std::string& phase, const LogReader& only_in) {
+TensorDiff missing_diff(const std::string& name, const std::string& phase,
+                        const LogReader& only_in) {
   TensorDiff d;
   d.name = name;
   d.phase = phase;
@@ -133,7 +138,8 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
     }
     // Full tensors stored by both: compare bits, and locate the first element that differs.
     for (int64_t step : sb.full_steps) {
-      if (std::find(sa.full_steps.begin(), sa.full_steps.end(), step) == sa.full_steps.end()) continue;
+      if (std::find(sa.full_steps.begin(), sa.full_steps.end(), step) == sa.full_steps.end())
+        continue;
       ++r.full_compared;
       auto ta = a.read_full(name, step), tb = b.read_full(name, step);
       const ValueDiff v = diff_values(ta, tb);
@@ -152,17 +158,21 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
       r.diffs.push_back(d);
     } else if (!missing_in_a.empty()) {
       d.reason = "steps";
-      d.detail = "step " + std::to_string(missing_in_a.front()) + " missing in " + a.path().filename().string();
+      d.detail = "step " + std::to_string(missing_in_a.front()) + " missing in " +
+                 a.path().filename().string();
       d.first_step = missing_in_a.front();
       r.diffs.push_back(d);
     } else if (!opts.b_is_subset && sa.steps != sb.steps) {
       d.reason = "steps";
-      d.detail = std::to_string(sa.steps.size()) + " vs " + std::to_string(sb.steps.size()) + " steps";
-      d.first_step = std::min(sa.steps.empty() ? 0 : sa.steps.back(), sb.steps.empty() ? 0 : sb.steps.back());
+      d.detail =
+          std::to_string(sa.steps.size()) + " vs " + std::to_string(sb.steps.size()) + " steps";
+      d.first_step =
+          std::min(sa.steps.empty() ? 0 : sa.steps.back(), sb.steps.empty() ? 0 : sb.steps.back());
       r.diffs.push_back(d);
     }
     TensorDiff corrupt;
-    if (!check_integrity(a, sa, &corrupt) || !check_integrity(b, sb, &corrupt)) r.diffs.push_back(corrupt);
+    if (!check_integrity(a, sa, &corrupt) || !check_integrity(b, sb, &corrupt))
+      r.diffs.push_back(corrupt);
   }
   std::stable_sort(r.diffs.begin(), r.diffs.end(), [](const TensorDiff& x, const TensorDiff& y) {
     if (x.first_step != y.first_step) return x.first_step < y.first_step;
@@ -175,8 +185,9 @@ std::string format_compare(const CompareResult& r, const std::string& label_a,
                            const std::string& label_b, size_t max_rows) {
   std::ostringstream o;
   if (r.equal()) {
-    o << "MATCH: " << label_a << " and " << label_b << " are bitwise identical (" << r.tensors_compared
-      << " tensors, " << r.digests_compared << " digests, " << r.full_compared << " full tensors compared)\n";
+    o << "MATCH: " << label_a << " and " << label_b << " are bitwise identical ("
+      << r.tensors_compared << " tensors, " << r.digests_compared << " digests, " << r.full_compared
+      << " full tensors compared)\n";
     return o.str();
   }
   const auto& f = r.diffs.front();
@@ -187,17 +198,18 @@ std::string format_compare(const CompareResult& r, const std::string& label_a,
   if (!f.detail.empty()) o << ": " << f.detail;
   o << ")\n";
   if (f.elements_differing > 0) {
-    o << "  " << f.elements_differing << " element(s) differ, first at flat index " << f.first_element
-      << ", max abs error " << fmt_double(f.max_abs_err) << "\n";
+    o << "  " << f.elements_differing << " element(s) differ, first at flat index "
+      << f.first_element << ", max abs error " << fmt_double(f.max_abs_err) << "\n";
   }
   o << r.diffs.size() << " of " << r.tensors_compared << " tensors differ:\n";
   o << "  step  phase      reason    steps≠/compared  max|Δ|        tensor\n";
   for (size_t i = 0; i < r.diffs.size() && i < max_rows; ++i) {
     const auto& d = r.diffs[i];
     char line[160];
-    std::snprintf(line, sizeof line, "  %4lld  %-9s  %-8s  %6lld/%-8lld  %-12s  ", (long long)d.first_step,
-                  d.phase.c_str(), d.reason.c_str(), (long long)d.steps_differing,
-                  (long long)d.steps_compared, std::isnan(d.max_abs_err) ? "-" : fmt_double(d.max_abs_err).c_str());
+    std::snprintf(line, sizeof line, "  %4lld  %-9s  %-8s  %6lld/%-8lld  %-12s  ",
+                  (long long)d.first_step, d.phase.c_str(), d.reason.c_str(),
+                  (long long)d.steps_differing, (long long)d.steps_compared,
+                  std::isnan(d.max_abs_err) ? "-" : fmt_double(d.max_abs_err).c_str());
     o << line << d.name << "\n";
   }
   if (r.diffs.size() > max_rows) o << "  ... " << r.diffs.size() - max_rows << " more\n";

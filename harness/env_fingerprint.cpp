@@ -28,10 +28,10 @@ std::string run_command(const std::string& cmd) {
 
 nlohmann::json cpu_info() {
   // ISA extensions that change which kernels oneDNN/MKL pick.
-  static const std::set<std::string> kIsa{"sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c",
-                                          "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni",
-                                          "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8",
-                                          "avx_vnni"};
+  static const std::set<std::string> kIsa{
+      "sse4_1",      "sse4_2",   "avx",      "avx2",     "fma",         "f16c",
+      "avx512f",     "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16",
+      "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "avx_vnni"};
   std::ifstream in("/proc/cpuinfo");
   std::string line, model;
   nlohmann::json flags = nlohmann::json::array();
@@ -51,9 +51,11 @@ nlohmann::json cpu_info() {
       }
     }
   }
-  struct utsname u{};
+  struct utsname u {};
   uname(&u);
-  return {{"model", model}, {"isa_flags", flags}, {"arch", u.machine},
+  return {{"model", model},
+          {"isa_flags", flags},
+          {"arch", u.machine},
           {"logical_cores", std::thread::hardware_concurrency()}};
 }
 
@@ -63,12 +65,13 @@ std::string git_commit() {
   const std::string dir = CLIPREPRO_SOURCE_DIR;
   std::string sha = run_command("git -C '" + dir + "' rev-parse HEAD 2>/dev/null");
   if (sha.empty()) return "unknown";
-  const std::string dirty = run_command("git -C '" + dir + "' status --porcelain --untracked-files=no 2>/dev/null");
+  const std::string dirty =
+      run_command("git -C '" + dir + "' status --porcelain --untracked-files=no 2>/dev/null");
   return dirty.empty() ? sha : sha + "-dirty";
 }
 
 nlohmann::json env_fingerprint() {
-  struct utsname u{};
+  struct utsname u {};
   uname(&u);
   nlohmann::json cuda = {{"available", torch::cuda::is_available()}};
   if (torch::cuda::is_available()) {

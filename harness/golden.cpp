@@ -13,13 +13,15 @@ void require_golden(const Scenario& s) {
     throw GoldenMissing(s.path.string() + ": scenario has no [golden] section");
   }
   if (!std::filesystem::exists(s.golden.path)) {
-    throw GoldenMissing("golden " + s.golden.path.string() + " does not exist; create it with: cliprepro golden bless " +
+    throw GoldenMissing("golden " + s.golden.path.string() +
+                        " does not exist; create it with: cliprepro golden bless " +
                         s.path.string());
   }
 }
 
 RunResult bless_golden(const Scenario& s, bool progress) {
-  if (s.golden.path.empty()) throw GoldenMissing(s.path.string() + ": scenario has no [golden] section");
+  if (s.golden.path.empty())
+    throw GoldenMissing(s.path.string() + ": scenario has no [golden] section");
   auto tmp = s.golden.path;
   tmp += ".tmp-" + std::to_string(getpid());
   RunOptions opts;
@@ -31,8 +33,8 @@ RunResult bless_golden(const Scenario& s, bool progress) {
     RunResult r = train_and_log(s, opts);
     // POSIX rename: atomic within a file system.
     if (std::rename(tmp.c_str(), s.golden.path.c_str()) != 0) {
-      throw std::runtime_error("cannot move " + tmp.string() + " to " + s.golden.path.string() + ": " +
-                               std::strerror(errno));
+      throw std::runtime_error("cannot move " + tmp.string() + " to " + s.golden.path.string() +
+                               ": " + std::strerror(errno));
     }
     r.log_path = s.golden.path;
     return r;

@@ -7,14 +7,29 @@ namespace cliprepro {
 void H5Id::reset() {
   if (id_ < 0) return;
   switch (H5Iget_type(id_)) {
-    case H5I_FILE: H5Fclose(id_); break;
-    case H5I_GROUP: H5Gclose(id_); break;
-    case H5I_DATASET: H5Dclose(id_); break;
-    case H5I_DATASPACE: H5Sclose(id_); break;
-    case H5I_DATATYPE: H5Tclose(id_); break;
-    case H5I_ATTR: H5Aclose(id_); break;
-    case H5I_GENPROP_LST: H5Pclose(id_); break;
-    default: break;
+    case H5I_FILE:
+      H5Fclose(id_);
+      break;
+    case H5I_GROUP:
+      H5Gclose(id_);
+      break;
+    case H5I_DATASET:
+      H5Dclose(id_);
+      break;
+    case H5I_DATASPACE:
+      H5Sclose(id_);
+      break;
+    case H5I_DATATYPE:
+      H5Tclose(id_);
+      break;
+    case H5I_ATTR:
+      H5Aclose(id_);
+      break;
+    case H5I_GENPROP_LST:
+      H5Pclose(id_);
+      break;
+    default:
+      break;
   }
   id_ = H5I_INVALID_HID;
 }
@@ -32,15 +47,24 @@ void h5_quiet() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
 std::string dtype_name(torch::ScalarType t) {
   switch (t) {
-    case torch::kFloat32: return "float32";
-    case torch::kFloat64: return "float64";
-    case torch::kFloat16: return "float16";
-    case torch::kBFloat16: return "bfloat16";
-    case torch::kInt64: return "int64";
-    case torch::kInt32: return "int32";
-    case torch::kUInt8: return "uint8";
-    case torch::kBool: return "bool";
-    default: throw std::runtime_error(std::string("unsupported dtype ") + c10::toString(t));
+    case torch::kFloat32:
+      return "float32";
+    case torch::kFloat64:
+      return "float64";
+    case torch::kFloat16:
+      return "float16";
+    case torch::kBFloat16:
+      return "bfloat16";
+    case torch::kInt64:
+      return "int64";
+    case torch::kInt32:
+      return "int32";
+    case torch::kUInt8:
+      return "uint8";
+    case torch::kBool:
+      return "bool";
+    default:
+      throw std::runtime_error(std::string("unsupported dtype ") + c10::toString(t));
   }
 }
 
@@ -58,12 +82,17 @@ torch::ScalarType dtype_from_name(const std::string& n) {
 
 H5Id h5_type_for(torch::ScalarType t) {
   switch (t) {
-    case torch::kFloat32: return h5_check(H5Tcopy(H5T_IEEE_F32LE), "copy f32");
-    case torch::kFloat64: return h5_check(H5Tcopy(H5T_IEEE_F64LE), "copy f64");
-    case torch::kInt64: return h5_check(H5Tcopy(H5T_STD_I64LE), "copy i64");
-    case torch::kInt32: return h5_check(H5Tcopy(H5T_STD_I32LE), "copy i32");
+    case torch::kFloat32:
+      return h5_check(H5Tcopy(H5T_IEEE_F32LE), "copy f32");
+    case torch::kFloat64:
+      return h5_check(H5Tcopy(H5T_IEEE_F64LE), "copy f64");
+    case torch::kInt64:
+      return h5_check(H5Tcopy(H5T_STD_I64LE), "copy i64");
+    case torch::kInt32:
+      return h5_check(H5Tcopy(H5T_STD_I32LE), "copy i32");
     case torch::kUInt8:
-    case torch::kBool: return h5_check(H5Tcopy(H5T_STD_U8LE), "copy u8");
+    case torch::kBool:
+      return h5_check(H5Tcopy(H5T_STD_U8LE), "copy u8");
     case torch::kFloat16:
     case torch::kBFloat16: {
       // HDF5 1.10 has no predefined 16-bit floats: derive them from F32LE.
@@ -75,7 +104,8 @@ H5Id h5_type_for(torch::ScalarType t) {
       h5_check_status(H5Tset_ebias(ty.get(), half ? 15 : 127), "set ebias");
       return ty;
     }
-    default: throw std::runtime_error(std::string("no HDF5 type for ") + c10::toString(t));
+    default:
+      throw std::runtime_error(std::string("no HDF5 type for ") + c10::toString(t));
   }
 }
 
@@ -85,8 +115,9 @@ void h5_write_string_attr(hid_t obj, const std::string& name, const std::string&
   h5_check_status(H5Tset_cset(ty.get(), H5T_CSET_UTF8), "string cset");
   H5Id space = h5_check(H5Screate(H5S_SCALAR), "scalar space");
   if (H5Aexists(obj, name.c_str()) > 0) H5Adelete(obj, name.c_str());
-  H5Id attr = h5_check(H5Acreate2(obj, name.c_str(), ty.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
-                       "create attribute " + name);
+  H5Id attr =
+      h5_check(H5Acreate2(obj, name.c_str(), ty.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+               "create attribute " + name);
   const char* p = value.c_str();
   h5_check_status(H5Awrite(attr.get(), ty.get(), &p), "write attribute " + name);
 }
@@ -114,10 +145,13 @@ bool h5_has_attr(hid_t obj, const std::string& name) { return H5Aexists(obj, nam
 
 void h5_write_i64_array_attr(hid_t obj, const std::string& name, const std::vector<int64_t>& v) {
   hsize_t n = v.size();
-  H5Id space = n ? h5_check(H5Screate_simple(1, &n, nullptr), "space") : h5_check(H5Screate(H5S_NULL), "null space");
-  H5Id attr = h5_check(H5Acreate2(obj, name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
-                       "create attribute " + name);
-  if (n) h5_check_status(H5Awrite(attr.get(), H5T_NATIVE_INT64, v.data()), "write attribute " + name);
+  H5Id space = n ? h5_check(H5Screate_simple(1, &n, nullptr), "space")
+                 : h5_check(H5Screate(H5S_NULL), "null space");
+  H5Id attr =
+      h5_check(H5Acreate2(obj, name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+               "create attribute " + name);
+  if (n)
+    h5_check_status(H5Awrite(attr.get(), H5T_NATIVE_INT64, v.data()), "write attribute " + name);
 }
 
 std::vector<int64_t> h5_read_i64_array_attr(hid_t obj, const std::string& name) {
@@ -125,7 +159,8 @@ std::vector<int64_t> h5_read_i64_array_attr(hid_t obj, const std::string& name) 
   H5Id space = h5_check(H5Aget_space(attr.get()), "attribute space");
   const hssize_t n = H5Sget_simple_extent_npoints(space.get());
   std::vector<int64_t> v(n > 0 ? size_t(n) : 0);
-  if (!v.empty()) h5_check_status(H5Aread(attr.get(), H5T_NATIVE_INT64, v.data()), "read attribute " + name);
+  if (!v.empty())
+    h5_check_status(H5Aread(attr.get(), H5T_NATIVE_INT64, v.data()), "read attribute " + name);
   return v;
 }
 

@@ -12,7 +12,8 @@ std::vector<T> read_1d(hid_t group, const char* name, hid_t memtype) {
   H5Id space = h5_check(H5Dget_space(d.get()), "space");
   const hssize_t n = H5Sget_simple_extent_npoints(space.get());
   std::vector<T> v(n > 0 ? size_t(n) : 0);
-  if (!v.empty()) h5_check_status(H5Dread(d.get(), memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), "read");
+  if (!v.empty())
+    h5_check_status(H5Dread(d.get(), memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), "read");
   return v;
 }
 
@@ -56,7 +57,8 @@ herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* 
 
 LogReader::LogReader(const std::filesystem::path& path) : path_(path) {
   h5_quiet();
-  if (!std::filesystem::exists(path)) throw std::runtime_error("no such log file: " + path.string());
+  if (!std::filesystem::exists(path))
+    throw std::runtime_error("no such log file: " + path.string());
   file_ = h5_check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT),
                    "cannot open " + path.string() + " (not an HDF5 file?)");
   hsize_t idx = 0;
@@ -65,10 +67,12 @@ LogReader::LogReader(const std::filesystem::path& path) : path_(path) {
   if (attr("format") != "cliprepro-log") {
     throw std::runtime_error(path.string() + " is not a cliprepro log (no format attribute)");
   }
-  H5Id tensors = h5_check(H5Gopen2(file_.get(), "tensors", H5P_DEFAULT), "open /tensors in " + path.string());
+  H5Id tensors =
+      h5_check(H5Gopen2(file_.get(), "tensors", H5P_DEFAULT), "open /tensors in " + path.string());
   VisitState st{file_.get(), &series_};
-  h5_check_status(H5Ovisit2(tensors.get(), H5_INDEX_NAME, H5_ITER_INC, visit_object, &st, H5O_INFO_BASIC),
-                  "walk /tensors");
+  h5_check_status(
+      H5Ovisit2(tensors.get(), H5_INDEX_NAME, H5_ITER_INC, visit_object, &st, H5O_INFO_BASIC),
+      "walk /tensors");
 }
 
 std::string LogReader::attr(const std::string& name) const {
@@ -99,12 +103,15 @@ torch::Tensor LogReader::read_full(const std::string& name, int64_t step) const 
     count.push_back(hsize_t(dim));
   }
   H5Id fspace = h5_check(H5Dget_space(d.get()), "space");
-  h5_check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+  h5_check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr,
+                                      count.data(), nullptr),
                   "select");
-  H5Id mspace = h5_check(H5Screate_simple(int(count.size()), count.data(), nullptr), "memory space");
+  H5Id mspace =
+      h5_check(H5Screate_simple(int(count.size()), count.data(), nullptr), "memory space");
   H5Id type = h5_type_for(dtype);
-  h5_check_status(H5Dread(d.get(), type.get(), mspace.get(), fspace.get(), H5P_DEFAULT, out.data_ptr()),
-                  "read " + dpath);
+  h5_check_status(
+      H5Dread(d.get(), type.get(), mspace.get(), fspace.get(), H5P_DEFAULT, out.data_ptr()),
+      "read " + dpath);
   return out;
 }
 

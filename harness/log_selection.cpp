@@ -29,7 +29,8 @@ StepSpec parse_step_spec(const std::string& text) {
   }
   const auto c2 = text.find(':', c1 + 1);
   const std::string a = text.substr(0, c1);
-  const std::string b = text.substr(c1 + 1, c2 == std::string::npos ? std::string::npos : c2 - c1 - 1);
+  const std::string b =
+      text.substr(c1 + 1, c2 == std::string::npos ? std::string::npos : c2 - c1 - 1);
   spec.start = a.empty() ? 0 : to_int(a);
   spec.stop = b.empty() ? StepSpec::kOpen : to_int(b);
   if (c2 != std::string::npos) spec.stride = to_int(text.substr(c2 + 1));

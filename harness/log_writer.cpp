@@ -8,8 +8,8 @@
 namespace cliprepro {
 namespace {
 
-constexpr hsize_t kSeriesChunk = 256;          // rows per chunk of the 1-D step series
-constexpr size_t kMaxChunkBytes = 1u << 20;    // ~1 MiB chunks for full tensors
+constexpr hsize_t kSeriesChunk = 256;        // rows per chunk of the 1-D step series
+constexpr size_t kMaxChunkBytes = 1u << 20;  // ~1 MiB chunks for full tensors
 
 H5Id create_extendible(hid_t group, const std::string& name, hid_t type,
                        const std::vector<hsize_t>& row, hsize_t chunk_rows, bool compress) {
@@ -32,15 +32,17 @@ H5Id create_extendible(hid_t group, const std::string& name, hid_t type,
     row_bytes = row_bytes / *it * ((*it + 1) / 2);
     *it = (*it + 1) / 2;
   }
-  H5Id space = h5_check(H5Screate_simple(int(dims.size()), dims.data(), maxdims.data()), "space " + name);
+  H5Id space =
+      h5_check(H5Screate_simple(int(dims.size()), dims.data(), maxdims.data()), "space " + name);
   H5Id dcpl = h5_check(H5Pcreate(H5P_DATASET_CREATE), "dcpl");
   h5_check_status(H5Pset_chunk(dcpl.get(), int(chunk.size()), chunk.data()), "chunk " + name);
   if (compress) {
     h5_check_status(H5Pset_shuffle(dcpl.get()), "shuffle " + name);
     h5_check_status(H5Pset_deflate(dcpl.get(), 4), "deflate " + name);
   }
-  return h5_check(H5Dcreate2(group, name.c_str(), type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
-                  "create dataset " + name);
+  return h5_check(
+      H5Dcreate2(group, name.c_str(), type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+      "create dataset " + name);
 }
 
 // Appends `rows` rows at `index` (rows of shape `row`).
@@ -54,10 +56,13 @@ void append_rows(hid_t dset, hid_t memtype, const void* data, hsize_t index, hsi
   }
   h5_check_status(H5Dset_extent(dset, dims.data()), "extend dataset");
   H5Id fspace = h5_check(H5Dget_space(dset), "file space");
-  h5_check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+  h5_check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr,
+                                      count.data(), nullptr),
                   "select row");
-  H5Id mspace = h5_check(H5Screate_simple(int(count.size()), count.data(), nullptr), "memory space");
-  h5_check_status(H5Dwrite(dset, memtype, mspace.get(), fspace.get(), H5P_DEFAULT, data), "write row");
+  H5Id mspace =
+      h5_check(H5Screate_simple(int(count.size()), count.data(), nullptr), "memory space");
+  h5_check_status(H5Dwrite(dset, memtype, mspace.get(), fspace.get(), H5P_DEFAULT, data),
+                  "write row");
 }
 
 }  // namespace
@@ -89,7 +94,8 @@ void LogWriter::flush_series() {
     s.pending_order.clear();
     const hsize_t kf = s.pending_full_steps.size();
     if (kf == 0) continue;
-    append_rows(s.full_steps.get(), H5T_NATIVE_INT64, s.pending_full_steps.data(), s.n_full, kf, {});
+    append_rows(s.full_steps.get(), H5T_NATIVE_INT64, s.pending_full_steps.data(), s.n_full, kf,
+                {});
     append_rows(s.full.get(), s.type.get(), s.pending_full.data(), s.n_full, kf, s.shape);
     s.n_full += kf;
     s.pending_full_steps.clear();
@@ -105,7 +111,8 @@ LogWriter::LogWriter(const std::filesystem::path& path, LogSelection selection, 
   // 1.10 file format: compact chunk indexes (extensible arrays) instead of a B-tree per
   // dataset, which would otherwise dominate the size of logs with hundreds of tensors.
   H5Id fapl = h5_check(H5Pcreate(H5P_FILE_ACCESS), "fapl");
-  h5_check_status(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V110, H5F_LIBVER_LATEST), "libver bounds");
+  h5_check_status(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V110, H5F_LIBVER_LATEST),
+                  "libver bounds");
   file_ = h5_check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()),
                    "cannot create log file " + path.string());
   const hid_t root = file_.get();
@@ -117,7 +124,8 @@ LogWriter::LogWriter(const std::filesystem::path& path, LogSelection selection, 
   }
   H5Id lcpl = h5_check(H5Pcreate(H5P_LINK_CREATE), "lcpl");
   H5Pset_create_intermediate_group(lcpl.get(), 1);
-  H5Id g = h5_check(H5Gcreate2(root, "tensors", lcpl.get(), H5P_DEFAULT, H5P_DEFAULT), "create /tensors");
+  H5Id g = h5_check(H5Gcreate2(root, "tensors", lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
+                    "create /tensors");
 }
 
 LogWriter::~LogWriter() {
@@ -142,9 +150,12 @@ LogWriter::Series& LogWriter::series_for(const NamedTensor& t) {
   h5_write_i64_array_attr(s->group.get(), "shape", shape);
   for (auto d : shape) s->shape.push_back(hsize_t(d));
   s->type = h5_type_for(t.tensor.scalar_type());
-  s->steps = create_extendible(s->group.get(), "steps", H5T_STD_I64LE, {}, kSeriesChunk, compress_series());
-  s->digest = create_extendible(s->group.get(), "digest", H5T_STD_U64LE, {}, kSeriesChunk, compress_series());
-  s->order = create_extendible(s->group.get(), "order", H5T_STD_I32LE, {}, kSeriesChunk, compress_series());
+  s->steps = create_extendible(s->group.get(), "steps", H5T_STD_I64LE, {}, kSeriesChunk,
+                               compress_series());
+  s->digest = create_extendible(s->group.get(), "digest", H5T_STD_U64LE, {}, kSeriesChunk,
+                                compress_series());
+  s->order = create_extendible(s->group.get(), "order", H5T_STD_I32LE, {}, kSeriesChunk,
+                               compress_series());
   return *series_.emplace(t.name, std::move(s)).first->second;
 }
 
@@ -159,7 +170,8 @@ void LogWriter::write(const StepRecord& record) {
     if (!digest_step && !full) continue;
     Series& s = series_for(t);
     if (std::vector<hsize_t>(t.tensor.sizes().begin(), t.tensor.sizes().end()) != s.shape) {
-      throw std::runtime_error("tensor " + t.name + " changed shape at step " + std::to_string(record.step));
+      throw std::runtime_error("tensor " + t.name + " changed shape at step " +
+                               std::to_string(record.step));
     }
     auto host = host_contiguous(t.tensor);
     const uint64_t digest = bytes_digest(host.data_ptr(), host.nbytes());
@@ -169,9 +181,10 @@ void LogWriter::write(const StepRecord& record) {
     s.pending_order.push_back(ord);
     if (full) {
       if (!s.full.valid()) {
-        s.full_steps = create_extendible(s.group.get(), "full_steps", H5T_STD_I64LE, {}, kSeriesChunk, compress_series());
-        s.full = create_extendible(s.group.get(), "full", s.type.get(), s.shape, s.shape.empty() ? kSeriesChunk : 1,
-                                   compress_series());
+        s.full_steps = create_extendible(s.group.get(), "full_steps", H5T_STD_I64LE, {},
+                                         kSeriesChunk, compress_series());
+        s.full = create_extendible(s.group.get(), "full", s.type.get(), s.shape,
+                                   s.shape.empty() ? kSeriesChunk : 1, compress_series());
         if (t.tensor.scalar_type() == torch::kBFloat16) {
           h5_write_string_attr(s.full.get(), "dtype", "bfloat16");
         }

@@ -7,8 +7,12 @@
 namespace cliprepro {
 
 Progress::Progress(std::string label, int64_t total, bool enabled)
-    : label_(std::move(label)), total_(total), enabled_(enabled), tty_(isatty(STDERR_FILENO) == 1),
-      start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
+    : label_(std::move(label)),
+      total_(total),
+      enabled_(enabled),
+      tty_(isatty(STDERR_FILENO) == 1),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_(start_) {}
 
 void Progress::update(int64_t step, double loss, double lr) {
   if (!enabled_) return;
@@ -29,8 +33,8 @@ void Progress::update(int64_t step, double loss, double lr) {
   std::string bar(size_t(filled), '#');
   bar.resize(width, '.');
   std::fprintf(stderr, "%s%s [%s] step %lld/%lld  loss %.4f  lr %.3e  %.1f step/s  ETA %.0fs%s",
-               tty_ ? "\r" : "", label_.c_str(), bar.c_str(), (long long)step, (long long)total_, loss, lr,
-               rate, eta, tty_ ? "\033[K" : "\n");
+               tty_ ? "\r" : "", label_.c_str(), bar.c_str(), (long long)step, (long long)total_,
+               loss, lr, rate, eta, tty_ ? "\033[K" : "\n");
   std::fflush(stderr);
   last_printed_ = step;
 }

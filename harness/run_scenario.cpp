@@ -39,14 +39,19 @@ RunResult train_and_log(const Scenario& s, const RunOptions& opts) {
       {"fingerprint", env_fingerprint().dump(2)},
       {"git_commit", git_commit()},
       {"created_utc", utc_now()},
-      {"step_numbering", "step 0 = initial state; step s >= 1 = forward/backward on batch s-1 and the s-th optimizer update"},
+      {"step_numbering",
+       "step 0 = initial state; step s >= 1 = forward/backward on batch s-1 and the s-th optimizer "
+       "update"},
   };
   const int64_t total = trainer.total_steps();
   LogWriter writer(opts.log_path, opts.selection, total, provenance, opts.mode);
   Progress progress(s.name, total, opts.progress);
   RunResult r;
   r.summary = trainer.run([&](const StepRecord& rec) { writer.write(rec); },
-                          [&](int64_t step, int64_t n, double loss, double lr) { progress.update(step, loss, lr); (void)n; });
+                          [&](int64_t step, int64_t n, double loss, double lr) {
+                            progress.update(step, loss, lr);
+                            (void)n;
+                          });
   progress.finish();
   writer.close();
   r.log_path = opts.log_path;

@@ -1,9 +1,9 @@
 #include "harness/scenario.h"
 
+#include <toml++/toml.h>
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace cliprepro {
 namespace {
@@ -12,17 +12,21 @@ class Reader {
  public:
   explicit Reader(std::string file) : file_(std::move(file)) {}
 
-  [[noreturn]] void fail(const toml::node& n, const std::string& msg) const { fail_at(n.source(), msg); }
+  [[noreturn]] void fail(const toml::node& n, const std::string& msg) const {
+    fail_at(n.source(), msg);
+  }
 
   [[noreturn]] void fail_at(const toml::source_region& src, const std::string& msg) const {
     throw ScenarioError(file_ + ":" + std::to_string(src.begin.line) + ":" +
                         std::to_string(src.begin.column) + ": " + msg);
   }
 
-  void check_keys(const toml::table& t, const std::set<std::string>& allowed, const std::string& where) const {
+  void check_keys(const toml::table& t, const std::set<std::string>& allowed,
+                  const std::string& where) const {
     for (const auto& [k, v] : t) {
       if (!allowed.count(std::string(k.str()))) {
-        fail_at(k.source(), "unknown key '" + std::string(k.str()) + "'" + (where.empty() ? "" : " in [" + where + "]"));
+        fail_at(k.source(), "unknown key '" + std::string(k.str()) + "'" +
+                                (where.empty() ? "" : " in [" + where + "]"));
       }
     }
   }
@@ -65,7 +69,8 @@ class Reader {
     const auto* n = t.get(key);
     if (n == nullptr) return;
     const auto* arr = n->as_array();
-    if (arr == nullptr) fail(*n, std::string("'") + key + "' must be a list of steps (7, -1, \"10:20\")");
+    if (arr == nullptr)
+      fail(*n, std::string("'") + key + "' must be a list of steps (7, -1, \"10:20\")");
     out.clear();
     for (const auto& e : *arr) {
       try {
@@ -99,7 +104,8 @@ class Reader {
     return n->as_table();
   }
   void positive(const toml::table& t, const char* key, double v, bool allow_zero) const {
-    if (v < 0 || (!allow_zero && v == 0)) fail(*t.get(key), std::string("'") + key + "' must be " + (allow_zero ? ">= 0" : "> 0"));
+    if (v < 0 || (!allow_zero && v == 0))
+      fail(*t.get(key), std::string("'") + key + "' must be " + (allow_zero ? ">= 0" : "> 0"));
   }
 
  private:
@@ -117,15 +123,19 @@ std::string slurp(const std::filesystem::path& p) {
 nlohmann::json steps_json(const std::vector<StepSpec>& v) {
   auto j = nlohmann::json::array();
   for (const auto& s : v) {
-    j.push_back({{"start", s.start}, {"stop", s.stop == StepSpec::kOpen ? nlohmann::json(nullptr) : nlohmann::json(s.stop)},
-                 {"stride", s.stride}});
+    j.push_back(
+        {{"start", s.start},
+         {"stop", s.stop == StepSpec::kOpen ? nlohmann::json(nullptr) : nlohmann::json(s.stop)},
+         {"stride", s.stride}});
   }
   return j;
 }
 
 }  // namespace
 
-Scenario load_scenario(const std::filesystem::path& path) { return parse_scenario(slurp(path), path); }
+Scenario load_scenario(const std::filesystem::path& path) {
+  return parse_scenario(slurp(path), path);
+}
 
 Scenario parse_scenario(const std::string& text, const std::filesystem::path& path) {
   const std::string file = path.string();
@@ -134,8 +144,8 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
     root = toml::parse(text, file);
   } catch (const toml::parse_error& e) {
     const auto& src = e.source();
-    throw ScenarioError(file + ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column) +
-                        ": " + std::string(e.description()));
+    throw ScenarioError(file + ":" + std::to_string(src.begin.line) + ":" +
+                        std::to_string(src.begin.column) + ": " + std::string(e.description()));
   }
   Reader r(file);
   Scenario s;
@@ -143,10 +153,31 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
   s.text = text;
   s.name = path.stem().string();
   r.check_keys(root,
-               {"name", "description", "model", "precision", "device", "batch-size", "lr", "wd", "warmup",
-                "beta1", "beta2", "eps", "grad-clip-norm", "seed", "epochs", "steps", "local-loss",
-                "gather-with-grad", "dataset-type", "train-num-samples", "val-num-samples",
-                "zeroshot-frequency", "determinism", "log", "golden"},
+               {"name",
+                "description",
+                "model",
+                "precision",
+                "device",
+                "batch-size",
+                "lr",
+                "wd",
+                "warmup",
+                "beta1",
+                "beta2",
+                "eps",
+                "grad-clip-norm",
+                "seed",
+                "epochs",
+                "steps",
+                "local-loss",
+                "gather-with-grad",
+                "dataset-type",
+                "train-num-samples",
+                "val-num-samples",
+                "zeroshot-frequency",
+                "determinism",
+                "log",
+                "golden"},
                "");
   auto& t = s.train;
   r.read(root, "name", s.name);
@@ -176,24 +207,30 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
   if (root.contains("warmup")) r.positive(root, "warmup", double(t.warmup), true);
   if (root.contains("epochs")) r.positive(root, "epochs", double(t.epochs), false);
   if (root.contains("steps")) r.positive(root, "steps", double(t.steps), true);
-  if (root.contains("train-num-samples")) r.positive(root, "train-num-samples", double(t.train_num_samples), false);
-  if (root.contains("val-num-samples")) r.positive(root, "val-num-samples", double(t.val_num_samples), false);
+  if (root.contains("train-num-samples"))
+    r.positive(root, "train-num-samples", double(t.train_num_samples), false);
+  if (root.contains("val-num-samples"))
+    r.positive(root, "val-num-samples", double(t.val_num_samples), false);
   for (const char* k : {"beta1", "beta2"}) {
     double v = k[4] == '1' ? t.beta1 : t.beta2;
-    if (root.contains(k) && (v < 0 || v >= 1)) r.fail(*root.get(k), std::string("'") + k + "' must be in [0, 1)");
+    if (root.contains(k) && (v < 0 || v >= 1))
+      r.fail(*root.get(k), std::string("'") + k + "' must be in [0, 1)");
   }
   if (root.contains("precision") && t.precision != "fp32") {
-    r.fail(*root.get("precision"), "precision '" + t.precision + "' is not supported yet (only \"fp32\")");
+    r.fail(*root.get("precision"),
+           "precision '" + t.precision + "' is not supported yet (only \"fp32\")");
   }
   if (root.contains("dataset-type") && t.dataset_type != "synthetic") {
-    r.fail(*root.get("dataset-type"), "dataset-type '" + t.dataset_type + "' is not supported yet (only \"synthetic\")");
+    r.fail(*root.get("dataset-type"),
+           "dataset-type '" + t.dataset_type + "' is not supported yet (only \"synthetic\")");
   }
   if (root.contains("device") && t.device != "cpu" && t.device != "cuda") {
     r.fail(*root.get("device"), "device must be \"cpu\" or \"cuda\"");
   }
 
   if (const auto* d = r.table(root, "determinism")) {
-    r.check_keys(*d, {"deterministic", "threads", "cpu-isa", "mkl-cbwr", "allow-tf32"}, "determinism");
+    r.check_keys(*d, {"deterministic", "threads", "cpu-isa", "mkl-cbwr", "allow-tf32"},
+                 "determinism");
     r.read(*d, "deterministic", t.determinism.deterministic);
     r.read(*d, "threads", t.determinism.threads);
     r.read(*d, "cpu-isa", t.determinism.cpu_isa);
@@ -203,7 +240,8 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
   if (const auto* l = r.table(root, "log")) {
     r.check_keys(*l, {"digest-every", "full-steps", "full-tensors"}, "log");
     r.read(*l, "digest-every", s.log.digest_every);
-    if (l->contains("digest-every")) r.positive(*l, "digest-every", double(s.log.digest_every), false);
+    if (l->contains("digest-every"))
+      r.positive(*l, "digest-every", double(s.log.digest_every), false);
     r.read_steps(*l, "full-steps", s.log.full_steps);
     r.read_strings(*l, "full-tensors", s.log.full_tensors);
   }
@@ -257,7 +295,9 @@ nlohmann::json Scenario::resolved() const {
         {"mkl-cbwr", t.determinism.mkl_cbwr},
         {"allow-tf32", t.determinism.allow_tf32}}},
       {"log",
-       {{"digest-every", log.digest_every}, {"full-steps", steps_json(log.full_steps)}, {"full-tensors", log.full_tensors}}},
+       {{"digest-every", log.digest_every},
+        {"full-steps", steps_json(log.full_steps)},
+        {"full-tensors", log.full_tensors}}},
       {"golden",
        {{"path", golden.path.string()},
         {"full-steps", steps_json(golden.selection.full_steps)},

@@ -15,7 +15,8 @@ TEST(Cli, MalformedScenarioReportsFileLineAndExits2) {
   test::write_file(p, "model = \"tiny\"\nbatch-size = 32\nlearning_rate = 0.1\n");
   const auto r = test::run_cli("run " + p.string() + " --out " + dir.string());
   EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find(p.string() + ":3:1: unknown key 'learning_rate'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(p.string() + ":3:1: unknown key 'learning_rate'"), std::string::npos)
+      << r.output;
   test::write_file(p, "model = \"tiny\"\n[log\n");
   const auto r2 = test::run_cli("run " + p.string());
   EXPECT_EQ(r2.exit_code, 2) << r2.output;
@@ -40,19 +41,25 @@ TEST(Cli, BlessRunCompareExitCodes) {
   auto run = test::run_cli("run " + p.string() + " -q --out " + (dir / "a").string());
   EXPECT_EQ(run.exit_code, 0) << run.output;
   EXPECT_NE(run.output.find("MATCH"), std::string::npos) << run.output;
-  auto check = test::run_cli("golden check " + p.string() + " " + (dir / "a" / "codes.h5").string());
+  auto check =
+      test::run_cli("golden check " + p.string() + " " + (dir / "a" / "codes.h5").string());
   EXPECT_EQ(check.exit_code, 0) << check.output;
 
   const auto q = test::short_scenario(dir, "other", 2, "beta1 = 0.85\n");
-  ASSERT_EQ(test::run_cli("run " + q.string() + " -q --no-golden --out " + (dir / "b").string()).exit_code, 0);
-  auto cmp = test::run_cli("compare " + (dir / "a" / "codes.h5").string() + " " + (dir / "b" / "other.h5").string());
+  ASSERT_EQ(test::run_cli("run " + q.string() + " -q --no-golden --out " + (dir / "b").string())
+                .exit_code,
+            0);
+  auto cmp = test::run_cli("compare " + (dir / "a" / "codes.h5").string() + " " +
+                           (dir / "b" / "other.h5").string());
   EXPECT_EQ(cmp.exit_code, 1) << cmp.output;
   EXPECT_NE(cmp.output.find("first difference: step 1"), std::string::npos) << cmp.output;
 
-  auto missing = test::run_cli("compare " + (dir / "a" / "codes.h5").string() + " " + (dir / "nope.h5").string());
+  auto missing = test::run_cli("compare " + (dir / "a" / "codes.h5").string() + " " +
+                               (dir / "nope.h5").string());
   EXPECT_EQ(missing.exit_code, 2) << missing.output;
   test::write_file(dir / "junk.h5", "not hdf5");
-  auto junk = test::run_cli("compare " + (dir / "a" / "codes.h5").string() + " " + (dir / "junk.h5").string());
+  auto junk = test::run_cli("compare " + (dir / "a" / "codes.h5").string() + " " +
+                            (dir / "junk.h5").string());
   EXPECT_EQ(junk.exit_code, 2) << junk.output;
   EXPECT_NE(junk.output.find("error:"), std::string::npos) << junk.output;
 }

@@ -42,7 +42,8 @@ TEST(SyntheticShapes, CaptionNamesTheLabelAndAllClassesOccur) {
     d.render(id, &cap, &label);
     seen.insert(label);
     const auto n = int64_t(SyntheticShapes::shapes().size());
-    EXPECT_NE(cap.find(SyntheticShapes::colours()[size_t(label / n)] + " " + SyntheticShapes::shapes()[size_t(label % n)]),
+    EXPECT_NE(cap.find(SyntheticShapes::colours()[size_t(label / n)] + " " +
+                       SyntheticShapes::shapes()[size_t(label % n)]),
               std::string::npos)
         << cap;
   }

@@ -37,7 +37,8 @@ TEST_F(GoldenTest, BlessedGoldenMatchesARerun) {
   EXPECT_TRUE(std::filesystem::exists(scenario_.golden.path));
   // No temporary file is left beside the golden.
   int files = 0;
-  for (const auto& e : std::filesystem::directory_iterator(dir_)) files += e.path().string().find(".tmp-") != std::string::npos;
+  for (const auto& e : std::filesystem::directory_iterator(dir_))
+    files += e.path().string().find(".tmp-") != std::string::npos;
   EXPECT_EQ(files, 0);
   const auto r = check_golden(dir_ / "run.h5", scenario_);
   EXPECT_TRUE(r.equal()) << format_compare(r, "run", "golden");
@@ -68,7 +69,8 @@ TEST_F(GoldenTest, OneFlippedBitInGoldenTensorIsLocatedAndNamed) {
 
 TEST_F(GoldenTest, FlippedBitInTensorOnlyTheRunStoresIsCaughtByItsDigest) {
   // grads/* are stored in full in the run log only; the golden holds their digests.
-  test::flip_bit(dir_ / "run.h5", "/tensors/grads/ln_final.weight/full", 0, 5, 30);  // row 0 = step 1
+  test::flip_bit(dir_ / "run.h5", "/tensors/grads/ln_final.weight/full", 0, 5,
+                 30);  // row 0 = step 1
   const auto r = check_golden(dir_ / "run.h5", scenario_);
   ASSERT_FALSE(r.equal());
   EXPECT_EQ(r.diffs.front().name, "grads/ln_final.weight");

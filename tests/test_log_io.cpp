@@ -52,8 +52,8 @@ TEST(StepSpec, IndexRangeStrideAndLast) {
 // Special values whose bits must survive: NaN payloads, -0, subnormals, infinities.
 torch::Tensor special_values(torch::ScalarType dt) {
   auto t = torch::tensor({0.0f, -0.0f, 1.0f, -2.5f, std::numeric_limits<float>::infinity(),
-                          -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN(),
-                          1e-40f, 3.0e38f, 65504.0f})
+                          -std::numeric_limits<float>::infinity(),
+                          std::numeric_limits<float>::quiet_NaN(), 1e-40f, 3.0e38f, 65504.0f})
                .to(dt);
   if (dt == torch::kFloat32) t.view(torch::kInt32)[6].fill_(0x7fc01234);  // NaN with payload
   return t;
@@ -69,7 +69,8 @@ TEST(LogIo, EveryDtypeRoundTripsBitExact) {
   for (auto dt : {torch::kFloat32, torch::kFloat16, torch::kBFloat16, torch::kFloat64}) {
     tensors.push_back({"t/" + dtype_name(dt), Phase::kForward, special_values(dt).view({2, 5})});
   }
-  tensors.push_back({"t/int64", Phase::kData, torch::tensor(std::vector<int64_t>{-1, 0, INT64_MAX}, torch::kInt64)});
+  tensors.push_back({"t/int64", Phase::kData,
+                     torch::tensor(std::vector<int64_t>{-1, 0, INT64_MAX}, torch::kInt64)});
   tensors.push_back({"t/scalar", Phase::kOptimizer, torch::tensor(0.125, torch::kFloat64)});
   {
     LogWriter w(path, sel, 1, {{"scenario_name", "unit"}});
@@ -92,7 +93,8 @@ TEST(LogIo, EveryDtypeRoundTripsBitExact) {
     auto back = r.read_full(t.name, 1);
     ASSERT_EQ(back.scalar_type(), t.tensor.scalar_type()) << t.name;
     ASSERT_EQ(back.nbytes(), t.tensor.nbytes());
-    EXPECT_EQ(std::memcmp(back.data_ptr(), t.tensor.contiguous().data_ptr(), back.nbytes()), 0) << t.name;
+    EXPECT_EQ(std::memcmp(back.data_ptr(), t.tensor.contiguous().data_ptr(), back.nbytes()), 0)
+        << t.name;
     EXPECT_EQ(s->digests[1], tensor_digest(t.tensor)) << t.name;
   }
 }

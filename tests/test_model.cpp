@@ -97,7 +97,8 @@ TEST(Model, InitFollowsOpenCLIP) {
   Clip m(load_model_config("RN50"));
   for (const auto& kv : m->named_parameters()) {
     const auto& k = kv.key();
-    if (k.rfind("visual.layer", 0) == 0 && k.size() > 10 && k.substr(k.size() - 10) == "bn3.weight") {
+    if (k.rfind("visual.layer", 0) == 0 && k.size() > 10 &&
+        k.substr(k.size() - 10) == "bn3.weight") {
       EXPECT_EQ(kv.value().abs().max().item<float>(), 0.0f) << k;
     }
   }
@@ -108,7 +109,8 @@ TEST(Model, InitFollowsOpenCLIP) {
   const double proj_std = std::pow(512.0, -0.5) * std::pow(24.0, -0.5);
   auto blk = m->transformer->resblocks->ptr<ResidualAttentionBlockImpl>(0);
   EXPECT_NEAR(blk->attn->out_proj->weight.std().item<double>(), proj_std, 0.03 * proj_std);
-  EXPECT_NEAR(blk->mlp->c_fc->weight.std().item<double>(), std::pow(1024.0, -0.5), 0.02 * std::pow(1024.0, -0.5));
+  EXPECT_NEAR(blk->mlp->c_fc->weight.std().item<double>(), std::pow(1024.0, -0.5),
+              0.02 * std::pow(1024.0, -0.5));
 }
 
 TEST(Model, SameSeedSameInitialWeights) {

@@ -25,7 +25,8 @@ TEST(Scenario, QuickstartParses) {
   EXPECT_EQ(s.train.batch_size, 32);
   EXPECT_DOUBLE_EQ(s.train.lr, 1e-3);
   EXPECT_EQ(s.train.determinism.threads, 2);
-  EXPECT_EQ(s.golden.path, (std::filesystem::path(kSourceDir) / "golden" / "quickstart.h5").lexically_normal());
+  EXPECT_EQ(s.golden.path,
+            (std::filesystem::path(kSourceDir) / "golden" / "quickstart.h5").lexically_normal());
   EXPECT_EQ(s.resolved()["total-steps"], s.train.total_steps());
 }
 
@@ -42,16 +43,20 @@ TEST(Scenario, DefaultsAreOpenCLIPs) {
 }
 
 TEST(Scenario, UnknownKeyNamesFileAndLine) {
-  EXPECT_EQ(error_of("model = \"tiny\"\n\nlearning-rate = 1e-3\n"), "/x/bad.toml:3:1: unknown key 'learning-rate'");
-  EXPECT_EQ(error_of("[log]\ndigest-every = 1\nfull = [1]\n"), "/x/bad.toml:3:1: unknown key 'full' in [log]");
+  EXPECT_EQ(error_of("model = \"tiny\"\n\nlearning-rate = 1e-3\n"),
+            "/x/bad.toml:3:1: unknown key 'learning-rate'");
+  EXPECT_EQ(error_of("[log]\ndigest-every = 1\nfull = [1]\n"),
+            "/x/bad.toml:3:1: unknown key 'full' in [log]");
 }
 
 TEST(Scenario, WrongTypeAndBadValuesNameFileAndLine) {
-  EXPECT_EQ(error_of("seed = 0\nbatch-size = \"32\"\n"), "/x/bad.toml:2:14: 'batch-size' must be an integer");
+  EXPECT_EQ(error_of("seed = 0\nbatch-size = \"32\"\n"),
+            "/x/bad.toml:2:14: 'batch-size' must be an integer");
   EXPECT_EQ(error_of("lr = true\n"), "/x/bad.toml:1:6: 'lr' must be a number");
   EXPECT_EQ(error_of("\nbeta2 = 1.5\n"), "/x/bad.toml:2:9: 'beta2' must be in [0, 1)");
   EXPECT_NE(error_of("[log]\nfull-steps = [\"x:y\"]\n").find("/x/bad.toml:2:"), std::string::npos);
-  EXPECT_NE(error_of("precision = \"amp\"\n").find("/x/bad.toml:1:13: precision 'amp'"), std::string::npos);
+  EXPECT_NE(error_of("precision = \"amp\"\n").find("/x/bad.toml:1:13: precision 'amp'"),
+            std::string::npos);
 }
 
 TEST(Scenario, SyntaxErrorNamesFileAndLine) {

@@ -40,8 +40,9 @@ TEST(AdamW, OpenCLIPWeightDecayGroups) {
   std::vector<std::string> g0, g1;
   for (const auto& p : opt.groups()[0].params) g0.push_back(p.name);
   for (const auto& p : opt.groups()[1].params) g1.push_back(p.name);
-  EXPECT_EQ(g0, (std::vector<std::string>{"visual.bn1.weight", "transformer.resblocks.0.ln_1.weight",
-                                          "visual.attnpool.q_proj.bias", "logit_scale"}));
+  EXPECT_EQ(g0,
+            (std::vector<std::string>{"visual.bn1.weight", "transformer.resblocks.0.ln_1.weight",
+                                      "visual.attnpool.q_proj.bias", "logit_scale"}));
   EXPECT_EQ(g1, (std::vector<std::string>{"visual.conv1.weight", "positional_embedding"}));
 }
 
@@ -56,7 +57,8 @@ TEST(AdamW, MatchesLibTorchAdamWWithinRounding) {
   o.beta2 = 0.98;
   o.eps = 1e-6;
   AdamW ours({{"w", a}}, o);
-  torch::optim::AdamW ref({b}, torch::optim::AdamWOptions(1e-2).betas({0.9, 0.98}).eps(1e-6).weight_decay(0.1));
+  torch::optim::AdamW ref(
+      {b}, torch::optim::AdamWOptions(1e-2).betas({0.9, 0.98}).eps(1e-6).weight_decay(0.1));
   for (int step = 0; step < 5; ++step) {
     auto g = torch::randn({8, 8});
     ours.zero_grad();

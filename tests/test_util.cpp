@@ -53,15 +53,15 @@ std::string read_file(const std::filesystem::path& p) {
   return ss.str();
 }
 
-std::filesystem::path short_scenario(const std::filesystem::path& dir, const std::string& name, int steps,
-                                     const std::string& extra_top_level) {
+std::filesystem::path short_scenario(const std::filesystem::path& dir, const std::string& name,
+                                     int steps, const std::string& extra_top_level) {
   std::ostringstream s;
   s << "name = \"" << name << "\"\n"
     << "model = \"tiny\"\nprecision = \"fp32\"\ndevice = \"cpu\"\n"
     << "train-num-samples = 128\nval-num-samples = 32\nbatch-size = 16\n"
-    << "steps = " << steps << "\nepochs = 1\nwarmup = 2\nwd = 0.1\nbeta2 = 0.98\neps = 1e-6\nseed = 3\n"
-    << extra_top_level
-    << "[determinism]\nthreads = 2\ncpu-isa = \"AVX2\"\nmkl-cbwr = \"AVX2\"\n"
+    << "steps = " << steps
+    << "\nepochs = 1\nwarmup = 2\nwd = 0.1\nbeta2 = 0.98\neps = 1e-6\nseed = 3\n"
+    << extra_top_level << "[determinism]\nthreads = 2\ncpu-isa = \"AVX2\"\nmkl-cbwr = \"AVX2\"\n"
     << "[log]\nfull-steps = [0, 1, -1]\nfull-tensors = [\"params/text_projection\", \"grads/*\"]\n"
     << "[golden]\npath = \"" << name << "-golden.h5\"\nfull-steps = [1, -1]\n"
     << "full-tensors = [\"params/text_projection\", \"params/visual.attnpool.c_proj.weight\"]\n";
@@ -70,8 +70,8 @@ std::filesystem::path short_scenario(const std::filesystem::path& dir, const std
   return path;
 }
 
-void flip_bit(const std::filesystem::path& file, const std::string& dataset, int64_t row, int64_t element,
-              int bit) {
+void flip_bit(const std::filesystem::path& file, const std::string& dataset, int64_t row,
+              int64_t element, int bit) {
   h5_quiet();
   H5Id f = h5_check(H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "open " + file.string());
   H5Id d = h5_check(H5Dopen2(f.get(), dataset.c_str(), H5P_DEFAULT), "open " + dataset);
@@ -88,12 +88,15 @@ void flip_bit(const std::filesystem::path& file, const std::string& dataset, int
   for (int i = 1; i < rank; ++i) n *= dims[size_t(i)];
   const size_t es = H5Tget_size(type.get());
   std::vector<uint8_t> buf(n * es);
-  h5_check_status(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+  h5_check_status(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start.data(), nullptr,
+                                      count.data(), nullptr),
                   "select");
   H5Id mem = h5_check(H5Screate_simple(rank, count.data(), nullptr), "mem space");
-  h5_check_status(H5Dread(d.get(), type.get(), mem.get(), space.get(), H5P_DEFAULT, buf.data()), "read");
+  h5_check_status(H5Dread(d.get(), type.get(), mem.get(), space.get(), H5P_DEFAULT, buf.data()),
+                  "read");
   buf[size_t(element) * es + size_t(bit / 8)] ^= uint8_t(1u << (bit % 8));
-  h5_check_status(H5Dwrite(d.get(), type.get(), mem.get(), space.get(), H5P_DEFAULT, buf.data()), "write");
+  h5_check_status(H5Dwrite(d.get(), type.get(), mem.get(), space.get(), H5P_DEFAULT, buf.data()),
+                  "write");
 }
 
 }  // namespace cliprepro::test

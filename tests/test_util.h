@@ -19,11 +19,11 @@ std::string read_file(const std::filesystem::path& p);
 
 // The quickstart scenario shortened to `steps` optimizer steps on a small data set, with its
 // golden under `dir`. Written to dir/<name>.toml.
-std::filesystem::path short_scenario(const std::filesystem::path& dir, const std::string& name, int steps,
-                                     const std::string& extra_top_level = "");
+std::filesystem::path short_scenario(const std::filesystem::path& dir, const std::string& name,
+                                     int steps, const std::string& extra_top_level = "");
 
 // Flips bit `bit` of element `element` of row `row` of dataset `dataset` in an HDF5 file.
-void flip_bit(const std::filesystem::path& file, const std::string& dataset, int64_t row, int64_t element,
-              int bit);
+void flip_bit(const std::filesystem::path& file, const std::string& dataset, int64_t row,
+              int64_t element, int bit);
 
 }  // namespace cliprepro::test

@@ -15,9 +15,13 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   cli::RunArgs run_args;
-  auto* run = app.add_subcommand("run", "Train a scenario, write its HDF5 log, check it against the scenario's golden");
-  run->add_option("scenario", run_args.scenario, "Scenario TOML file")->required()->check(CLI::ExistingFile);
-  run->add_option("--out", run_args.out_dir, "Directory for the log (<out>/<scenario name>.h5)")->capture_default_str();
+  auto* run = app.add_subcommand(
+      "run", "Train a scenario, write its HDF5 log, check it against the scenario's golden");
+  run->add_option("scenario", run_args.scenario, "Scenario TOML file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  run->add_option("--out", run_args.out_dir, "Directory for the log (<out>/<scenario name>.h5)")
+      ->capture_default_str();
   run->add_flag("--no-golden", run_args.no_golden, "Skip the golden check");
   run->add_flag("-q,--quiet", run_args.quiet, "No progress display");
 
@@ -25,17 +29,24 @@ int main(int argc, char** argv) {
   golden->require_subcommand(1);
   std::string bless_scenario;
   bool bless_quiet = false;
-  auto* bless = golden->add_subcommand("bless", "Run the scenario and (re)write its golden atomically");
-  bless->add_option("scenario", bless_scenario, "Scenario TOML file")->required()->check(CLI::ExistingFile);
+  auto* bless =
+      golden->add_subcommand("bless", "Run the scenario and (re)write its golden atomically");
+  bless->add_option("scenario", bless_scenario, "Scenario TOML file")
+      ->required()
+      ->check(CLI::ExistingFile);
   bless->add_flag("-q,--quiet", bless_quiet, "No progress display");
   std::string check_scenario, check_log;
-  auto* check = golden->add_subcommand("check", "Check an existing log against the scenario's golden");
-  check->add_option("scenario", check_scenario, "Scenario TOML file")->required()->check(CLI::ExistingFile);
+  auto* check =
+      golden->add_subcommand("check", "Check an existing log against the scenario's golden");
+  check->add_option("scenario", check_scenario, "Scenario TOML file")
+      ->required()
+      ->check(CLI::ExistingFile);
   check->add_option("log", check_log, "Run log (.h5)")->required()->check(CLI::ExistingFile);
 
   std::string cmp_a, cmp_b;
   size_t max_rows = 20;
-  auto* compare = app.add_subcommand("compare", "Compare two logs: first difference and per-tensor summary");
+  auto* compare =
+      app.add_subcommand("compare", "Compare two logs: first difference and per-tensor summary");
   compare->add_option("a", cmp_a, "First log (.h5)")->required()->check(CLI::ExistingFile);
   compare->add_option("b", cmp_b, "Second log (.h5)")->required()->check(CLI::ExistingFile);
   compare->add_option("--max-rows", max_rows, "Differing tensors to list")->capture_default_str();

@@ -21,7 +21,8 @@ bool inside(int shape, double dx, double dy, double r) {
     case 2:  // triangle, apex up
       return dy >= -r && dy <= r && std::abs(dx) <= (dy + r) * 0.5;
     default:  // cross
-      return (std::abs(dx) <= r / 3 && std::abs(dy) <= r) || (std::abs(dy) <= r / 3 && std::abs(dx) <= r);
+      return (std::abs(dx) <= r / 3 && std::abs(dy) <= r) ||
+             (std::abs(dy) <= r / 3 && std::abs(dx) <= r);
   }
 }
 
@@ -112,8 +113,8 @@ Batch SyntheticShapes::batch(const std::vector<int64_t>& ids, const WordTokenize
 }
 
 torch::Tensor normalize_openai(const torch::Tensor& uint8_images) {
-  const auto shape = uint8_images.dim() == 4 ? std::vector<int64_t>{1, 3, 1, 1}
-                                             : std::vector<int64_t>{3, 1, 1};
+  const auto shape =
+      uint8_images.dim() == 4 ? std::vector<int64_t>{1, 3, 1, 1} : std::vector<int64_t>{3, 1, 1};
   auto mean = torch::tensor({0.48145466f, 0.4578275f, 0.40821073f}).view(shape);
   auto std = torch::tensor({0.26862954f, 0.26130258f, 0.27577711f}).view(shape);
   return (uint8_images.to(torch::kFloat32).div(255.0f) - mean) / std;

@@ -8,15 +8,18 @@ namespace cliprepro {
 ClipImpl::ClipImpl(const ModelConfig& cfg) : cfg_(cfg) {
   visual = register_module("visual", ModifiedResNet(cfg.vision, cfg.embed_dim));
   const auto& t = cfg.text;
-  transformer = register_module("transformer", Transformer(t.width, t.layers, t.heads, cfg.quick_gelu));
+  transformer =
+      register_module("transformer", Transformer(t.width, t.layers, t.heads, cfg.quick_gelu));
   token_embedding = register_module("token_embedding", torch::nn::Embedding(t.vocab_size, t.width));
-  positional_embedding = register_parameter("positional_embedding", torch::empty({t.context_length, t.width}));
-  ln_final = register_module("ln_final", torch::nn::LayerNorm(torch::nn::LayerNormOptions({t.width})));
+  positional_embedding =
+      register_parameter("positional_embedding", torch::empty({t.context_length, t.width}));
+  ln_final =
+      register_module("ln_final", torch::nn::LayerNorm(torch::nn::LayerNormOptions({t.width})));
   text_projection = register_parameter("text_projection", torch::empty({t.width, cfg.embed_dim}));
   logit_scale = register_parameter("logit_scale", torch::ones({}) * std::log(1.0 / 0.07));
-  attn_mask = torch::full({t.context_length, t.context_length},
-                          -std::numeric_limits<float>::infinity())
-                  .triu_(1);
+  attn_mask =
+      torch::full({t.context_length, t.context_length}, -std::numeric_limits<float>::infinity())
+          .triu_(1);
   init_text_parameters();
 }
 
@@ -39,13 +42,16 @@ void ClipImpl::init_text_parameters() {
   text_projection.normal_(0.0, std::pow(width, -0.5));
 }
 
-torch::Tensor ClipImpl::encode_image(const torch::Tensor& images, bool normalize, CaptureTape* tape) {
+torch::Tensor ClipImpl::encode_image(const torch::Tensor& images, bool normalize,
+                                     CaptureTape* tape) {
   auto f = visual->forward(images, tape);
-  if (normalize) f = torch::nn::functional::normalize(f, torch::nn::functional::NormalizeFuncOptions().dim(-1));
+  if (normalize)
+    f = torch::nn::functional::normalize(f, torch::nn::functional::NormalizeFuncOptions().dim(-1));
   return f;
 }
 
-torch::Tensor ClipImpl::encode_text(const torch::Tensor& tokens, bool normalize, CaptureTape* tape) {
+torch::Tensor ClipImpl::encode_text(const torch::Tensor& tokens, bool normalize,
+                                    CaptureTape* tape) {
   auto x = token_embedding(tokens);
   capture(tape, "token_embedding", x);
   x = x + positional_embedding.to(x.dtype());
@@ -55,7 +61,8 @@ torch::Tensor ClipImpl::encode_text(const torch::Tensor& tokens, bool normalize,
   // Pool at the EOT token: it has the largest id in the vocabulary.
   auto eot = tokens.argmax(-1);
   x = x.index({torch::arange(x.size(0), eot.options()), eot}).matmul(text_projection);
-  if (normalize) x = torch::nn::functional::normalize(x, torch::nn::functional::NormalizeFuncOptions().dim(-1));
+  if (normalize)
+    x = torch::nn::functional::normalize(x, torch::nn::functional::NormalizeFuncOptions().dim(-1));
   return x;
 }
 

@@ -19,8 +19,10 @@ class ClipImpl : public torch::nn::Module {
  public:
   explicit ClipImpl(const ModelConfig& cfg);
 
-  torch::Tensor encode_image(const torch::Tensor& images, bool normalize, CaptureTape* tape = nullptr);
-  torch::Tensor encode_text(const torch::Tensor& tokens, bool normalize, CaptureTape* tape = nullptr);
+  torch::Tensor encode_image(const torch::Tensor& images, bool normalize,
+                             CaptureTape* tape = nullptr);
+  torch::Tensor encode_text(const torch::Tensor& tokens, bool normalize,
+                            CaptureTape* tape = nullptr);
   ClipOutput forward(const torch::Tensor& images, const torch::Tensor& tokens,
                      CaptureTape* tape = nullptr);
 

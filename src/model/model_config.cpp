@@ -42,7 +42,8 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
     throw std::runtime_error("model config '" + name + "': " + e.what());
   }
   if (c.vision.image_size % 32 != 0) {
-    throw std::runtime_error("model config '" + name + "': vision_cfg.image_size must be a multiple of 32");
+    throw std::runtime_error("model config '" + name +
+                             "': vision_cfg.image_size must be a multiple of 32");
   }
   if (c.text.width % c.text.heads != 0) {
     throw std::runtime_error("model config '" + name + "': text_cfg.width must divide by heads");

@@ -13,7 +13,8 @@ torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t padding) {
 
 }  // namespace
 
-BottleneckImpl::BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride_) : stride(stride_) {
+BottleneckImpl::BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride_)
+    : stride(stride_) {
   conv1 = register_module("conv1", conv(inplanes, planes, 1, 0));
   bn1 = register_module("bn1", torch::nn::BatchNorm2d(planes));
   conv2 = register_module("conv2", conv(planes, planes, 3, 1));
@@ -68,10 +69,9 @@ torch::Tensor AttentionPool2dImpl::forward(const torch::Tensor& x_in) {
 
 ModifiedResNetImpl::ModifiedResNetImpl(const VisionConfig& cfg, int64_t output_dim) {
   const int64_t width = cfg.width;
-  conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, width / 2, 3)
-                                                         .stride(2)
-                                                         .padding(1)
-                                                         .bias(false)));
+  conv1 = register_module(
+      "conv1", torch::nn::Conv2d(
+                   torch::nn::Conv2dOptions(3, width / 2, 3).stride(2).padding(1).bias(false)));
   bn1 = register_module("bn1", torch::nn::BatchNorm2d(width / 2));
   conv2 = register_module("conv2", conv(width / 2, width / 2, 3, 1));
   bn2 = register_module("bn2", torch::nn::BatchNorm2d(width / 2));
@@ -105,7 +105,8 @@ void ModifiedResNetImpl::init_parameters() {
   for (auto& layer : layers) {
     for (auto& p : layer->named_parameters()) {
       const auto& key = p.key();
-      if (key.size() >= 10 && key.compare(key.size() - 10, 10, "bn3.weight") == 0) p.value().zero_();
+      if (key.size() >= 10 && key.compare(key.size() - 10, 10, "bn3.weight") == 0)
+        p.value().zero_();
     }
   }
 }

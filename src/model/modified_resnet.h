@@ -23,7 +23,8 @@ TORCH_MODULE(Bottleneck);
 
 class AttentionPool2dImpl : public torch::nn::Module {
  public:
-  AttentionPool2dImpl(int64_t spacial_dim, int64_t embed_dim, int64_t num_heads, int64_t output_dim);
+  AttentionPool2dImpl(int64_t spacial_dim, int64_t embed_dim, int64_t num_heads,
+                      int64_t output_dim);
   torch::Tensor forward(const torch::Tensor& x);
 
   torch::Tensor positional_embedding;

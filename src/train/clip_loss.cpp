@@ -10,10 +10,12 @@ ClipLogits clip_logits(const torch::Tensor& image_features, const torch::Tensor&
 }
 
 torch::Tensor clip_loss(const ClipLogits& logits) {
-  auto labels = torch::arange(logits.per_image.size(0),
-                              torch::TensorOptions().dtype(torch::kInt64).device(logits.per_image.device()));
+  auto labels =
+      torch::arange(logits.per_image.size(0),
+                    torch::TensorOptions().dtype(torch::kInt64).device(logits.per_image.device()));
   namespace F = torch::nn::functional;
-  return (F::cross_entropy(logits.per_image, labels) + F::cross_entropy(logits.per_text, labels)) / 2;
+  return (F::cross_entropy(logits.per_image, labels) + F::cross_entropy(logits.per_text, labels)) /
+         2;
 }
 
 }  // namespace cliprepro

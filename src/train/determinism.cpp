@@ -45,10 +45,11 @@ nlohmann::json read_determinism_switches() {
       {"cudnn_benchmark", ctx.benchmarkCuDNN()},
       {"allow_tf32_cublas", ctx.allowTF32CuBLAS()},
       {"allow_tf32_cudnn", ctx.allowTF32CuDNN()},
-      {"float32_matmul_precision", ctx.float32MatmulPrecision() == at::Float32MatmulPrecision::HIGHEST
-                                       ? "highest"
-                                       : "high/medium"},
-      // CuBLASReductionOption: 0 reduced precision allowed, 1 disallowed, 2 disallowed and no split-K.
+      {"float32_matmul_precision",
+       ctx.float32MatmulPrecision() == at::Float32MatmulPrecision::HIGHEST ? "highest"
+                                                                           : "high/medium"},
+      // CuBLASReductionOption: 0 reduced precision allowed, 1 disallowed, 2 disallowed and no
+      // split-K.
       {"fp16_reduction_cublas", static_cast<int>(ctx.allowFP16ReductionCuBLAS())},
       {"bf16_reduction_cublas", static_cast<int>(ctx.allowBF16ReductionCuBLAS())},
       {"mkldnn_enabled", ctx.userEnabledMkldnn()},

@@ -11,11 +11,16 @@ namespace cliprepro {
 
 const char* phase_name(Phase p) {
   switch (p) {
-    case Phase::kData: return "data";
-    case Phase::kForward: return "forward";
-    case Phase::kBackward: return "backward";
-    case Phase::kOptimizer: return "optimizer";
-    case Phase::kEval: return "eval";
+    case Phase::kData:
+      return "data";
+    case Phase::kForward:
+      return "forward";
+    case Phase::kBackward:
+      return "backward";
+    case Phase::kOptimizer:
+      return "optimizer";
+    case Phase::kEval:
+      return "eval";
   }
   return "?";
 }
@@ -25,13 +30,15 @@ namespace {
 torch::Device parse_device(const std::string& d) {
   if (d == "cpu") return torch::kCPU;
   if (d == "cuda") {
-    if (!torch::cuda::is_available()) throw std::runtime_error("device = \"cuda\" but no CUDA device is available");
+    if (!torch::cuda::is_available())
+      throw std::runtime_error("device = \"cuda\" but no CUDA device is available");
     return torch::Device(torch::kCUDA, 0);
   }
   throw std::runtime_error("unknown device '" + d + "' (expected \"cpu\" or \"cuda\")");
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> named(const torch::OrderedDict<std::string, torch::Tensor>& d) {
+std::vector<std::pair<std::string, torch::Tensor>> named(
+    const torch::OrderedDict<std::string, torch::Tensor>& d) {
   std::vector<std::pair<std::string, torch::Tensor>> v;
   for (const auto& kv : d) v.emplace_back(kv.key(), kv.value());
   return v;
@@ -45,14 +52,16 @@ Trainer::Trainer(const TrainConfig& cfg)
     : cfg_(cfg),
       model_cfg_(load_model_config(cfg.model)),
       device_(parse_device(cfg.device)),
-      tokenizer_(SyntheticShapes::vocabulary(), model_cfg_.text.vocab_size, model_cfg_.text.context_length),
+      tokenizer_(SyntheticShapes::vocabulary(), model_cfg_.text.vocab_size,
+                 model_cfg_.text.context_length),
       train_set_(model_cfg_.vision.image_size, uint64_t(cfg.seed), 0),
       val_set_(model_cfg_.vision.image_size, uint64_t(cfg.seed), 1) {
   if (cfg.precision != "fp32") {
     throw std::runtime_error("precision '" + cfg.precision + "' is not supported yet (only fp32)");
   }
   if (cfg.dataset_type != "synthetic") {
-    throw std::runtime_error("dataset-type '" + cfg.dataset_type + "' is not supported yet (only synthetic)");
+    throw std::runtime_error("dataset-type '" + cfg.dataset_type +
+                             "' is not supported yet (only synthetic)");
   }
   if (cfg.batch_size < 1 || cfg.batches_per_epoch() < 1) {
     throw std::runtime_error("train-num-samples must hold at least one batch of batch-size");
@@ -75,15 +84,18 @@ Trainer::Trainer(const TrainConfig& cfg)
   std::iota(val_ids.begin(), val_ids.end(), 0);
   val_batch_ = val_set_.batch(val_ids, tokenizer_);
   std::vector<std::string> prompts;
-  for (int64_t c = 0; c < SyntheticShapes::num_classes(); ++c) prompts.push_back(SyntheticShapes::class_prompt(c));
+  for (int64_t c = 0; c < SyntheticShapes::num_classes(); ++c)
+    prompts.push_back(SyntheticShapes::class_prompt(c));
   class_tokens_ = tokenizer_.encode_batch(prompts);
 }
 
 Batch Trainer::batch_for(int64_t b) const {
   const int64_t bpe = cfg_.batches_per_epoch();
   const int64_t epoch = b / bpe, i = b % bpe;
-  const auto perm = seeded_permutation(cfg_.train_num_samples, uint64_t(cfg_.seed) * 1000003ull + uint64_t(epoch));
-  std::vector<int64_t> ids(perm.begin() + i * cfg_.batch_size, perm.begin() + (i + 1) * cfg_.batch_size);
+  const auto perm = seeded_permutation(cfg_.train_num_samples,
+                                       uint64_t(cfg_.seed) * 1000003ull + uint64_t(epoch));
+  std::vector<int64_t> ids(perm.begin() + i * cfg_.batch_size,
+                           perm.begin() + (i + 1) * cfg_.batch_size);
   return train_set_.batch(ids, tokenizer_);
 }
 

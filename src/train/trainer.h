@@ -1,7 +1,7 @@
 // The training loop, OpenCLIP's order of operations per step:
-// scheduler -> zero_grad -> forward -> loss -> backward -> [clip] -> AdamW step -> clamp logit_scale.
-// Step numbering: step 0 is the initial state; step s >= 1 is the s-th optimizer update
-// (forward/backward on batch s-1, then the update).
+// scheduler -> zero_grad -> forward -> loss -> backward -> [clip] -> AdamW step -> clamp
+// logit_scale. Step numbering: step 0 is the initial state; step s >= 1 is the s-th optimizer
+// update (forward/backward on batch s-1, then the update).
 #pragma once
 #include <torch/torch.h>
 
