@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "harness/digest.h"
@@ -47,24 +48,43 @@ int32_t order_at(const TensorSeries& s, int64_t step) {
   return it == s.steps.end() ? 0 : s.order[size_t(it - s.steps.begin())];
 }
 
-// A stored full tensor whose bytes do not hash to the logged digest of its step.
-bool check_integrity(const LogReader& log, const TensorSeries& s, TensorDiff* out) {
-  for (int64_t step : s.full_steps) {
-    auto it = std::find(s.steps.begin(), s.steps.end(), step);
-    if (it == s.steps.end()) continue;
-    auto t = log.read_full(s.name, step);
-    if (tensor_digest(t) != s.digests[size_t(it - s.steps.begin())]) {
-      out->name = s.name;
-      out->phase = s.phase;
-      out->reason = "corrupt";
-      out->detail =
-          "stored tensor in " + log.path().filename().string() + " does not match its digest";
-      out->first_step = step;
-      out->first_order = order_at(s, step);
-      return false;
-    }
+// Calls fn(step, row tensor) for every stored full tensor, reading small series in one go.
+template <typename Fn>
+void for_each_full(const LogReader& log, const TensorSeries& s, Fn fn) {
+  constexpr int64_t kBulkBytes = 64 << 20;
+  int64_t row_bytes = int64_t(torch::elementSize(dtype_from_name(s.dtype)));
+  for (auto d : s.shape) row_bytes *= d;
+  const int64_t n = int64_t(s.full_steps.size());
+  const int64_t per_read = std::max<int64_t>(1, kBulkBytes / std::max<int64_t>(row_bytes, 1));
+  for (int64_t r0 = 0; r0 < n; r0 += per_read) {
+    const int64_t k = std::min(per_read, n - r0);
+    auto rows = log.read_full_rows(s.name, r0, k);
+    for (int64_t i = 0; i < k; ++i) fn(s.full_steps[size_t(r0 + i)], rows[i]);
   }
-  return true;
+}
+
+// Steps whose stored full tensor does not hash to the logged digest of that step.
+std::set<int64_t> corrupt_steps(const LogReader& log, const TensorSeries& s) {
+  std::set<int64_t> bad;
+  if (s.full_steps.empty()) return bad;
+  std::map<int64_t, uint64_t> digests;
+  for (size_t i = 0; i < s.steps.size(); ++i) digests[s.steps[i]] = s.digests[i];
+  for_each_full(log, s, [&](int64_t step, const torch::Tensor& t) {
+    auto it = digests.find(step);
+    if (it != digests.end() && tensor_digest(t) != it->second) bad.insert(step);
+  });
+  return bad;
+}
+
+TensorDiff corrupt_diff(const LogReader& log, const TensorSeries& s, int64_t step) {
+  TensorDiff d;
+  d.name = s.name;
+  d.phase = s.phase;
+  d.reason = "corrupt";
+  d.detail = "stored tensor in " + log.path().filename().string() + " does not match its digest";
+  d.first_step = step;
+  d.first_order = order_at(s, step);
+  return d;
 }
 
 std::string fmt_double(double v) {
@@ -136,12 +156,23 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
       d.reason = "digest";
       d.first_step = first;
     }
-    // Full tensors stored by both: compare bits, and locate the first element that differs.
-    for (int64_t step : sb.full_steps) {
-      if (std::find(sa.full_steps.begin(), sa.full_steps.end(), step) == sa.full_steps.end())
-        continue;
+    // Full tensors stored by both: compare bits where the digests do not already prove them
+    // equal (the integrity check below ties stored bits to digests), and locate the first
+    // element that differs.
+    std::map<int64_t, uint64_t> db;
+    for (size_t i = 0; i < sb.steps.size(); ++i) db[sb.steps[i]] = sb.digests[i];
+    const auto bad_a = corrupt_steps(a, sa), bad_b = corrupt_steps(b, sb);
+    for (size_t row = 0; row < sb.full_steps.size(); ++row) {
+      const int64_t step = sb.full_steps[row];
+      auto ra = std::find(sa.full_steps.begin(), sa.full_steps.end(), step);
+      if (ra == sa.full_steps.end()) continue;
       ++r.full_compared;
-      auto ta = a.read_full(name, step), tb = b.read_full(name, step);
+      auto ia = da.find(step), ib = db.find(step);
+      if (ia != da.end() && ib != db.end() && ia->second == ib->second && !bad_a.count(step) && !bad_b.count(step)) {
+        continue;
+      }
+      auto ta = a.read_full_rows(name, int64_t(ra - sa.full_steps.begin()), 1)[0];
+      auto tb = b.read_full_rows(name, int64_t(row), 1)[0];
       const ValueDiff v = diff_values(ta, tb);
       if (v.count == 0) continue;
       if (d.first_step < 0 || step <= d.first_step) {
@@ -170,9 +201,8 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
           std::min(sa.steps.empty() ? 0 : sa.steps.back(), sb.steps.empty() ? 0 : sb.steps.back());
       r.diffs.push_back(d);
     }
-    TensorDiff corrupt;
-    if (!check_integrity(a, sa, &corrupt) || !check_integrity(b, sb, &corrupt))
-      r.diffs.push_back(corrupt);
+    if (!bad_a.empty()) r.diffs.push_back(corrupt_diff(a, sa, *bad_a.begin()));
+    if (!bad_b.empty()) r.diffs.push_back(corrupt_diff(b, sb, *bad_b.begin()));
   }
   std::stable_sort(r.diffs.begin(), r.diffs.end(), [](const TensorDiff& x, const TensorDiff& y) {
     if (x.first_step != y.first_step) return x.first_step < y.first_step;

@@ -41,13 +41,25 @@ herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* 
   s.steps = read_1d<int64_t>(g.get(), "steps", H5T_NATIVE_INT64);
   s.digests = read_1d<uint64_t>(g.get(), "digest", H5T_NATIVE_UINT64);
   s.order = read_1d<int32_t>(g.get(), "order", H5T_NATIVE_INT32);
-  // A crash can leave series of unequal length: keep the rows present in all three.
-  const size_t n = std::min({s.steps.size(), s.digests.size(), s.order.size()});
+  size_t n = std::min({s.steps.size(), s.digests.size(), s.order.size()});
+  if (H5Lexists(g.get(), "stats", H5P_DEFAULT) > 0) {
+    auto flat = read_1d<double>(g.get(), "stats", H5T_NATIVE_DOUBLE);
+    s.stats.resize(flat.size() / 8);
+    for (size_t i = 0; i < s.stats.size(); ++i) std::copy_n(flat.begin() + long(8 * i), 8, s.stats[i].begin());
+    n = std::min(n, s.stats.size());
+    s.stats.resize(n);
+  }
+  // A killed run can leave series of unequal length: keep the rows present in all of them.
   s.steps.resize(n);
   s.digests.resize(n);
   s.order.resize(n);
   if (H5Lexists(g.get(), "full_steps", H5P_DEFAULT) > 0) {
     s.full_steps = read_1d<int64_t>(g.get(), "full_steps", H5T_NATIVE_INT64);
+    H5Id d = h5_check(H5Dopen2(g.get(), "full", H5P_DEFAULT), "open full");
+    H5Id space = h5_check(H5Dget_space(d.get()), "space");
+    std::vector<hsize_t> dims(size_t(std::max(1, H5Sget_simple_extent_ndims(space.get()))));
+    H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+    s.full_steps.resize(std::min<size_t>(s.full_steps.size(), dims[0]));
   }
   (*st->series)[s.name] = std::move(s);
   return 0;
@@ -59,8 +71,10 @@ LogReader::LogReader(const std::filesystem::path& path) : path_(path) {
   h5_quiet();
   if (!std::filesystem::exists(path))
     throw std::runtime_error("no such log file: " + path.string());
-  file_ = h5_check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT),
-                   "cannot open " + path.string() + " (not an HDF5 file?)");
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  // A run killed while writing leaves its file marked as open for SWMR writing.
+  if (f < 0) f = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+  file_ = h5_check(f, "cannot open " + path.string() + " (not an HDF5 file?)");
   hsize_t idx = 0;
   h5_check_status(H5Aiterate2(file_.get(), H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attr, &attrs_),
                   "read root attributes");
@@ -69,6 +83,9 @@ LogReader::LogReader(const std::filesystem::path& path) : path_(path) {
   }
   H5Id tensors =
       h5_check(H5Gopen2(file_.get(), "tensors", H5P_DEFAULT), "open /tensors in " + path.string());
+  if (H5Lexists(file_.get(), "progress", H5P_DEFAULT) > 0) {
+    last_complete_step_ = read_1d<int64_t>(file_.get(), "progress", H5T_NATIVE_INT64).at(0);
+  }
   VisitState st{file_.get(), &series_};
   h5_check_status(
       H5Ovisit2(tensors.get(), H5_INDEX_NAME, H5_ITER_INC, visit_object, &st, H5O_INFO_BASIC),
@@ -92,26 +109,34 @@ torch::Tensor LogReader::read_full(const std::string& name, int64_t step) const 
   if (it == s->full_steps.end()) {
     throw std::runtime_error("no full tensor " + name + " at step " + std::to_string(step));
   }
-  const hsize_t row = hsize_t(it - s->full_steps.begin());
+  return read_full_rows(name, int64_t(it - s->full_steps.begin()), 1).squeeze(0);
+}
+
+torch::Tensor LogReader::read_full_rows(const std::string& name, int64_t row0, int64_t rows) const {
+  const TensorSeries* s = find(name);
+  if (s == nullptr) throw std::runtime_error("no tensor " + name + " in " + path_.string());
+  if (row0 < 0 || rows < 0 || row0 + rows > int64_t(s->full_steps.size())) {
+    throw std::runtime_error("full rows out of range for " + name);
+  }
   const std::string dpath = "/tensors/" + name + "/full";
   H5Id d = h5_check(H5Dopen2(file_.get(), dpath.c_str(), H5P_DEFAULT), "open " + dpath);
   const auto dtype = dtype_from_name(s->dtype);
-  auto out = torch::empty(s->shape, torch::TensorOptions().dtype(dtype));
-  std::vector<hsize_t> start{row}, count{1};
+  std::vector<int64_t> out_shape{rows};
+  out_shape.insert(out_shape.end(), s->shape.begin(), s->shape.end());
+  auto out = torch::empty(out_shape, torch::TensorOptions().dtype(dtype));
+  if (rows == 0 || out.numel() == 0) return out;
+  std::vector<hsize_t> start{hsize_t(row0)}, count{hsize_t(rows)};
   for (auto dim : s->shape) {
     start.push_back(0);
     count.push_back(hsize_t(dim));
   }
   H5Id fspace = h5_check(H5Dget_space(d.get()), "space");
-  h5_check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr,
-                                      count.data(), nullptr),
+  h5_check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
                   "select");
-  H5Id mspace =
-      h5_check(H5Screate_simple(int(count.size()), count.data(), nullptr), "memory space");
-  H5Id type = h5_type_for(dtype);
-  h5_check_status(
-      H5Dread(d.get(), type.get(), mspace.get(), fspace.get(), H5P_DEFAULT, out.data_ptr()),
-      "read " + dpath);
+  H5Id mspace = h5_check(H5Screate_simple(int(count.size()), count.data(), nullptr), "memory space");
+  H5Id type = h5_type_for(dtype);  // the file's own type: bits are read unconverted
+  h5_check_status(H5Dread(d.get(), type.get(), mspace.get(), fspace.get(), H5P_DEFAULT, out.data_ptr()),
+                  "read " + dpath);
   return out;
 }
 

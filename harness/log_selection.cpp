@@ -38,12 +38,20 @@ StepSpec parse_step_spec(const std::string& text) {
   return spec;
 }
 
+bool LogSelection::always_full(const std::string& name, int64_t ndim) {
+  return ndim == 0 || name.rfind("data/", 0) == 0 || name.rfind("eval/", 0) == 0;
+}
+
 bool LogSelection::wants_full(const std::string& name, int64_t ndim, int64_t step,
                               int64_t last_step) const {
-  if (ndim == 0 || name.rfind("data/", 0) == 0 || name.rfind("eval/", 0) == 0) return true;
+  if (always_full(name, ndim)) return true;
   bool at_step = false;
   for (const auto& s : full_steps) at_step = at_step || s.contains(step, last_step);
   return at_step && glob_match_any(full_tensors, name);
+}
+
+bool LogSelection::may_want_full(const std::string& name, int64_t ndim) const {
+  return always_full(name, ndim) || (!full_steps.empty() && glob_match_any(full_tensors, name));
 }
 
 }  // namespace cliprepro

@@ -1,5 +1,5 @@
-// What a log stores: digests every N steps, full tensors at chosen steps for tensors
-// matching globs. Scalars (0-d), data/* and eval/* are always stored in full.
+// What a log stores: digests and statistics every N steps, full tensors at chosen steps for
+// tensors matching globs. Scalars (0-d), data/* and eval/* are always stored in full.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -22,8 +22,17 @@ struct LogSelection {
   int64_t digest_every = 1;
   std::vector<StepSpec> full_steps;
   std::vector<std::string> full_tensors;  // globs on tensor names
+  int64_t activation_samples = 0;         // >0: activations/* keep only the first k samples
+  bool compress = false;                  // deflate (+shuffle) full tensors
+  bool stats = true;                      // per-tensor statistics beside each digest
+  int64_t queue_mib = 256;                // writer queue bound; the trainer waits when it is full
+  double flush_seconds = 1.0;             // streaming logs reach the disk at least this often
+
   bool wants_digest(int64_t step) const { return digest_every > 0 && step % digest_every == 0; }
+  static bool always_full(const std::string& name, int64_t ndim);
   bool wants_full(const std::string& name, int64_t ndim, int64_t step, int64_t last_step) const;
+  // Whether `name` can ever be stored in full (its datasets are created up front).
+  bool may_want_full(const std::string& name, int64_t ndim) const;
 };
 
 }  // namespace cliprepro

@@ -1,9 +1,11 @@
 #include "harness/log_writer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 
 #include "harness/digest.h"
+#include "harness/tensor_stats.h"
 
 namespace cliprepro {
 namespace {
@@ -11,8 +13,8 @@ namespace {
 constexpr hsize_t kSeriesChunk = 256;        // rows per chunk of the 1-D step series
 constexpr size_t kMaxChunkBytes = 1u << 20;  // ~1 MiB chunks for full tensors
 
-H5Id create_extendible(hid_t group, const std::string& name, hid_t type,
-                       const std::vector<hsize_t>& row, hsize_t chunk_rows, bool compress) {
+H5Id create_extendible(hid_t group, const std::string& name, hid_t type, const std::vector<hsize_t>& row,
+                       hsize_t chunk_rows, bool compress) {
   std::vector<hsize_t> dims{0}, maxdims{H5S_UNLIMITED}, chunk{chunk_rows};
   size_t row_bytes = H5Tget_size(type);
   for (auto d : row) {
@@ -32,20 +34,18 @@ H5Id create_extendible(hid_t group, const std::string& name, hid_t type,
     row_bytes = row_bytes / *it * ((*it + 1) / 2);
     *it = (*it + 1) / 2;
   }
-  H5Id space =
-      h5_check(H5Screate_simple(int(dims.size()), dims.data(), maxdims.data()), "space " + name);
+  H5Id space = h5_check(H5Screate_simple(int(dims.size()), dims.data(), maxdims.data()), "space " + name);
   H5Id dcpl = h5_check(H5Pcreate(H5P_DATASET_CREATE), "dcpl");
   h5_check_status(H5Pset_chunk(dcpl.get(), int(chunk.size()), chunk.data()), "chunk " + name);
   if (compress) {
     h5_check_status(H5Pset_shuffle(dcpl.get()), "shuffle " + name);
     h5_check_status(H5Pset_deflate(dcpl.get(), 4), "deflate " + name);
   }
-  return h5_check(
-      H5Dcreate2(group, name.c_str(), type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
-      "create dataset " + name);
+  return h5_check(H5Dcreate2(group, name.c_str(), type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                  "create dataset " + name);
 }
 
-// Appends `rows` rows at `index` (rows of shape `row`).
+// Appends `rows` rows (each of shape `row`) at row `index`.
 void append_rows(hid_t dset, hid_t memtype, const void* data, hsize_t index, hsize_t rows,
                  const std::vector<hsize_t>& row) {
   std::vector<hsize_t> dims{index + rows}, start{index}, count{rows};
@@ -56,160 +56,307 @@ void append_rows(hid_t dset, hid_t memtype, const void* data, hsize_t index, hsi
   }
   h5_check_status(H5Dset_extent(dset, dims.data()), "extend dataset");
   H5Id fspace = h5_check(H5Dget_space(dset), "file space");
-  h5_check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr,
-                                      count.data(), nullptr),
-                  "select row");
-  H5Id mspace =
-      h5_check(H5Screate_simple(int(count.size()), count.data(), nullptr), "memory space");
-  h5_check_status(H5Dwrite(dset, memtype, mspace.get(), fspace.get(), H5P_DEFAULT, data),
-                  "write row");
+  h5_check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+                  "select rows");
+  H5Id mspace = h5_check(H5Screate_simple(int(count.size()), count.data(), nullptr), "memory space");
+  h5_check_status(H5Dwrite(dset, memtype, mspace.get(), fspace.get(), H5P_DEFAULT, data), "write rows");
 }
 
 }  // namespace
 
+// One tensor of one step, prepared on the training thread.
+struct LogWriter::Row {
+  std::string name;
+  Phase phase;
+  torch::ScalarType dtype;
+  std::vector<hsize_t> shape;
+  int32_t order = 0;
+  uint64_t digest = 0;
+  std::array<double, 8> stats{};
+  bool may_full = false;
+  torch::Tensor full;  // owned contiguous CPU copy, or undefined
+};
+
+struct LogWriter::StepBatch {
+  int64_t step = 0;
+  std::vector<Row> rows;
+  size_t bytes = 0;
+};
+
 struct LogWriter::Series {
-  H5Id group, steps, digest, order, full_steps, full;
+  H5Id group, steps, digest, order, stats, full_steps, full;
   H5Id type;  // HDF5 type of the tensor's dtype
   std::vector<hsize_t> shape;
   hsize_t n = 0, n_full = 0;  // rows on disk
-  // Rows not yet on disk (buffered mode keeps them until close).
   std::vector<int64_t> pending_steps;
   std::vector<uint64_t> pending_digests;
   std::vector<int32_t> pending_order;
+  std::vector<double> pending_stats;
   std::vector<int64_t> pending_full_steps;
-  std::vector<uint8_t> pending_full;  // raw bytes of whole rows
+  std::vector<uint8_t> pending_full;
 };
-
-void LogWriter::flush_series() {
-  for (auto& [name, sp] : series_) {
-    Series& s = *sp;
-    const hsize_t k = s.pending_steps.size();
-    if (k == 0) continue;
-    append_rows(s.steps.get(), H5T_NATIVE_INT64, s.pending_steps.data(), s.n, k, {});
-    append_rows(s.digest.get(), H5T_NATIVE_UINT64, s.pending_digests.data(), s.n, k, {});
-    append_rows(s.order.get(), H5T_NATIVE_INT32, s.pending_order.data(), s.n, k, {});
-    s.n += k;
-    s.pending_steps.clear();
-    s.pending_digests.clear();
-    s.pending_order.clear();
-    const hsize_t kf = s.pending_full_steps.size();
-    if (kf == 0) continue;
-    append_rows(s.full_steps.get(), H5T_NATIVE_INT64, s.pending_full_steps.data(), s.n_full, kf,
-                {});
-    append_rows(s.full.get(), s.type.get(), s.pending_full.data(), s.n_full, kf, s.shape);
-    s.n_full += kf;
-    s.pending_full_steps.clear();
-    s.pending_full.clear();
-  }
-}
 
 LogWriter::LogWriter(const std::filesystem::path& path, LogSelection selection, int64_t last_step,
                      const nlohmann::json& provenance, WriteMode mode)
     : path_(path), selection_(std::move(selection)), last_step_(last_step), mode_(mode) {
   h5_quiet();
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
-  // 1.10 file format: compact chunk indexes (extensible arrays) instead of a B-tree per
-  // dataset, which would otherwise dominate the size of logs with hundreds of tensors.
+  // 1.10 file format: compact chunk indexes instead of a B-tree per dataset, and SWMR.
   H5Id fapl = h5_check(H5Pcreate(H5P_FILE_ACCESS), "fapl");
-  h5_check_status(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V110, H5F_LIBVER_LATEST),
-                  "libver bounds");
+  h5_check_status(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), "libver bounds");
   file_ = h5_check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()),
                    "cannot create log file " + path.string());
   const hid_t root = file_.get();
   h5_write_string_attr(root, "format", "cliprepro-log");
   h5_write_string_attr(root, "format_version", std::to_string(kLogFormatVersion));
   h5_write_string_attr(root, "status", "running");
+  h5_write_string_attr(root, "stats_columns", "min,max,mean,std,l2,nan,inf,zero");
   for (const auto& [key, value] : provenance.items()) {
     h5_write_string_attr(root, key, value.is_string() ? value.get<std::string>() : value.dump(2));
   }
-  H5Id lcpl = h5_check(H5Pcreate(H5P_LINK_CREATE), "lcpl");
-  H5Pset_create_intermediate_group(lcpl.get(), 1);
-  H5Id g = h5_check(H5Gcreate2(root, "tensors", lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
-                    "create /tensors");
+  H5Id g = h5_check(H5Gcreate2(root, "tensors", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create /tensors");
+  hsize_t one = 1;
+  H5Id space = h5_check(H5Screate_simple(1, &one, nullptr), "space");
+  progress_ = h5_check(H5Dcreate2(root, "progress", H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                       "create /progress");
+  const int64_t none = -1;
+  h5_check_status(H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &none), "write");
+  thread_ = std::thread([this] { writer_loop(); });
 }
 
 LogWriter::~LogWriter() {
   try {
-    if (file_.valid()) H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
+    close();
   } catch (...) {
+    // Destructors must not throw; close() explicitly to see errors.
   }
 }
 
-LogWriter::Series& LogWriter::series_for(const NamedTensor& t) {
-  auto it = series_.find(t.name);
-  if (it != series_.end()) return *it->second;
-  auto s = std::make_unique<Series>();
-  H5Id lcpl = h5_check(H5Pcreate(H5P_LINK_CREATE), "lcpl");
-  H5Pset_create_intermediate_group(lcpl.get(), 1);
-  const std::string gpath = "/tensors/" + t.name;
-  s->group = h5_check(H5Gcreate2(file_.get(), gpath.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
-                      "create group " + gpath);
-  h5_write_string_attr(s->group.get(), "dtype", dtype_name(t.tensor.scalar_type()));
-  h5_write_string_attr(s->group.get(), "phase", phase_name(t.phase));
-  std::vector<int64_t> shape(t.tensor.sizes().begin(), t.tensor.sizes().end());
-  h5_write_i64_array_attr(s->group.get(), "shape", shape);
-  for (auto d : shape) s->shape.push_back(hsize_t(d));
-  s->type = h5_type_for(t.tensor.scalar_type());
-  s->steps = create_extendible(s->group.get(), "steps", H5T_STD_I64LE, {}, kSeriesChunk,
-                               compress_series());
-  s->digest = create_extendible(s->group.get(), "digest", H5T_STD_U64LE, {}, kSeriesChunk,
-                                compress_series());
-  s->order = create_extendible(s->group.get(), "order", H5T_STD_I32LE, {}, kSeriesChunk,
-                               compress_series());
-  return *series_.emplace(t.name, std::move(s)).first->second;
+void LogWriter::rethrow_if_failed() {
+  if (error_) std::rethrow_exception(error_);
 }
 
 void LogWriter::write(const StepRecord& record) {
-  if (!file_.valid()) throw std::runtime_error("log writer is closed");
+  auto batch = std::make_unique<StepBatch>();
+  batch->step = record.step;
   const bool digest_step = selection_.wants_digest(record.step);
-  int32_t order = 0;
+  std::vector<torch::Tensor> views;
+  std::vector<bool> full;
+  int32_t order = -1;
   for (const auto& t : record.tensors) {
-    const bool full = t.tensor.numel() > 0 &&
-                      selection_.wants_full(t.name, t.tensor.dim(), record.step, last_step_);
     ++order;
-    if (!digest_step && !full) continue;
-    Series& s = series_for(t);
-    if (std::vector<hsize_t>(t.tensor.sizes().begin(), t.tensor.sizes().end()) != s.shape) {
-      throw std::runtime_error("tensor " + t.name + " changed shape at step " +
-                               std::to_string(record.step));
+    const bool f = t.tensor.numel() > 0 && selection_.wants_full(t.name, t.tensor.dim(), record.step, last_step_);
+    if (!digest_step && !f) continue;
+    torch::Tensor x = t.tensor.detach();
+    if (selection_.activation_samples > 0 && x.dim() > 0 && t.name.rfind("activations/", 0) == 0) {
+      x = x.slice(0, 0, std::min<int64_t>(selection_.activation_samples, x.size(0)));
     }
-    auto host = host_contiguous(t.tensor);
-    const uint64_t digest = bytes_digest(host.data_ptr(), host.nbytes());
-    const int32_t ord = order - 1;
-    s.pending_steps.push_back(record.step);
-    s.pending_digests.push_back(digest);
-    s.pending_order.push_back(ord);
-    if (full) {
-      if (!s.full.valid()) {
-        s.full_steps = create_extendible(s.group.get(), "full_steps", H5T_STD_I64LE, {},
-                                         kSeriesChunk, compress_series());
-        s.full = create_extendible(s.group.get(), "full", s.type.get(), s.shape,
-                                   s.shape.empty() ? kSeriesChunk : 1, compress_series());
-        if (t.tensor.scalar_type() == torch::kBFloat16) {
-          h5_write_string_attr(s.full.get(), "dtype", "bfloat16");
-        }
+    Row row;
+    row.name = t.name;
+    row.phase = t.phase;
+    row.dtype = x.scalar_type();
+    row.shape.assign(x.sizes().begin(), x.sizes().end());
+    row.order = order;
+    row.may_full = selection_.may_want_full(t.name, x.dim());
+    batch->rows.push_back(std::move(row));
+    views.push_back(x);
+    full.push_back(f);
+  }
+  // Digests and statistics of all tensors, spread over the intra-op threads (idle between steps).
+  const bool stats = selection_.stats;
+  at::parallel_for(0, int64_t(views.size()), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      Row& row = batch->rows[size_t(i)];
+      const auto& x = views[size_t(i)];
+      auto host = host_contiguous(x);  // no copy for contiguous CPU tensors
+      row.digest = bytes_digest(host.data_ptr(), host.nbytes());
+      if (stats) row.stats = tensor_stats(x.is_cpu() ? host : x).as_array();
+      // The live tensor changes next step: keep a copy for the writer thread.
+      if (full[size_t(i)]) row.full = host.data_ptr() == x.data_ptr() ? host.clone() : host;
+    }
+  });
+  for (const auto& row : batch->rows) batch->bytes += sizeof(Row) + (row.full.defined() ? row.full.nbytes() : 0);
+  std::unique_lock lock(mu_);
+  rethrow_if_failed();
+  if (closing_) throw std::runtime_error("log writer is closed");
+  const size_t limit = size_t(std::max<int64_t>(selection_.queue_mib, 1)) << 20;
+  // Back-pressure: wait while the queue is over its bound (an oversized step waits for empty).
+  cv_.wait(lock, [&] { return error_ || queue_.empty() || queued_bytes_ + batch->bytes <= limit; });
+  rethrow_if_failed();
+  queued_bytes_ += batch->bytes;
+  queue_.push_back(std::move(batch));
+  cv_.notify_all();
+}
+
+void LogWriter::writer_loop() {
+  using Clock = std::chrono::steady_clock;
+  const auto interval = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(std::max(0.0, selection_.flush_seconds)));
+  const size_t limit = size_t(std::max<int64_t>(selection_.queue_mib, 1)) << 20;
+  auto last_flush = Clock::now();
+  size_t unflushed = 0;  // bytes written to pending rows but not yet to disk
+  for (;;) {
+    std::deque<std::unique_ptr<StepBatch>> batches;
+    bool closing = false;
+    {
+      std::unique_lock lock(mu_);
+      auto ready = [&] { return closing_ || !queue_.empty(); };
+      if (unflushed > 0 && mode_ == WriteMode::kStreaming) {
+        cv_.wait_until(lock, last_flush + interval, ready);
+      } else {
+        cv_.wait(lock, ready);
       }
-      // Memory type = file type: the raw bits go to disk unconverted.
-      s.pending_full_steps.push_back(record.step);
-      const auto* bytes = static_cast<const uint8_t*>(host.data_ptr());
-      s.pending_full.insert(s.pending_full.end(), bytes, bytes + host.nbytes());
+      batches.swap(queue_);  // take everything queued
+      closing = closing_;
+    }
+    try {
+      for (auto& b : batches) {
+        write_batch(*b);
+        unflushed += b->bytes;
+      }
+      if (mode_ == WriteMode::kBuffered && unflushed > 0) {
+        // Buffered logs hold every row until close by design: nothing to wait for.
+        std::lock_guard lock(mu_);
+        queued_bytes_ -= unflushed;
+        unflushed = 0;
+        cv_.notify_all();
+      }
+      // Flush at most every flush-seconds (HDF5's per-dataset cost is per flush, not per
+      // step), sooner when the queue bound is half used, and always at the end.
+      const bool due = Clock::now() >= last_flush + interval || unflushed > limit / 2;
+      if (mode_ == WriteMode::kStreaming && unflushed > 0 && (due || closing)) {
+        flush_to_disk();
+        last_flush = Clock::now();
+        std::lock_guard lock(mu_);
+        queued_bytes_ -= unflushed;  // released once on disk: pending rows count against the bound
+        unflushed = 0;
+        cv_.notify_all();
+      }
+    } catch (...) {
+      std::lock_guard lock(mu_);
+      error_ = std::current_exception();
+      queue_.clear();
+      queued_bytes_ = 0;
+      cv_.notify_all();
+      return;
+    }
+    if (closing && batches.empty()) return;
+  }
+}
+
+LogWriter::Series& LogWriter::series_for(const Row& row) {
+  auto it = series_.find(row.name);
+  if (it != series_.end()) return *it->second;
+  if (swmr_) {
+    throw std::runtime_error("tensor " + row.name +
+                             " first appeared after step 1; a log's tensors must all appear by step 1");
+  }
+  auto s = std::make_unique<Series>();
+  H5Id lcpl = h5_check(H5Pcreate(H5P_LINK_CREATE), "lcpl");
+  H5Pset_create_intermediate_group(lcpl.get(), 1);
+  const std::string gpath = "/tensors/" + row.name;
+  s->group = h5_check(H5Gcreate2(file_.get(), gpath.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
+                      "create group " + gpath);
+  h5_write_string_attr(s->group.get(), "dtype", dtype_name(row.dtype));
+  h5_write_string_attr(s->group.get(), "phase", phase_name(row.phase));
+  h5_write_i64_array_attr(s->group.get(), "shape", std::vector<int64_t>(row.shape.begin(), row.shape.end()));
+  s->shape = row.shape;
+  s->type = h5_type_for(row.dtype);
+  const bool z = mode_ == WriteMode::kBuffered;
+  s->steps = create_extendible(s->group.get(), "steps", H5T_STD_I64LE, {}, kSeriesChunk, z);
+  s->digest = create_extendible(s->group.get(), "digest", H5T_STD_U64LE, {}, kSeriesChunk, z);
+  s->order = create_extendible(s->group.get(), "order", H5T_STD_I32LE, {}, kSeriesChunk, z);
+  if (selection_.stats) s->stats = create_extendible(s->group.get(), "stats", H5T_IEEE_F64LE, {8}, kSeriesChunk, z);
+  if (row.may_full) {  // created up front: no new objects may appear once SWMR has started
+    s->full_steps = create_extendible(s->group.get(), "full_steps", H5T_STD_I64LE, {}, kSeriesChunk, z);
+    const bool scalar = s->shape.empty();
+    s->full = create_extendible(s->group.get(), "full", s->type.get(), s->shape, scalar ? kSeriesChunk : 1,
+                                z || (selection_.compress && !scalar));
+    if (row.dtype == torch::kBFloat16) h5_write_string_attr(s->full.get(), "dtype", "bfloat16");
+  }
+  return *series_.emplace(row.name, std::move(s)).first->second;
+}
+
+void LogWriter::write_batch(StepBatch& batch) {
+  for (auto& row : batch.rows) {
+    Series& s = series_for(row);
+    if (row.shape != s.shape) {
+      throw std::runtime_error("tensor " + row.name + " changed shape at step " + std::to_string(batch.step));
+    }
+    s.pending_steps.push_back(batch.step);
+    s.pending_digests.push_back(row.digest);
+    s.pending_order.push_back(row.order);
+    if (s.stats.valid()) s.pending_stats.insert(s.pending_stats.end(), row.stats.begin(), row.stats.end());
+    if (row.full.defined()) {
+      if (!s.full.valid()) throw std::runtime_error("internal: no full dataset for " + row.name);
+      s.pending_full_steps.push_back(batch.step);
+      const auto* bytes = static_cast<const uint8_t*>(row.full.data_ptr());
+      s.pending_full.insert(s.pending_full.end(), bytes, bytes + row.full.nbytes());
+      row.full = torch::Tensor();
     }
   }
-  if (mode_ == WriteMode::kStreaming) {
-    flush_series();
-    h5_write_string_attr(file_.get(), "last_step", std::to_string(record.step));
-    h5_check_status(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "flush " + path_.string());
+  last_written_ = batch.step;
+}
+
+void LogWriter::flush_to_disk() {
+  flush_series();
+  h5_check_status(H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &last_written_),
+                  "write /progress");
+  h5_check_status(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "flush " + path_.string());
+  // From step 1 on every tensor exists: switch to SWMR so a crash cannot corrupt the file.
+  if (!swmr_ && last_written_ >= 1) {
+    h5_check_status(H5Fstart_swmr_write(file_.get()), "start SWMR write on " + path_.string());
+    swmr_ = true;
   }
-  last_written_ = record.step;
+}
+
+void LogWriter::flush_series() {
+  for (auto& [name, sp] : series_) {
+    Series& s = *sp;
+    const hsize_t k = s.pending_steps.size();
+    if (k > 0) {
+      append_rows(s.steps.get(), H5T_NATIVE_INT64, s.pending_steps.data(), s.n, k, {});
+      append_rows(s.digest.get(), H5T_NATIVE_UINT64, s.pending_digests.data(), s.n, k, {});
+      append_rows(s.order.get(), H5T_NATIVE_INT32, s.pending_order.data(), s.n, k, {});
+      if (s.stats.valid()) append_rows(s.stats.get(), H5T_NATIVE_DOUBLE, s.pending_stats.data(), s.n, k, {8});
+      s.n += k;
+      s.pending_steps.clear();
+      s.pending_digests.clear();
+      s.pending_order.clear();
+      s.pending_stats.clear();
+    }
+    const hsize_t kf = s.pending_full_steps.size();
+    if (kf > 0) {
+      append_rows(s.full_steps.get(), H5T_NATIVE_INT64, s.pending_full_steps.data(), s.n_full, kf, {});
+      // Memory type = file type: the raw bits go to disk unconverted.
+      append_rows(s.full.get(), s.type.get(), s.pending_full.data(), s.n_full, kf, s.shape);
+      s.n_full += kf;
+      s.pending_full_steps.clear();
+      s.pending_full.clear();
+    }
+  }
 }
 
 void LogWriter::close() {
-  if (!file_.valid()) return;
+  if (closed_) return;
+  closed_ = true;
+  {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+    cv_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+  rethrow_if_failed();
   flush_series();
-  h5_write_string_attr(file_.get(), "last_step", std::to_string(last_written_));
-  h5_write_string_attr(file_.get(), "status", "complete");
+  h5_check_status(H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &last_written_),
+                  "write /progress");
   series_.clear();
+  progress_.reset();
   file_.reset();
+  // Attributes cannot change under SWMR: reopen to mark the log complete.
+  H5Id f = h5_check(H5Fopen(path_.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "reopen " + path_.string());
+  h5_write_string_attr(f.get(), "last_step", std::to_string(last_written_));
+  h5_write_string_attr(f.get(), "status", "complete");
 }
 
 }  // namespace cliprepro

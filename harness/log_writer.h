@@ -1,11 +1,21 @@
-// Writes one HDF5 log per run: provenance attributes on the root, and for each tensor
-// name a group /tensors/<name> with step-indexed, extendible datasets (see docs/hdf5-layout.md).
+// Writes one HDF5 log per run: provenance attributes on the root, and for each tensor name a
+// group /tensors/<name> with step-indexed, extendible datasets (docs/hdf5-layout.md).
+//
+// write() runs on the training thread: it digests every selected tensor, computes its
+// statistics and copies the tensors to be stored in full, then hands the step to a background
+// thread that does all HDF5 I/O. The queue between them is bounded in bytes: when it is full,
+// write() waits (back-pressure), so memory stays bounded.
 #pragma once
+#include <condition_variable>
+#include <deque>
+#include <exception>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "harness/h5_types.h"
 #include "harness/log_selection.h"
@@ -15,39 +25,55 @@ namespace cliprepro {
 
 inline constexpr int kLogFormatVersion = 1;
 
-// kStreaming: every step reaches the disk before write() returns (a crash keeps all complete
-// steps). kBuffered: step series are held in memory and written, deflated, at close() —
-// for goldens, which are written to a temporary file and renamed, so crash-safety is moot and
-// compactness matters (rewriting compressed chunks every step would fragment the file).
+// kStreaming: the writer thread writes and flushes whatever steps are queued (each step as soon
+// as it keeps up; several at once when it falls behind), in HDF5 SWMR mode from step 1 on, so a
+// killed run leaves a file readable up to the last step it flushed. kBuffered: step series stay in memory and are written deflated at close()
+// (goldens: written to a temporary file and renamed, so compactness matters, not crashes).
 enum class WriteMode { kStreaming, kBuffered };
 
 class LogWriter {
  public:
-  // `provenance`: string-valued entries become root attributes (objects are stored as JSON).
+  // `provenance`: entries become root attributes (strings as is, other JSON values dumped).
   LogWriter(const std::filesystem::path& path, LogSelection selection, int64_t last_step,
             const nlohmann::json& provenance, WriteMode mode = WriteMode::kStreaming);
   ~LogWriter();
   LogWriter(const LogWriter&) = delete;
   LogWriter& operator=(const LogWriter&) = delete;
 
-  // Digests (and selected full tensors) of one step; flushed to disk before returning.
   void write(const StepRecord& record);
-  // Marks the log complete and closes it.
+  // Drains the queue, marks the log complete and closes it. Rethrows a writer-thread error.
   void close();
 
- private:
+  struct Row;
+  struct StepBatch;
   struct Series;
-  Series& series_for(const NamedTensor& t);
+
+ private:
+  void writer_loop();
+  void write_batch(StepBatch& batch);
+  Series& series_for(const Row& row);
   void flush_series();
-  bool compress_series() const { return mode_ == WriteMode::kBuffered; }
+  void flush_to_disk();
+  void rethrow_if_failed();
 
   std::filesystem::path path_;
   LogSelection selection_;
   int64_t last_step_;
   WriteMode mode_;
-  int64_t last_written_ = -1;
   H5Id file_;
   std::map<std::string, std::unique_ptr<Series>> series_;
+  bool swmr_ = false;
+  int64_t last_written_ = -1;
+  H5Id progress_;  // /progress: [last complete step] (attributes cannot change under SWMR)
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<StepBatch>> queue_;
+  size_t queued_bytes_ = 0;
+  bool closing_ = false;
+  std::exception_ptr error_;
+  std::thread thread_;
+  bool closed_ = false;
 };
 
 }  // namespace cliprepro

@@ -12,10 +12,31 @@ import numpy as np
 import xxhash
 
 
+def raw_row(ds, row):
+    """Row `row` of a full dataset as stored. bfloat16 (a 2-byte HDF5 float with 8 exponent
+    bits, tagged dtype="bfloat16") is read unconverted as uint16 bits: to get float32 values,
+    `(bits.astype(np.uint32) << 16).view(np.float32)`."""
+    if ds.attrs.get("dtype") == "bfloat16":
+        out = np.empty(ds.shape[1:], dtype=np.uint16)
+        fspace = ds.id.get_space()
+        fspace.select_hyperslab((row,) + (0,) * (ds.ndim - 1), (1,) + ds.shape[1:])
+        mspace = h5py.h5s.create_simple((1,) + ds.shape[1:])
+        ds.id.read(mspace, fspace, out, mtype=ds.id.get_type())  # file type = no conversion
+        return out
+    return np.ascontiguousarray(ds[row])
+
+
 def main(path):
     families, datasets, checked = {}, 0, 0
-    with h5py.File(path, "r") as f:
+    try:
+        f = h5py.File(path, "r")
+    except OSError:
+        # A run killed while writing leaves the file flagged as open for SWMR writing.
+        f = h5py.File(path, "r", swmr=True)
+    with f:
         assert f.attrs["format"] == "cliprepro-log", "not a cliprepro log"
+        complete = f.attrs["status"] == "complete"
+        last = int(f["progress"][0])
         json.loads(f.attrs["resolved_config"])
         json.loads(f.attrs["fingerprint"])
 
@@ -31,17 +52,19 @@ def main(path):
             if "full" not in obj:
                 return
             digest = dict(zip(obj["steps"][()], obj["digest"][()]))
+            full = obj["full"]
             for row, step in enumerate(obj["full_steps"][()]):
-                if step not in digest:
+                if step not in digest or (not complete and step > last) or row >= full.shape[0]:
                     continue
-                bits = np.ascontiguousarray(obj["full"][row])
+                bits = raw_row(full, row)
                 got = xxhash.xxh3_64_intdigest(bits.tobytes())
                 if got != int(digest[step]):
                     raise SystemExit(f"digest mismatch: {name} step {step}")
                 checked += 1
 
         f["tensors"].visititems(visit)
-    print(f"{path}: {datasets} datasets read; tensors per family: {families}; "
+    state = "complete" if complete else f"incomplete, last complete step {last}"
+    print(f"{path} ({state}): {datasets} datasets read; tensors per family: {families}; "
           f"{checked} stored tensors re-digested, all equal to the logged digests")
 
 

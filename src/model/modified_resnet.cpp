@@ -11,6 +11,20 @@ torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t padding) {
   return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, k).padding(padding).bias(false));
 }
 
+// BatchNorm that, in training mode, also records the batch statistics it normalises with:
+// the kernel's own per-channel mean and 1/sqrt(var + eps), from a side call to the same
+// native kernel (without running stats, so nothing is updated twice).
+torch::Tensor bn(torch::nn::BatchNorm2dImpl& m, const torch::Tensor& x, CaptureTape* tape, const std::string& path) {
+  if (tape != nullptr && m.is_training()) {
+    torch::NoGradGuard no_grad;
+    auto [out, mean, invstd] = at::native_batch_norm(x, m.weight, m.bias, {}, {}, /*training=*/true,
+                                                     m.options.momentum().value_or(0.1), m.options.eps());
+    tape->record("bn_batch/" + path + ".mean", mean);
+    tape->record("bn_batch/" + path + ".invstd", invstd);
+  }
+  return m.forward(x);
+}
+
 }  // namespace
 
 BottleneckImpl::BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride_)
@@ -33,11 +47,16 @@ BottleneckImpl::BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride_
 
 torch::Tensor BottleneckImpl::forward(const torch::Tensor& x, CaptureTape* tape,
                                       const std::string& path) {
-  auto out = torch::relu(bn1(conv1(x)));
-  out = torch::relu(bn2(conv2(out)));
+  auto out = torch::relu(bn(*bn1, conv1(x), tape, path + ".bn1"));
+  out = torch::relu(bn(*bn2, conv2(out), tape, path + ".bn2"));
   if (stride > 1) out = torch::avg_pool2d(out, stride);
-  out = bn3(conv3(out));
-  auto identity = downsample ? downsample->forward(x) : x;
+  out = bn(*bn3, conv3(out), tape, path + ".bn3");
+  auto identity = x;
+  if (downsample) {
+    // Sequential {"-1": AvgPool2d, "0": conv, "1": BatchNorm}, unrolled to capture the BN.
+    identity = (*downsample)[1]->as<torch::nn::Conv2dImpl>()->forward((*downsample)[0]->as<torch::nn::AvgPool2dImpl>()->forward(x));
+    identity = bn(*(*downsample)[2]->as<torch::nn::BatchNorm2dImpl>(), identity, tape, path + ".downsample.1");
+  }
   out = torch::relu(out + identity);
   capture(tape, path, out);
   return out;
@@ -112,11 +131,11 @@ void ModifiedResNetImpl::init_parameters() {
 }
 
 torch::Tensor ModifiedResNetImpl::forward(const torch::Tensor& input, CaptureTape* tape) {
-  auto x = bn1(conv1(input));
+  auto x = bn(*bn1, conv1(input), tape, "visual.bn1");
   capture(tape, "visual.bn1", x);
   x = torch::relu(x);
-  x = torch::relu(bn2(conv2(x)));
-  x = torch::relu(bn3(conv3(x)));
+  x = torch::relu(bn(*bn2, conv2(x), tape, "visual.bn2"));
+  x = torch::relu(bn(*bn3, conv3(x), tape, "visual.bn3"));
   capture(tape, "visual.act3", x);
   x = avgpool(x);
   for (size_t i = 0; i < layers.size(); ++i) {

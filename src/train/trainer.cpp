@@ -110,6 +110,7 @@ void Trainer::record_state(StepRecord& rec, bool with_moments) const {
       for (const auto& p : g.params) {
         rec.tensors.push_back({"optimizer/exp_avg/" + p.name, Phase::kOptimizer, p.exp_avg});
         rec.tensors.push_back({"optimizer/exp_avg_sq/" + p.name, Phase::kOptimizer, p.exp_avg_sq});
+        rec.tensors.push_back({"optimizer/step/" + p.name, Phase::kOptimizer, p.step});
       }
     }
   }
@@ -150,7 +151,8 @@ double Trainer::train_step(int64_t b, StepRecord* rec) {
   if (rec != nullptr) {
     rec->tensors.push_back({"data/sample_ids", Phase::kData, batch.sample_ids});
     for (const auto& [name, t] : tape.entries()) {
-      rec->tensors.push_back({"activations/" + name, Phase::kForward, t});
+      // Plain names are module outputs; prefixed ones (bn_batch/...) name their own family.
+      rec->tensors.push_back({name.find('/') == std::string::npos ? "activations/" + name : name, Phase::kForward, t});
     }
     rec->tensors.push_back({"scalars/logit_scale", Phase::kForward, out.logit_scale.detach()});
     rec->tensors.push_back({"scalars/loss", Phase::kForward, loss.detach()});
@@ -163,6 +165,11 @@ double Trainer::train_step(int64_t b, StepRecord* rec) {
       }
     }
     rec->tensors.push_back({"scalars/lr", Phase::kOptimizer, scalar_f64(lr)});
+    const char* group_names[] = {"no_decay", "decay"};
+    for (size_t g = 0; g < optimizer_->groups().size(); ++g) {
+      rec->tensors.push_back({std::string("optimizer/lr/") + group_names[g], Phase::kOptimizer,
+                              scalar_f64(optimizer_->groups()[g].lr)});
+    }
     record_state(*rec, true);
   }
   return loss.item<double>();

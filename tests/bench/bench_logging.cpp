@@ -1,0 +1,136 @@
+// Logging cost, measured side by side in one run (scripts/bench_ratios.py prints the ratios):
+//  - training step time with logging off, digests+stats of every tensor every step, and full
+//    dumps of every tensor every step; tiny config (batch 32) and RN50 (batch 4), CPU fp32;
+//  - write bandwidth of full dumps against a raw sequential write of the same bytes.
+// Times include draining the writer queue (close()), so asynchronous writing hides nothing.
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "harness/log_writer.h"
+#include "src/train/determinism.h"
+#include "src/train/trainer.h"
+
+namespace cliprepro {
+namespace {
+
+enum Mode { kOff = 0, kDigests = 1, kFull = 2 };
+
+std::string bench_path(const char* name) {
+  return "/tmp/cliprepro-bench-" + std::to_string(getpid()) + "-" + name + ".h5";
+}
+
+TrainConfig config(const std::string& model, int64_t batch) {
+  TrainConfig c;
+  c.model = model;
+  c.batch_size = batch;
+  c.train_num_samples = batch * 64;
+  c.val_num_samples = 16;
+  c.steps = 1000;
+  c.warmup = 4;
+  c.lr = 1e-4;
+  c.zeroshot_frequency = 0;
+  c.determinism.threads = 2;
+  return c;
+}
+
+void BM_Step(benchmark::State& state, const std::string& model, int64_t batch) {
+  const auto mode = Mode(state.range(0));
+  auto cfg = config(model, batch);
+  apply_determinism(cfg.determinism, 0);
+  Trainer trainer(cfg);
+  trainer.train_step(0, nullptr);  // warm-up: allocator, oneDNN primitives
+  const auto path = bench_path(model.c_str());
+  std::unique_ptr<LogWriter> writer;
+  if (mode != kOff) {
+    LogSelection sel;
+    if (mode == kFull) {
+      sel.full_steps = {parse_step_spec("0:")};
+      sel.full_tensors = {"*"};
+    }
+    writer = std::make_unique<LogWriter>(path, sel, 1 << 30, nlohmann::json::object());
+  }
+  int64_t step = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    StepRecord rec;
+    rec.step = ++step;
+    benchmark::DoNotOptimize(trainer.train_step(step, writer ? &rec : nullptr));
+    if (writer) writer->write(rec);
+  }
+  if (writer) writer->close();
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  state.counters["step_s"] = wall / double(step);  // includes draining the writer
+  state.SetItemsProcessed(int64_t(state.iterations()) * batch);
+  std::remove(path.c_str());
+}
+
+void BM_StepTiny(benchmark::State& s) { BM_Step(s, "tiny", 32); }
+void BM_StepRN50(benchmark::State& s) { BM_Step(s, "RN50", 4); }
+BENCHMARK(BM_StepTiny)->Arg(kOff)->Arg(kDigests)->Arg(kFull)->Iterations(60)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_StepRN50)->Arg(kOff)->Arg(kDigests)->Arg(kFull)->Iterations(4)->Unit(benchmark::kMillisecond);
+
+// RN50-sized parameter set (float32), written as one full dump per iteration.
+std::vector<NamedTensor> rn50_sized_tensors() {
+  torch::manual_seed(0);
+  std::vector<NamedTensor> v;
+  const std::vector<std::vector<int64_t>> shapes{{49408, 512}, {2048, 2048}, {2048, 2048}, {2048, 2048},
+                                                 {1024, 2048}, {512, 512, 3, 3}, {2048, 512}, {1536, 512}};
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    v.push_back({"params/t" + std::to_string(i), Phase::kOptimizer, torch::randn(shapes[i])});
+  }
+  return v;
+}
+
+void BM_FullDumpWrite(benchmark::State& state) {
+  const auto tensors = rn50_sized_tensors();
+  int64_t bytes = 0;
+  for (const auto& t : tensors) bytes += int64_t(t.tensor.nbytes());
+  const auto path = bench_path("dump");
+  LogSelection sel;
+  sel.full_steps = {parse_step_spec("0:")};
+  sel.full_tensors = {"*"};
+  auto writer = std::make_unique<LogWriter>(path, sel, 1 << 30, nlohmann::json::object());
+  int64_t step = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    StepRecord rec;
+    rec.step = step++;
+    rec.tensors = tensors;
+    writer->write(rec);
+  }
+  writer->close();
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  state.counters["MBps"] = double(bytes * step) / wall / 1e6;
+  std::remove(path.c_str());
+}
+BENCHMARK(BM_FullDumpWrite)->Iterations(4)->Unit(benchmark::kMillisecond);
+
+void BM_RawSequentialWrite(benchmark::State& state) {
+  const auto tensors = rn50_sized_tensors();
+  int64_t bytes = 0;
+  const auto path = bench_path("raw");
+  FILE* f = std::fopen(path.c_str(), "wb");
+  int64_t n = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    for (const auto& t : tensors) {
+      std::fwrite(t.tensor.data_ptr(), 1, t.tensor.nbytes(), f);
+      bytes += int64_t(t.tensor.nbytes());
+    }
+    std::fflush(f);  // like H5Fflush: handed to the OS, not fsync'ed
+    ++n;
+  }
+  std::fclose(f);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  state.counters["MBps"] = double(bytes) / wall / 1e6;
+  std::remove(path.c_str());
+}
+BENCHMARK(BM_RawSequentialWrite)->Iterations(4)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace cliprepro
+
+BENCHMARK_MAIN();
