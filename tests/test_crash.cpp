@@ -48,11 +48,14 @@ TEST(Crash, SigkillLeavesLogReadableToLastCompleteStep) {
   const int64_t last = r.last_complete_step();
   EXPECT_GE(last, 6);
   EXPECT_LT(last, 5000);
-  // Every tensor has every step 0/1..last, and nothing beyond it.
+  // Every tensor has every step 0/1..last, and nothing beyond it (eval/* only at eval steps).
   for (const auto& [name, s] : r.series()) {
     ASSERT_FALSE(s.steps.empty()) << name;
-    EXPECT_EQ(s.steps.back(), last) << name;
-    EXPECT_EQ(int64_t(s.steps.size()), last - s.steps.front() + 1) << name;
+    EXPECT_LE(s.steps.back(), last) << name;
+    if (name.rfind("eval/", 0) != 0) {
+      EXPECT_EQ(s.steps.back(), last) << name;
+      EXPECT_EQ(int64_t(s.steps.size()), last - s.steps.front() + 1) << name;
+    }
     EXPECT_EQ(s.stats.size(), s.steps.size()) << name;
     // Stored full tensors are intact: their bits hash to the logged digests.
     for (int64_t step : s.full_steps) {
