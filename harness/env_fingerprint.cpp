@@ -1,5 +1,6 @@
 #include "harness/env_fingerprint.h"
 
+#include <dlfcn.h>
 #include <sys/utsname.h>
 #include <torch/torch.h>
 
@@ -59,6 +60,15 @@ nlohmann::json cpu_info() {
           {"logical_cores", std::thread::hardware_concurrency()}};
 }
 
+// NCCL's version from the library LibTorch loaded (looked up at run time: no NCCL headers).
+nlohmann::json nccl_version() {
+  using GetVersion = int (*)(int*);
+  auto fn = reinterpret_cast<GetVersion>(dlsym(RTLD_DEFAULT, "ncclGetVersion"));
+  int v = 0;
+  if (fn == nullptr || fn(&v) != 0) return nullptr;
+  return v;  // e.g. 22809 = 2.28.9
+}
+
 }  // namespace
 
 std::string git_commit() {
@@ -73,14 +83,16 @@ std::string git_commit() {
 nlohmann::json env_fingerprint() {
   struct utsname u {};
   uname(&u);
-  nlohmann::json cuda = {{"available", torch::cuda::is_available()}};
+  nlohmann::json cuda = {{"available", torch::cuda::is_available()}, {"nccl_version", nccl_version()}};
   if (torch::cuda::is_available()) {
     const auto& hooks = at::detail::getCUDAHooks();
     cuda["device_count"] = torch::cuda::device_count();
     cuda["cudart_version"] = hooks.versionCUDART();
     cuda["cudnn_version"] = hooks.versionCuDNN();
+    cuda["devices"] = run_command("nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null");
   }
   return {
+      {"device", torch::cuda::is_available() ? "cuda" : "cpu"},
       {"cliprepro_version", CLIPREPRO_VERSION},
       {"git_commit", git_commit()},
       {"torch_version", TORCH_VERSION},

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "harness/digest.h"
+#include "harness/digest_stats.h"
 #include "harness/tensor_stats.h"
 
 namespace cliprepro {
@@ -93,7 +94,7 @@ struct LogWriter::Series {
   std::vector<int32_t> pending_order;
   std::vector<double> pending_stats;
   std::vector<int64_t> pending_full_steps;
-  std::vector<uint8_t> pending_full;
+  std::vector<torch::Tensor> pending_full;  // owned contiguous CPU copies, one per row
 };
 
 LogWriter::LogWriter(const std::filesystem::path& path, LogSelection selection, int64_t last_step,
@@ -169,8 +170,14 @@ void LogWriter::write(const StepRecord& record) {
       Row& row = batch->rows[size_t(i)];
       const auto& x = views[size_t(i)];
       auto host = host_contiguous(x);  // no copy for contiguous CPU tensors
-      row.digest = bytes_digest(host.data_ptr(), host.nbytes());
-      if (stats) row.stats = tensor_stats(x.is_cpu() ? host : x).as_array();
+      if (x.is_cpu()) {
+        const auto ds = digest_and_stats(host, stats);  // one pass over the bytes
+        row.digest = ds.digest;
+        row.stats = ds.stats.as_array();
+      } else {
+        row.digest = bytes_digest(host.data_ptr(), host.nbytes());
+        if (stats) row.stats = tensor_stats(x).as_array();  // reduced on the device
+      }
       // The live tensor changes next step: keep a copy for the writer thread.
       if (full[size_t(i)]) row.full = host.data_ptr() == x.data_ptr() ? host.clone() : host;
     }
@@ -290,9 +297,7 @@ void LogWriter::write_batch(StepBatch& batch) {
     if (row.full.defined()) {
       if (!s.full.valid()) throw std::runtime_error("internal: no full dataset for " + row.name);
       s.pending_full_steps.push_back(batch.step);
-      const auto* bytes = static_cast<const uint8_t*>(row.full.data_ptr());
-      s.pending_full.insert(s.pending_full.end(), bytes, bytes + row.full.nbytes());
-      row.full = torch::Tensor();
+      s.pending_full.push_back(std::move(row.full));
     }
   }
   last_written_ = batch.step;
@@ -327,9 +332,17 @@ void LogWriter::flush_series() {
     }
     const hsize_t kf = s.pending_full_steps.size();
     if (kf > 0) {
+      // Memory type = file type: the raw bits go to disk unconverted. Small rows (scalars) are
+      // gathered into one write; large rows are written straight from their copies.
+      if (s.shape.empty()) {
+        auto rows = torch::stack(s.pending_full);
+        append_rows(s.full.get(), s.type.get(), rows.data_ptr(), s.n_full, kf, s.shape);
+      } else {
+        for (hsize_t i = 0; i < kf; ++i) {
+          append_rows(s.full.get(), s.type.get(), s.pending_full[i].data_ptr(), s.n_full + i, 1, s.shape);
+        }
+      }
       append_rows(s.full_steps.get(), H5T_NATIVE_INT64, s.pending_full_steps.data(), s.n_full, kf, {});
-      // Memory type = file type: the raw bits go to disk unconverted.
-      append_rows(s.full.get(), s.type.get(), s.pending_full.data(), s.n_full, kf, s.shape);
       s.n_full += kf;
       s.pending_full_steps.clear();
       s.pending_full.clear();

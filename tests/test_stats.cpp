@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include "harness/digest.h"
+#include "harness/digest_stats.h"
 #include "harness/tensor_stats.h"
 
 namespace cliprepro {
@@ -62,6 +64,33 @@ TEST(TensorStats, DevicePathAgreesWithHostPath) {
   EXPECT_EQ(d.min, -5.0);
   EXPECT_EQ(d.zero, 1);
   EXPECT_DOUBLE_EQ(d.mean, -4.0 / 3.0);
+}
+
+}  // namespace
+}  // namespace cliprepro
+
+namespace cliprepro {
+namespace {
+
+TEST(DigestStats, FusedPassMatchesSeparateDigestAndStats) {
+  torch::manual_seed(3);
+  for (int64_t n : {1, 15, 16, 17, 16384, 16385, 100003}) {
+    auto x = torch::randn({n}) * 3 + 7;
+    if (n > 20) {
+      x[n / 2] = std::numeric_limits<float>::quiet_NaN();  // forces the exact path for one block
+      x[5] = 0.0f;
+    }
+    const auto fused = digest_and_stats(x, true);
+    const auto ref = tensor_stats(x);
+    EXPECT_EQ(fused.digest, tensor_digest(x)) << n;
+    EXPECT_EQ(fused.stats.min, ref.min) << n;
+    EXPECT_EQ(fused.stats.max, ref.max) << n;
+    EXPECT_EQ(fused.stats.nan, ref.nan) << n;
+    EXPECT_EQ(fused.stats.zero, ref.zero) << n;
+    EXPECT_NEAR(fused.stats.mean, ref.mean, 1e-5 * std::abs(ref.mean)) << n;
+    EXPECT_NEAR(fused.stats.std, ref.std, 1e-4 * ref.std + 1e-12) << n;
+    EXPECT_NEAR(fused.stats.l2, ref.l2, 1e-5 * ref.l2) << n;
+  }
 }
 
 }  // namespace
