@@ -168,7 +168,8 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
       if (ra == sa.full_steps.end()) continue;
       ++r.full_compared;
       auto ia = da.find(step), ib = db.find(step);
-      if (ia != da.end() && ib != db.end() && ia->second == ib->second && !bad_a.count(step) && !bad_b.count(step)) {
+      if (ia != da.end() && ib != db.end() && ia->second == ib->second && !bad_a.count(step) &&
+          !bad_b.count(step)) {
         continue;
       }
       auto ta = a.read_full_rows(name, int64_t(ra - sa.full_steps.begin()), 1)[0];

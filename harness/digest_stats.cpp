@@ -16,7 +16,8 @@ constexpr int kLanes = 16;
 
 struct Acc {
   double s1 = 0, s2 = 0;  // sums of (x - shift) and (x - shift)^2 over finite elements
-  double lo = std::numeric_limits<double>::infinity(), hi = -std::numeric_limits<double>::infinity();
+  double lo = std::numeric_limits<double>::infinity(),
+         hi = -std::numeric_limits<double>::infinity();
   double n = 0, nan = 0, inf = 0, zero = 0;
 };
 
@@ -52,7 +53,8 @@ bool fast_block(const float* p, int64_t n, float shift, Acc& a) {
     blo = std::min(blo, v);
     bhi = std::max(bhi, v);
   }
-  if (!std::isfinite(b1) || !std::isfinite(b2) || !std::isfinite(blo) || !std::isfinite(bhi)) return false;
+  if (!std::isfinite(b1) || !std::isfinite(b2) || !std::isfinite(blo) || !std::isfinite(bhi))
+    return false;
   a.s1 += b1;
   a.s2 += b2;
   a.zero += bz;
@@ -120,7 +122,8 @@ DigestStats digest_and_stats(const torch::Tensor& host, bool with_stats) {
       break;
     }
   }
-  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state(XXH3_createState(), XXH3_freeState);
+  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state(XXH3_createState(),
+                                                                 XXH3_freeState);
   XXH3_64bits_reset(state.get());
   Acc a;
   for (int64_t b = 0; b < n; b += kBlock) {

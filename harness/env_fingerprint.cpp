@@ -83,13 +83,15 @@ std::string git_commit() {
 nlohmann::json env_fingerprint() {
   struct utsname u {};
   uname(&u);
-  nlohmann::json cuda = {{"available", torch::cuda::is_available()}, {"nccl_version", nccl_version()}};
+  nlohmann::json cuda = {{"available", torch::cuda::is_available()},
+                         {"nccl_version", nccl_version()}};
   if (torch::cuda::is_available()) {
     const auto& hooks = at::detail::getCUDAHooks();
     cuda["device_count"] = torch::cuda::device_count();
     cuda["cudart_version"] = hooks.versionCUDART();
     cuda["cudnn_version"] = hooks.versionCuDNN();
-    cuda["devices"] = run_command("nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null");
+    cuda["devices"] =
+        run_command("nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null");
   }
   return {
       {"device", torch::cuda::is_available() ? "cuda" : "cpu"},

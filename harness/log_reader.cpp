@@ -45,7 +45,8 @@ herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* 
   if (H5Lexists(g.get(), "stats", H5P_DEFAULT) > 0) {
     auto flat = read_1d<double>(g.get(), "stats", H5T_NATIVE_DOUBLE);
     s.stats.resize(flat.size() / 8);
-    for (size_t i = 0; i < s.stats.size(); ++i) std::copy_n(flat.begin() + long(8 * i), 8, s.stats[i].begin());
+    for (size_t i = 0; i < s.stats.size(); ++i)
+      std::copy_n(flat.begin() + long(8 * i), 8, s.stats[i].begin());
     n = std::min(n, s.stats.size());
     s.stats.resize(n);
   }
@@ -131,12 +132,15 @@ torch::Tensor LogReader::read_full_rows(const std::string& name, int64_t row0, i
     count.push_back(hsize_t(dim));
   }
   H5Id fspace = h5_check(H5Dget_space(d.get()), "space");
-  h5_check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+  h5_check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr,
+                                      count.data(), nullptr),
                   "select");
-  H5Id mspace = h5_check(H5Screate_simple(int(count.size()), count.data(), nullptr), "memory space");
+  H5Id mspace =
+      h5_check(H5Screate_simple(int(count.size()), count.data(), nullptr), "memory space");
   H5Id type = h5_type_for(dtype);  // the file's own type: bits are read unconverted
-  h5_check_status(H5Dread(d.get(), type.get(), mspace.get(), fspace.get(), H5P_DEFAULT, out.data_ptr()),
-                  "read " + dpath);
+  h5_check_status(
+      H5Dread(d.get(), type.get(), mspace.get(), fspace.get(), H5P_DEFAULT, out.data_ptr()),
+      "read " + dpath);
   return out;
 }
 

@@ -2,8 +2,8 @@
 #pragma once
 #include <torch/types.h>
 
-#include <filesystem>
 #include <array>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -15,9 +15,9 @@ namespace cliprepro {
 struct TensorSeries {
   std::string name, dtype, phase;
   std::vector<int64_t> shape;
-  std::vector<int64_t> steps;     // steps with a digest
-  std::vector<uint64_t> digests;  // parallel to steps
-  std::vector<int32_t> order;     // execution index within the step, parallel to steps
+  std::vector<int64_t> steps;                // steps with a digest
+  std::vector<uint64_t> digests;             // parallel to steps
+  std::vector<int32_t> order;                // execution index within the step, parallel to steps
   std::vector<std::array<double, 8>> stats;  // parallel to steps (kStatColumns); empty in old logs
   std::vector<int64_t> full_steps;
 };

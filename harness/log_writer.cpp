@@ -14,8 +14,8 @@ namespace {
 constexpr hsize_t kSeriesChunk = 256;        // rows per chunk of the 1-D step series
 constexpr size_t kMaxChunkBytes = 1u << 20;  // ~1 MiB chunks for full tensors
 
-H5Id create_extendible(hid_t group, const std::string& name, hid_t type, const std::vector<hsize_t>& row,
-                       hsize_t chunk_rows, bool compress) {
+H5Id create_extendible(hid_t group, const std::string& name, hid_t type,
+                       const std::vector<hsize_t>& row, hsize_t chunk_rows, bool compress) {
   std::vector<hsize_t> dims{0}, maxdims{H5S_UNLIMITED}, chunk{chunk_rows};
   size_t row_bytes = H5Tget_size(type);
   for (auto d : row) {
@@ -35,15 +35,17 @@ H5Id create_extendible(hid_t group, const std::string& name, hid_t type, const s
     row_bytes = row_bytes / *it * ((*it + 1) / 2);
     *it = (*it + 1) / 2;
   }
-  H5Id space = h5_check(H5Screate_simple(int(dims.size()), dims.data(), maxdims.data()), "space " + name);
+  H5Id space =
+      h5_check(H5Screate_simple(int(dims.size()), dims.data(), maxdims.data()), "space " + name);
   H5Id dcpl = h5_check(H5Pcreate(H5P_DATASET_CREATE), "dcpl");
   h5_check_status(H5Pset_chunk(dcpl.get(), int(chunk.size()), chunk.data()), "chunk " + name);
   if (compress) {
     h5_check_status(H5Pset_shuffle(dcpl.get()), "shuffle " + name);
     h5_check_status(H5Pset_deflate(dcpl.get(), 4), "deflate " + name);
   }
-  return h5_check(H5Dcreate2(group, name.c_str(), type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
-                  "create dataset " + name);
+  return h5_check(
+      H5Dcreate2(group, name.c_str(), type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+      "create dataset " + name);
 }
 
 // Appends `rows` rows (each of shape `row`) at row `index`.
@@ -57,10 +59,13 @@ void append_rows(hid_t dset, hid_t memtype, const void* data, hsize_t index, hsi
   }
   h5_check_status(H5Dset_extent(dset, dims.data()), "extend dataset");
   H5Id fspace = h5_check(H5Dget_space(dset), "file space");
-  h5_check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+  h5_check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr,
+                                      count.data(), nullptr),
                   "select rows");
-  H5Id mspace = h5_check(H5Screate_simple(int(count.size()), count.data(), nullptr), "memory space");
-  h5_check_status(H5Dwrite(dset, memtype, mspace.get(), fspace.get(), H5P_DEFAULT, data), "write rows");
+  H5Id mspace =
+      h5_check(H5Screate_simple(int(count.size()), count.data(), nullptr), "memory space");
+  h5_check_status(H5Dwrite(dset, memtype, mspace.get(), fspace.get(), H5P_DEFAULT, data),
+                  "write rows");
 }
 
 }  // namespace
@@ -104,7 +109,8 @@ LogWriter::LogWriter(const std::filesystem::path& path, LogSelection selection, 
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
   // 1.10 file format: compact chunk indexes instead of a B-tree per dataset, and SWMR.
   H5Id fapl = h5_check(H5Pcreate(H5P_FILE_ACCESS), "fapl");
-  h5_check_status(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), "libver bounds");
+  h5_check_status(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST),
+                  "libver bounds");
   file_ = h5_check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()),
                    "cannot create log file " + path.string());
   const hid_t root = file_.get();
@@ -115,13 +121,16 @@ LogWriter::LogWriter(const std::filesystem::path& path, LogSelection selection, 
   for (const auto& [key, value] : provenance.items()) {
     h5_write_string_attr(root, key, value.is_string() ? value.get<std::string>() : value.dump(2));
   }
-  H5Id g = h5_check(H5Gcreate2(root, "tensors", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create /tensors");
+  H5Id g = h5_check(H5Gcreate2(root, "tensors", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                    "create /tensors");
   hsize_t one = 1;
   H5Id space = h5_check(H5Screate_simple(1, &one, nullptr), "space");
-  progress_ = h5_check(H5Dcreate2(root, "progress", H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+  progress_ = h5_check(H5Dcreate2(root, "progress", H5T_STD_I64LE, space.get(), H5P_DEFAULT,
+                                  H5P_DEFAULT, H5P_DEFAULT),
                        "create /progress");
   const int64_t none = -1;
-  h5_check_status(H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &none), "write");
+  h5_check_status(H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &none),
+                  "write");
   thread_ = std::thread([this] { writer_loop(); });
 }
 
@@ -146,7 +155,8 @@ void LogWriter::write(const StepRecord& record) {
   int32_t order = -1;
   for (const auto& t : record.tensors) {
     ++order;
-    const bool f = t.tensor.numel() > 0 && selection_.wants_full(t.name, t.tensor.dim(), record.step, last_step_);
+    const bool f = t.tensor.numel() > 0 &&
+                   selection_.wants_full(t.name, t.tensor.dim(), record.step, last_step_);
     if (!digest_step && !f) continue;
     torch::Tensor x = t.tensor.detach();
     if (selection_.activation_samples > 0 && x.dim() > 0 && t.name.rfind("activations/", 0) == 0) {
@@ -182,7 +192,8 @@ void LogWriter::write(const StepRecord& record) {
       if (full[size_t(i)]) row.full = host.data_ptr() == x.data_ptr() ? host.clone() : host;
     }
   });
-  for (const auto& row : batch->rows) batch->bytes += sizeof(Row) + (row.full.defined() ? row.full.nbytes() : 0);
+  for (const auto& row : batch->rows)
+    batch->bytes += sizeof(Row) + (row.full.defined() ? row.full.nbytes() : 0);
   std::unique_lock lock(mu_);
   rethrow_if_failed();
   if (closing_) throw std::runtime_error("log writer is closed");
@@ -255,8 +266,9 @@ LogWriter::Series& LogWriter::series_for(const Row& row) {
   auto it = series_.find(row.name);
   if (it != series_.end()) return *it->second;
   if (swmr_) {
-    throw std::runtime_error("tensor " + row.name +
-                             " first appeared after step 1; a log's tensors must all appear by step 1");
+    throw std::runtime_error(
+        "tensor " + row.name +
+        " first appeared after step 1; a log's tensors must all appear by step 1");
   }
   auto s = std::make_unique<Series>();
   H5Id lcpl = h5_check(H5Pcreate(H5P_LINK_CREATE), "lcpl");
@@ -266,19 +278,22 @@ LogWriter::Series& LogWriter::series_for(const Row& row) {
                       "create group " + gpath);
   h5_write_string_attr(s->group.get(), "dtype", dtype_name(row.dtype));
   h5_write_string_attr(s->group.get(), "phase", phase_name(row.phase));
-  h5_write_i64_array_attr(s->group.get(), "shape", std::vector<int64_t>(row.shape.begin(), row.shape.end()));
+  h5_write_i64_array_attr(s->group.get(), "shape",
+                          std::vector<int64_t>(row.shape.begin(), row.shape.end()));
   s->shape = row.shape;
   s->type = h5_type_for(row.dtype);
   const bool z = mode_ == WriteMode::kBuffered;
   s->steps = create_extendible(s->group.get(), "steps", H5T_STD_I64LE, {}, kSeriesChunk, z);
   s->digest = create_extendible(s->group.get(), "digest", H5T_STD_U64LE, {}, kSeriesChunk, z);
   s->order = create_extendible(s->group.get(), "order", H5T_STD_I32LE, {}, kSeriesChunk, z);
-  if (selection_.stats) s->stats = create_extendible(s->group.get(), "stats", H5T_IEEE_F64LE, {8}, kSeriesChunk, z);
+  if (selection_.stats)
+    s->stats = create_extendible(s->group.get(), "stats", H5T_IEEE_F64LE, {8}, kSeriesChunk, z);
   if (row.may_full) {  // created up front: no new objects may appear once SWMR has started
-    s->full_steps = create_extendible(s->group.get(), "full_steps", H5T_STD_I64LE, {}, kSeriesChunk, z);
+    s->full_steps =
+        create_extendible(s->group.get(), "full_steps", H5T_STD_I64LE, {}, kSeriesChunk, z);
     const bool scalar = s->shape.empty();
-    s->full = create_extendible(s->group.get(), "full", s->type.get(), s->shape, scalar ? kSeriesChunk : 1,
-                                z || (selection_.compress && !scalar));
+    s->full = create_extendible(s->group.get(), "full", s->type.get(), s->shape,
+                                scalar ? kSeriesChunk : 1, z || (selection_.compress && !scalar));
     if (row.dtype == torch::kBFloat16) h5_write_string_attr(s->full.get(), "dtype", "bfloat16");
   }
   return *series_.emplace(row.name, std::move(s)).first->second;
@@ -288,12 +303,14 @@ void LogWriter::write_batch(StepBatch& batch) {
   for (auto& row : batch.rows) {
     Series& s = series_for(row);
     if (row.shape != s.shape) {
-      throw std::runtime_error("tensor " + row.name + " changed shape at step " + std::to_string(batch.step));
+      throw std::runtime_error("tensor " + row.name + " changed shape at step " +
+                               std::to_string(batch.step));
     }
     s.pending_steps.push_back(batch.step);
     s.pending_digests.push_back(row.digest);
     s.pending_order.push_back(row.order);
-    if (s.stats.valid()) s.pending_stats.insert(s.pending_stats.end(), row.stats.begin(), row.stats.end());
+    if (s.stats.valid())
+      s.pending_stats.insert(s.pending_stats.end(), row.stats.begin(), row.stats.end());
     if (row.full.defined()) {
       if (!s.full.valid()) throw std::runtime_error("internal: no full dataset for " + row.name);
       s.pending_full_steps.push_back(batch.step);
@@ -305,8 +322,9 @@ void LogWriter::write_batch(StepBatch& batch) {
 
 void LogWriter::flush_to_disk() {
   flush_series();
-  h5_check_status(H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &last_written_),
-                  "write /progress");
+  h5_check_status(
+      H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &last_written_),
+      "write /progress");
   h5_check_status(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "flush " + path_.string());
   // From step 1 on every tensor exists: switch to SWMR so a crash cannot corrupt the file.
   if (!swmr_ && last_written_ >= 1) {
@@ -323,7 +341,8 @@ void LogWriter::flush_series() {
       append_rows(s.steps.get(), H5T_NATIVE_INT64, s.pending_steps.data(), s.n, k, {});
       append_rows(s.digest.get(), H5T_NATIVE_UINT64, s.pending_digests.data(), s.n, k, {});
       append_rows(s.order.get(), H5T_NATIVE_INT32, s.pending_order.data(), s.n, k, {});
-      if (s.stats.valid()) append_rows(s.stats.get(), H5T_NATIVE_DOUBLE, s.pending_stats.data(), s.n, k, {8});
+      if (s.stats.valid())
+        append_rows(s.stats.get(), H5T_NATIVE_DOUBLE, s.pending_stats.data(), s.n, k, {8});
       s.n += k;
       s.pending_steps.clear();
       s.pending_digests.clear();
@@ -339,10 +358,12 @@ void LogWriter::flush_series() {
         append_rows(s.full.get(), s.type.get(), rows.data_ptr(), s.n_full, kf, s.shape);
       } else {
         for (hsize_t i = 0; i < kf; ++i) {
-          append_rows(s.full.get(), s.type.get(), s.pending_full[i].data_ptr(), s.n_full + i, 1, s.shape);
+          append_rows(s.full.get(), s.type.get(), s.pending_full[i].data_ptr(), s.n_full + i, 1,
+                      s.shape);
         }
       }
-      append_rows(s.full_steps.get(), H5T_NATIVE_INT64, s.pending_full_steps.data(), s.n_full, kf, {});
+      append_rows(s.full_steps.get(), H5T_NATIVE_INT64, s.pending_full_steps.data(), s.n_full, kf,
+                  {});
       s.n_full += kf;
       s.pending_full_steps.clear();
       s.pending_full.clear();
@@ -361,8 +382,9 @@ void LogWriter::close() {
   if (thread_.joinable()) thread_.join();
   rethrow_if_failed();
   flush_series();
-  h5_check_status(H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &last_written_),
-                  "write /progress");
+  h5_check_status(
+      H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &last_written_),
+      "write /progress");
   series_.clear();
   progress_.reset();
   file_.reset();

@@ -27,8 +27,9 @@ inline constexpr int kLogFormatVersion = 1;
 
 // kStreaming: the writer thread writes and flushes whatever steps are queued (each step as soon
 // as it keeps up; several at once when it falls behind), in HDF5 SWMR mode from step 1 on, so a
-// killed run leaves a file readable up to the last step it flushed. kBuffered: step series stay in memory and are written deflated at close()
-// (goldens: written to a temporary file and renamed, so compactness matters, not crashes).
+// killed run leaves a file readable up to the last step it flushed. kBuffered: step series stay in
+// memory and are written deflated at close() (goldens: written to a temporary file and renamed, so
+// compactness matters, not crashes).
 enum class WriteMode { kStreaming, kBuffered };
 
 class LogWriter {

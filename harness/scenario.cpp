@@ -238,14 +238,17 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
     r.read(*d, "allow-tf32", t.determinism.allow_tf32);
   }
   if (const auto* l = r.table(root, "log")) {
-    r.check_keys(*l, {"digest-every", "full-steps", "full-tensors", "activation-samples", "compression", "queue-mib",
-                      "flush-seconds"},
+    r.check_keys(*l,
+                 {"digest-every", "full-steps", "full-tensors", "activation-samples", "compression",
+                  "queue-mib", "flush-seconds"},
                  "log");
     r.read(*l, "activation-samples", s.log.activation_samples);
-    if (l->contains("activation-samples")) r.positive(*l, "activation-samples", double(s.log.activation_samples), true);
+    if (l->contains("activation-samples"))
+      r.positive(*l, "activation-samples", double(s.log.activation_samples), true);
     std::string compression = "none";
     r.read(*l, "compression", compression);
-    if (compression != "none" && compression != "gzip") r.fail(*l->get("compression"), "compression must be \"none\" or \"gzip\"");
+    if (compression != "none" && compression != "gzip")
+      r.fail(*l->get("compression"), "compression must be \"none\" or \"gzip\"");
     s.log.compress = compression == "gzip";
     r.read(*l, "queue-mib", s.log.queue_mib);
     r.read(*l, "flush-seconds", s.log.flush_seconds);

@@ -62,12 +62,14 @@ TensorStats device_stats(const torch::Tensor& t) {
   torch::Tensor packed;
   if (xf.numel() > 0) {
     auto mean = xf.mean();
-    packed = torch::stack({xf.min(), xf.max(), mean, (xf - mean).pow(2).mean().sqrt(), xf.pow(2).sum().sqrt(),
-                           nan.to(torch::kFloat64), inf.to(torch::kFloat64), zero.to(torch::kFloat64)});
+    packed = torch::stack({xf.min(), xf.max(), mean, (xf - mean).pow(2).mean().sqrt(),
+                           xf.pow(2).sum().sqrt(), nan.to(torch::kFloat64), inf.to(torch::kFloat64),
+                           zero.to(torch::kFloat64)});
   } else {
     auto nanv = torch::full({}, kNaN, x.options());
-    packed = torch::stack({nanv, nanv, nanv, nanv, torch::zeros({}, x.options()), nan.to(torch::kFloat64),
-                           inf.to(torch::kFloat64), zero.to(torch::kFloat64)});
+    packed =
+        torch::stack({nanv, nanv, nanv, nanv, torch::zeros({}, x.options()),
+                      nan.to(torch::kFloat64), inf.to(torch::kFloat64), zero.to(torch::kFloat64)});
   }
   (void)n;
   auto h = packed.cpu();
@@ -81,15 +83,24 @@ TensorStats tensor_stats(const torch::Tensor& t) {
   if (!t.is_cpu()) return device_stats(t);
   const int64_t n = t.numel();
   switch (t.scalar_type()) {
-    case torch::kFloat32: return cpu_stats(t.data_ptr<float>(), n);
-    case torch::kFloat64: return cpu_stats(t.data_ptr<double>(), n);
-    case torch::kFloat16: return cpu_stats(t.data_ptr<at::Half>(), n);
-    case torch::kBFloat16: return cpu_stats(t.data_ptr<at::BFloat16>(), n);
-    case torch::kInt64: return cpu_stats(t.data_ptr<int64_t>(), n);
-    case torch::kInt32: return cpu_stats(t.data_ptr<int32_t>(), n);
-    case torch::kUInt8: return cpu_stats(t.data_ptr<uint8_t>(), n);
-    case torch::kBool: return cpu_stats(t.data_ptr<bool>(), n);
-    default: return device_stats(t);
+    case torch::kFloat32:
+      return cpu_stats(t.data_ptr<float>(), n);
+    case torch::kFloat64:
+      return cpu_stats(t.data_ptr<double>(), n);
+    case torch::kFloat16:
+      return cpu_stats(t.data_ptr<at::Half>(), n);
+    case torch::kBFloat16:
+      return cpu_stats(t.data_ptr<at::BFloat16>(), n);
+    case torch::kInt64:
+      return cpu_stats(t.data_ptr<int64_t>(), n);
+    case torch::kInt32:
+      return cpu_stats(t.data_ptr<int32_t>(), n);
+    case torch::kUInt8:
+      return cpu_stats(t.data_ptr<uint8_t>(), n);
+    case torch::kBool:
+      return cpu_stats(t.data_ptr<bool>(), n);
+    default:
+      return device_stats(t);
   }
 }
 

@@ -8,11 +8,12 @@
 namespace cliprepro {
 
 // Column order of the `stats` dataset (docs/hdf5-layout.md).
-inline constexpr std::array<const char*, 8> kStatColumns{"min", "max", "mean", "std", "l2", "nan", "inf", "zero"};
+inline constexpr std::array<const char*, 8> kStatColumns{"min", "max", "mean", "std",
+                                                         "l2",  "nan", "inf",  "zero"};
 
 struct TensorStats {
   double min = 0, max = 0, mean = 0, std = 0, l2 = 0;  // over finite elements; NaN if none
-  double nan = 0, inf = 0, zero = 0;                    // counts
+  double nan = 0, inf = 0, zero = 0;                   // counts
   std::array<double, 8> as_array() const { return {min, max, mean, std, l2, nan, inf, zero}; }
 };
 

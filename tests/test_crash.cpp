@@ -31,7 +31,8 @@ TEST(Crash, SigkillLeavesLogReadableToLastCompleteStep) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     const std::string s = scenario.string(), out = dir.string();
-    execl(kCliBin, kCliBin, "run", s.c_str(), "--no-golden", "-q", "--out", out.c_str(), (char*)nullptr);
+    execl(kCliBin, kCliBin, "run", s.c_str(), "--no-golden", "-q", "--out", out.c_str(),
+          (char*)nullptr);
     _exit(127);
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
@@ -61,12 +62,14 @@ TEST(Crash, SigkillLeavesLogReadableToLastCompleteStep) {
     for (int64_t step : s.full_steps) {
       auto it = std::find(s.steps.begin(), s.steps.end(), step);
       ASSERT_NE(it, s.steps.end());
-      EXPECT_EQ(tensor_digest(r.read_full(name, step)), s.digests[size_t(it - s.steps.begin())]) << name;
+      EXPECT_EQ(tensor_digest(r.read_full(name, step)), s.digests[size_t(it - s.steps.begin())])
+          << name;
     }
   }
   EXPECT_NE(r.find("params/text_projection"), nullptr);
   // The h5py reader copes with it too (it opens killed logs in SWMR-read mode).
-  const std::string cmd = std::string(kPython) + " " + kSourceDir + "/scripts/read_log.py " + log.string() + " >/dev/null";
+  const std::string cmd = std::string(kPython) + " " + kSourceDir + "/scripts/read_log.py " +
+                          log.string() + " >/dev/null";
   EXPECT_EQ(std::system(cmd.c_str()), 0);
 }
 

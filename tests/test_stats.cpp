@@ -21,7 +21,7 @@ TEST(TensorStats, FiniteValuesCountsAndMoments) {
   EXPECT_EQ(s.zero, 2);  // +0 and -0
   EXPECT_EQ(s.min, -3.0);
   EXPECT_EQ(s.max, 2.0);
-  EXPECT_DOUBLE_EQ(s.mean, 0.0);                    // (1 - 3 + 0 + 2 + 0) / 5
+  EXPECT_DOUBLE_EQ(s.mean, 0.0);                   // (1 - 3 + 0 + 2 + 0) / 5
   EXPECT_DOUBLE_EQ(s.std, std::sqrt(14.0 / 5.0));  // population std
   EXPECT_DOUBLE_EQ(s.l2, std::sqrt(14.0));
 }

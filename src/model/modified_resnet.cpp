@@ -14,11 +14,13 @@ torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t padding) {
 // BatchNorm that, in training mode, also records the batch statistics it normalises with:
 // the kernel's own per-channel mean and 1/sqrt(var + eps), from a side call to the same
 // native kernel (without running stats, so nothing is updated twice).
-torch::Tensor bn(torch::nn::BatchNorm2dImpl& m, const torch::Tensor& x, CaptureTape* tape, const std::string& path) {
+torch::Tensor bn(torch::nn::BatchNorm2dImpl& m, const torch::Tensor& x, CaptureTape* tape,
+                 const std::string& path) {
   if (tape != nullptr && m.is_training()) {
     torch::NoGradGuard no_grad;
-    auto [out, mean, invstd] = at::native_batch_norm(x, m.weight, m.bias, {}, {}, /*training=*/true,
-                                                     m.options.momentum().value_or(0.1), m.options.eps());
+    auto [out, mean, invstd] =
+        at::native_batch_norm(x, m.weight, m.bias, {}, {}, /*training=*/true,
+                              m.options.momentum().value_or(0.1), m.options.eps());
     tape->record("bn_batch/" + path + ".mean", mean);
     tape->record("bn_batch/" + path + ".invstd", invstd);
   }
@@ -54,8 +56,10 @@ torch::Tensor BottleneckImpl::forward(const torch::Tensor& x, CaptureTape* tape,
   auto identity = x;
   if (downsample) {
     // Sequential {"-1": AvgPool2d, "0": conv, "1": BatchNorm}, unrolled to capture the BN.
-    identity = (*downsample)[1]->as<torch::nn::Conv2dImpl>()->forward((*downsample)[0]->as<torch::nn::AvgPool2dImpl>()->forward(x));
-    identity = bn(*(*downsample)[2]->as<torch::nn::BatchNorm2dImpl>(), identity, tape, path + ".downsample.1");
+    identity = (*downsample)[1]->as<torch::nn::Conv2dImpl>()->forward(
+        (*downsample)[0]->as<torch::nn::AvgPool2dImpl>()->forward(x));
+    identity = bn(*(*downsample)[2]->as<torch::nn::BatchNorm2dImpl>(), identity, tape,
+                  path + ".downsample.1");
   }
   out = torch::relu(out + identity);
   capture(tape, path, out);

@@ -152,7 +152,8 @@ double Trainer::train_step(int64_t b, StepRecord* rec) {
     rec->tensors.push_back({"data/sample_ids", Phase::kData, batch.sample_ids});
     for (const auto& [name, t] : tape.entries()) {
       // Plain names are module outputs; prefixed ones (bn_batch/...) name their own family.
-      rec->tensors.push_back({name.find('/') == std::string::npos ? "activations/" + name : name, Phase::kForward, t});
+      rec->tensors.push_back(
+          {name.find('/') == std::string::npos ? "activations/" + name : name, Phase::kForward, t});
     }
     rec->tensors.push_back({"scalars/logit_scale", Phase::kForward, out.logit_scale.detach()});
     rec->tensors.push_back({"scalars/loss", Phase::kForward, loss.detach()});

@@ -69,15 +69,26 @@ void BM_Step(benchmark::State& state, const std::string& model, int64_t batch) {
 
 void BM_StepTiny(benchmark::State& s) { BM_Step(s, "tiny", 32); }
 void BM_StepRN50(benchmark::State& s) { BM_Step(s, "RN50", 16); }
-BENCHMARK(BM_StepTiny)->Arg(kOff)->Arg(kDigests)->Arg(kFull)->Iterations(60)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_StepRN50)->Arg(kOff)->Arg(kDigests)->Arg(kFull)->Iterations(3)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_StepTiny)
+    ->Arg(kOff)
+    ->Arg(kDigests)
+    ->Arg(kFull)
+    ->Iterations(60)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_StepRN50)
+    ->Arg(kOff)
+    ->Arg(kDigests)
+    ->Arg(kFull)
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
 
 // RN50-sized parameter set (float32), written as one full dump per iteration.
 std::vector<NamedTensor> rn50_sized_tensors() {
   torch::manual_seed(0);
   std::vector<NamedTensor> v;
-  const std::vector<std::vector<int64_t>> shapes{{49408, 512}, {2048, 2048}, {2048, 2048}, {2048, 2048},
-                                                 {1024, 2048}, {512, 512, 3, 3}, {2048, 512}, {1536, 512}};
+  const std::vector<std::vector<int64_t>> shapes{{49408, 512}, {2048, 2048}, {2048, 2048},
+                                                 {2048, 2048}, {1024, 2048}, {512, 512, 3, 3},
+                                                 {2048, 512},  {1536, 512}};
   for (size_t i = 0; i < shapes.size(); ++i) {
     v.push_back({"params/t" + std::to_string(i), Phase::kOptimizer, torch::randn(shapes[i])});
   }
