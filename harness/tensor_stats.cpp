@@ -57,7 +57,6 @@ TensorStats device_stats(const torch::Tensor& t) {
   auto nan = x.isnan().sum();
   auto inf = x.isinf().sum();
   auto zero = x.eq(0).sum();
-  auto n = finite.sum();
   auto xf = x.masked_select(finite);
   torch::Tensor packed;
   if (xf.numel() > 0) {
@@ -71,7 +70,6 @@ TensorStats device_stats(const torch::Tensor& t) {
         torch::stack({nanv, nanv, nanv, nanv, torch::zeros({}, x.options()),
                       nan.to(torch::kFloat64), inf.to(torch::kFloat64), zero.to(torch::kFloat64)});
   }
-  (void)n;
   auto h = packed.cpu();
   const double* v = h.data_ptr<double>();
   return {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};

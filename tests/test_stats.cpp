@@ -46,8 +46,8 @@ TEST(TensorStats, LowPrecisionAndIntegerDtypes) {
 }
 
 TEST(TensorStats, DevicePathAgreesWithHostPath) {
-  // The torch-op path is what CUDA tensors use; on CPU it can be exercised directly via a
-  // non-contiguous-free dtype the host loop does not handle (int16), and on CUDA when present.
+  // The torch-op path is what CUDA tensors use; on CPU it runs for dtypes the host loop does
+  // not handle (int16), and on CUDA when a device is present.
   torch::manual_seed(0);
   auto x = torch::randn({1000});
   x[3] = std::numeric_limits<float>::infinity();

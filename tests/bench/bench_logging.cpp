@@ -12,6 +12,7 @@
 #include "harness/log_writer.h"
 #include "src/train/determinism.h"
 #include "src/train/trainer.h"
+#include "tests/bench/bench_config.h"
 
 namespace cliprepro {
 namespace {
@@ -22,23 +23,9 @@ std::string bench_path(const char* name) {
   return "/tmp/cliprepro-bench-" + std::to_string(getpid()) + "-" + name + ".h5";
 }
 
-TrainConfig config(const std::string& model, int64_t batch) {
-  TrainConfig c;
-  c.model = model;
-  c.batch_size = batch;
-  c.train_num_samples = batch * 64;
-  c.val_num_samples = 16;
-  c.steps = 1000;
-  c.warmup = 4;
-  c.lr = 1e-4;
-  c.zeroshot_frequency = 0;
-  c.determinism.threads = 2;
-  return c;
-}
-
 void BM_Step(benchmark::State& state, const std::string& model, int64_t batch) {
   const auto mode = Mode(state.range(0));
-  auto cfg = config(model, batch);
+  auto cfg = bench_train_config(model, batch);
   apply_determinism(cfg.determinism, 0);
   Trainer trainer(cfg);
   trainer.train_step(0, nullptr);  // warm-up: allocator, oneDNN primitives
