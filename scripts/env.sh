@@ -3,7 +3,11 @@
 # the major of this machine's toolkit, and the same version the lent GPU machines carry.
 CLIPREPRO_TORCH_VERSION="2.11.0"
 # Python packages beside torch: h5py/numpy/xxhash read logs and recompute digests.
-CLIPREPRO_PY_PACKAGES=("torch==${CLIPREPRO_TORCH_VERSION}" "numpy==2.4.6" "h5py==3.16.0" "xxhash==4.1.0")
+# open_clip_torch (+ its dependencies, pinned) is the parity reference: scripts/openclip_reference.py,
+# and its wheel carries CLIP's BPE vocabulary (bpe_simple_vocab_16e6.txt.gz) that our tokenizer reads.
+CLIPREPRO_PY_PACKAGES=("torch==${CLIPREPRO_TORCH_VERSION}" "numpy==2.4.6" "h5py==3.16.0" "xxhash==4.1.0"
+  "open_clip_torch==3.3.0" "torchvision==0.26.0" "timm==1.0.31" "safetensors==0.8.0" "ftfy==6.3.1"
+  "regex==2026.9.29" "huggingface_hub==2.4.0" "tqdm==4.70.1")
 # Installed once, outside the repo, and reused (several GB).
 CLIPREPRO_HOME="${CLIPREPRO_HOME:-/opt/cliprepro}"
 CLIPREPRO_VENV="${CLIPREPRO_VENV:-${CLIPREPRO_HOME}/venv-torch-${CLIPREPRO_TORCH_VERSION}}"
@@ -11,6 +15,6 @@ CLIPREPRO_PYTHON="${CLIPREPRO_VENV}/bin/python"
 CLIPREPRO_DEBIAN_PACKAGES=(
   build-essential cmake pkg-config git python3-venv
   libhdf5-dev hdf5-tools libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libxxhash-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libpng-dev libjpeg62-turbo-dev clang-format
+  libgtest-dev libgmock-dev libbenchmark-dev libpng-dev libjpeg62-turbo-dev libicu-dev zlib1g-dev clang-format
 )
 CLIPREPRO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -1,0 +1,2 @@
+// Checkpoint I/O tests (being written).
+#include <gtest/gtest.h>

@@ -1,0 +1,2 @@
+// CLIP BPE tokenizer tests (being written).
+#include <gtest/gtest.h>
