@@ -28,9 +28,8 @@ std::filesystem::path temp_dir(const std::string& name) {
   return tmpl;
 }
 
-CommandResult run_cli(const std::string& args) {
-  std::string cmd = kCliBin;
-  cmd.append(" ").append(args).append(" 2>&1");
+CommandResult run_command(const std::string& command_line) {
+  const std::string cmd = command_line + " 2>&1";
   CommandResult r;
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) throw std::runtime_error("popen failed: " + cmd);
@@ -39,6 +38,12 @@ CommandResult run_cli(const std::string& args) {
   const int status = pclose(p);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+CommandResult run_cli(const std::string& args) { return run_command(std::string(kCliBin) + " " + args); }
+
+CommandResult run_python_script(const std::string& script, const std::string& args) {
+  return run_command(std::string(kPython) + " " + kSourceDir + "/scripts/" + script + " " + args);
 }
 
 void write_file(const std::filesystem::path& p, const std::string& text) {

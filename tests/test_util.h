@@ -12,7 +12,11 @@ struct CommandResult {
   int exit_code = -1;
   std::string output;  // stdout and stderr together
 };
+// Runs a shell command line, capturing stdout and stderr.
+CommandResult run_command(const std::string& command_line);
 CommandResult run_cli(const std::string& args);
+// The project Python (with torch, open_clip, h5py) on scripts/<script> with `args`.
+CommandResult run_python_script(const std::string& script, const std::string& args);
 
 void write_file(const std::filesystem::path& p, const std::string& text);
 std::string read_file(const std::filesystem::path& p);

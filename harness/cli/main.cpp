@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "harness/cli/commands.h"
+#include "harness/infer.h"
 
 namespace cli = cliprepro::cli;
 
@@ -51,6 +52,28 @@ int main(int argc, char** argv) {
   compare->add_option("b", cmp_b, "Second log (.h5)")->required()->check(CLI::ExistingFile);
   compare->add_option("--max-rows", max_rows, "Differing tensors to list")->capture_default_str();
 
+  cliprepro::InferOptions infer_opt;
+  auto* infer = app.add_subcommand(
+      "infer",
+      "One forward pass (training-mode BatchNorm unless --eval) of a model on IN.h5's images and "
+      "tokens; writes features, logits, loss, every capture point and BatchNorm batch statistics "
+      "(and with --grads every parameter gradient) to OUT.h5");
+  infer->add_option("--model", infer_opt.model, "Model config name (RN50, tiny, ...) or JSON path")
+      ->required();
+  infer->add_option("--checkpoint", infer_opt.checkpoint,
+                    "Weights: .safetensors, or a torch zip (.pt/.bin; state dict or "
+                    "{'state_dict': ...}); loaded strictly")
+      ->required()
+      ->check(CLI::ExistingFile);
+  infer->add_option("--inputs", infer_opt.inputs, "HDF5 with images (N,3,H,W) float32, tokens (N,L) int64")
+      ->required()
+      ->check(CLI::ExistingFile);
+  infer->add_option("--out", infer_opt.out, "Output HDF5 (written atomically)")->required();
+  infer->add_flag("--grads", infer_opt.grads, "Backpropagate the loss; write every parameter gradient");
+  infer->add_flag("--eval", infer_opt.eval, "BatchNorm in eval mode (running statistics)");
+  infer->add_option("--threads", infer_opt.threads, "Intra-op threads")->capture_default_str();
+  infer->add_option("--device", infer_opt.device, "cpu or cuda[:N]")->capture_default_str();
+
   auto* env = app.add_subcommand("env", "Print the environment fingerprint as JSON");
 
   try {
@@ -69,6 +92,10 @@ int main(int argc, char** argv) {
     if (*bless) return cli::cmd_golden_bless(bless_scenario, bless_quiet);
     if (*check) return cli::cmd_golden_check(check_scenario, check_log);
     if (*compare) return cli::cmd_compare(cmp_a, cmp_b, max_rows);
+    if (*infer) {
+      cliprepro::run_infer(infer_opt);
+      return cli::kExitMatch;
+    }
     if (*env) return cli::cmd_env();
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";

@@ -7,6 +7,13 @@
 
 namespace cliprepro {
 
+// PyTorch's F.linear (at::linear). Not torch::nn::Linear::forward: LibTorch's C++ frontend
+// computes matmul + bias for inputs that are not 2-D, which rounds differently from Python's
+// fused path once the reduction dimension is blocked (seen at K = 512: a few ULP off).
+inline torch::Tensor linear(const torch::nn::Linear& m, const torch::Tensor& x) {
+  return at::linear(x, m->weight, m->bias);
+}
+
 // q/k/v: (L, N, E) sequence-first. Projections already applied by the caller.
 // Returns (L, N, E) before the output projection.
 torch::Tensor multi_head_attention_core(const torch::Tensor& q, const torch::Tensor& k,

@@ -1,5 +1,6 @@
 #include "src/model/modified_resnet.h"
 
+#include <array>
 #include <cmath>
 
 #include "src/model/attention.h"
@@ -83,10 +84,10 @@ torch::Tensor AttentionPool2dImpl::forward(const torch::Tensor& x_in) {
   auto x = x_in.reshape({N, C, -1}).permute({2, 0, 1});  // (HW, N, C)
   x = torch::cat({x.mean(0, /*keepdim=*/true), x}, 0);   // (HW+1, N, C)
   x = x + positional_embedding.unsqueeze(1).to(x.dtype());
-  auto q = q_proj(x), k = k_proj(x), v = v_proj(x);
+  auto q = linear(q_proj, x), k = linear(k_proj, x), v = linear(v_proj, x);
   auto out = multi_head_attention_core(q, k, v, num_heads, std::nullopt);
   const auto L = out.size(0);
-  out = c_proj(out.view({L * N, C})).view({L, N, -1});
+  out = linear(c_proj, out.view({L * N, C})).view({L, N, -1});
   return out[0];
 }
 
@@ -135,13 +136,21 @@ void ModifiedResNetImpl::init_parameters() {
 }
 
 torch::Tensor ModifiedResNetImpl::forward(const torch::Tensor& input, CaptureTape* tape) {
-  auto x = bn(*bn1, conv1(input), tape, "visual.bn1");
-  capture(tape, "visual.bn1", x);
-  x = torch::relu(x);
-  x = torch::relu(bn(*bn2, conv2(x), tape, "visual.bn2"));
-  x = torch::relu(bn(*bn3, conv3(x), tape, "visual.bn3"));
-  capture(tape, "visual.act3", x);
+  // The stem, captured at every OpenCLIP module output (conv1, bn1, act1, ..., avgpool).
+  auto x = input;
+  const std::array<std::pair<torch::nn::Conv2dImpl*, torch::nn::BatchNorm2dImpl*>, 3> stem = {
+      {{conv1.get(), bn1.get()}, {conv2.get(), bn2.get()}, {conv3.get(), bn3.get()}}};
+  for (size_t i = 0; i < stem.size(); ++i) {
+    const std::string n = std::to_string(i + 1);
+    x = stem[i].first->forward(x);
+    capture(tape, "visual.conv" + n, x);
+    x = bn(*stem[i].second, x, tape, "visual.bn" + n);
+    capture(tape, "visual.bn" + n, x);
+    x = torch::relu(x);
+    capture(tape, "visual.act" + n, x);
+  }
   x = avgpool(x);
+  capture(tape, "visual.avgpool", x);
   for (size_t i = 0; i < layers.size(); ++i) {
     const std::string stage = "visual.layer" + std::to_string(i + 1);
     for (size_t b = 0; b < layers[i]->size(); ++b) {

@@ -138,6 +138,7 @@ double Trainer::train_step(int64_t b, StepRecord* rec) {
   auto out = model_->forward(batch.images.to(device_), batch.tokens.to(device_), tp);
   auto logits = clip_logits(out.image_features, out.text_features, out.logit_scale);
   capture(tp, "logits_per_image", logits.per_image);
+  capture(tp, "logits_per_text", logits.per_text);
   auto loss = clip_loss(logits);
   loss.backward();
   if (cfg_.grad_clip_norm > 0) {
