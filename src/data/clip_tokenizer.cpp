@@ -16,12 +16,10 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
-#include <unordered_set>
 
 #include "src/data/clip_tokenizer_tables.h"
 
@@ -388,7 +386,7 @@ U32 ftfy_unescape_html(const U32& s) {
   return out;
 }
 
-// A str.translate with a code point -> string table; `remove` drops listed code points.
+// str.translate: `map` appends what each code point becomes.
 template <typename Map>
 U32 translate(const U32& s, Map map) {
   U32 out;
