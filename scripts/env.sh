@@ -7,7 +7,7 @@ CLIPREPRO_TORCH_VERSION="2.11.0"
 # and its wheel carries CLIP's BPE vocabulary (bpe_simple_vocab_16e6.txt.gz) that our tokenizer reads.
 CLIPREPRO_PY_PACKAGES=("torch==${CLIPREPRO_TORCH_VERSION}" "numpy==2.4.6" "h5py==3.16.0" "xxhash==4.1.0"
   "open_clip_torch==3.3.0" "torchvision==0.26.0" "timm==1.0.31" "safetensors==0.8.0" "ftfy==6.3.1"
-  "regex==2026.9.29" "huggingface_hub==2.4.0" "tqdm==4.70.1")
+  "regex==2026.9.29" "huggingface_hub==2.4.0" "tqdm==4.70.1" "pillow==13.0.0")
 # Installed once, outside the repo, and reused (several GB).
 CLIPREPRO_HOME="${CLIPREPRO_HOME:-/opt/cliprepro}"
 CLIPREPRO_VENV="${CLIPREPRO_VENV:-${CLIPREPRO_HOME}/venv-torch-${CLIPREPRO_TORCH_VERSION}}"
