@@ -31,9 +31,8 @@ void run_infer(const InferOptions& opt) {
     auto it = in.find(name);
     if (it == in.end()) throw std::runtime_error("'" + opt.inputs + "' has no dataset /" + name);
     if (it->second.scalar_type() != want) {
-      throw std::runtime_error("'" + opt.inputs + "' /" + name + " must be " +
-                               c10::toString(want) + ", is " +
-                               c10::toString(it->second.scalar_type()));
+      throw std::runtime_error("'" + opt.inputs + "' /" + name + " must be " + c10::toString(want) +
+                               ", is " + c10::toString(it->second.scalar_type()));
     }
     return it->second.to(device);
   };

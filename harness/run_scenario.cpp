@@ -1,11 +1,14 @@
 #include "harness/run_scenario.h"
 
 #include <chrono>
+#include <cstdio>
 #include <ctime>
+#include <fstream>
 
 #include "harness/env_fingerprint.h"
 #include "harness/log_writer.h"
 #include "harness/progress.h"
+#include "src/dist/process_group.h"
 #include "src/train/determinism.h"
 
 namespace cliprepro {
@@ -18,10 +21,46 @@ std::string utc_now() {
   return buf;
 }
 
+std::string rank_suffix() {
+  return dist::launch_world_size() > 1 ? ".rank" + std::to_string(dist::launch_rank()) : "";
+}
+
+// Rank 0 ties the per-rank logs together: <out>/<name>.manifest.json.
+void write_manifest(const Scenario& s, const std::filesystem::path& log_path, int world_size) {
+  nlohmann::json files = nlohmann::json::array();
+  for (int r = 0; r < world_size; ++r)
+    files.push_back(s.name + ".rank" + std::to_string(r) + ".h5");
+  const nlohmann::json m = {{"scenario", s.name},
+                            {"world_size", world_size},
+                            {"dist_backend", s.train.dist_backend},
+                            {"local_loss", s.train.local_loss},
+                            {"gather_with_grad", s.train.gather_with_grad},
+                            {"logs", files},
+                            {"git_commit", git_commit()},
+                            {"created_utc", utc_now()}};
+  const auto path = log_path.parent_path() / (s.name + ".manifest.json");
+  const auto tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << m.dump(2) << "\n";
+    if (!out.flush()) throw std::runtime_error("cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("cannot write " + path.string());
+}
+
 }  // namespace
 
+void apply_launch_environment(Scenario& s) {
+  s.train.world_size = dist::launch_world_size();
+  if (s.train.world_size > 1 && !s.golden.path.empty()) {
+    auto p = s.golden.path;
+    s.golden.path = p.parent_path() / (p.stem().string() + rank_suffix() + p.extension().string());
+  }
+}
+
 std::filesystem::path default_log_path(const Scenario& s, const std::filesystem::path& out_dir) {
-  return out_dir / (s.name + ".h5");
+  return out_dir / (s.name + rank_suffix() + ".h5");
 }
 
 RunResult train_and_log(const Scenario& s, const RunOptions& opts) {
@@ -54,6 +93,9 @@ RunResult train_and_log(const Scenario& s, const RunOptions& opts) {
                           });
   progress.finish();
   writer.close();
+  if (trainer.world_size() > 1 && trainer.rank() == 0 && opts.mode == WriteMode::kStreaming) {
+    write_manifest(s, opts.log_path, trainer.world_size());
+  }
   r.log_path = opts.log_path;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;

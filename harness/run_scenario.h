@@ -22,7 +22,11 @@ struct RunResult {
   double seconds = 0;
 };
 
-// `out_dir`/<scenario name>.h5
+// Under torchrun (world size > 1): world size into the config, and one golden per rank
+// (<golden stem>.rank<R>.h5). No-op for a single process.
+void apply_launch_environment(Scenario& s);
+
+// `out_dir`/<scenario name>.h5, or <scenario name>.rank<R>.h5 under a multi-rank launch.
 std::filesystem::path default_log_path(const Scenario& s, const std::filesystem::path& out_dir);
 
 // Sets the process environment and determinism switches, trains, and writes the log.

@@ -171,6 +171,7 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
                 "steps",
                 "local-loss",
                 "gather-with-grad",
+                "dist-backend",
                 "dataset-type",
                 "train-num-samples",
                 "val-num-samples",
@@ -198,6 +199,7 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
   r.read(root, "steps", t.steps);
   r.read(root, "local-loss", t.local_loss);
   r.read(root, "gather-with-grad", t.gather_with_grad);
+  r.read(root, "dist-backend", t.dist_backend);
   r.read(root, "dataset-type", t.dataset_type);
   r.read(root, "train-num-samples", t.train_num_samples);
   r.read(root, "val-num-samples", t.val_num_samples);
@@ -299,6 +301,8 @@ nlohmann::json Scenario::resolved() const {
       {"total-steps", t.total_steps()},
       {"local-loss", t.local_loss},
       {"gather-with-grad", t.gather_with_grad},
+      {"dist-backend", t.dist_backend},
+      {"world-size", t.world_size},
       {"dataset-type", t.dataset_type},
       {"train-num-samples", t.train_num_samples},
       {"val-num-samples", t.val_num_samples},

@@ -92,8 +92,8 @@ TensorDiff diff_tensors(const torch::Tensor& a_in, const torch::Tensor& b_in) {
   if (is_float) {
     auto d = (ordered_bits(a) - ordered_bits(b)).abs();
     d = torch::where(both_nan, torch::zeros_like(d), d);
-    r.max_ulp = one_nan.any().item<bool>() ? std::numeric_limits<int64_t>::max()
-                                           : d.max().item<int64_t>();
+    r.max_ulp =
+        one_nan.any().item<bool>() ? std::numeric_limits<int64_t>::max() : d.max().item<int64_t>();
   } else {
     r.max_ulp = (a.to(torch::kInt64) - b.to(torch::kInt64)).abs().max().item<int64_t>();
   }

@@ -22,8 +22,8 @@ torch::ScalarType dtype_of(hid_t dset, const std::string& where) {
     if (size == 1 && !is_signed) return torch::kUInt8;
     if (size == 1) return torch::kInt8;
   }
-  throw std::runtime_error(where + ": unsupported HDF5 type (class " + std::to_string(cls) +
-                           ", " + std::to_string(size) + " bytes)");
+  throw std::runtime_error(where + ": unsupported HDF5 type (class " + std::to_string(cls) + ", " +
+                           std::to_string(size) + " bytes)");
 }
 
 struct VisitState {
@@ -55,7 +55,8 @@ herr_t visit_one(hid_t, const char* name, const H5O_info_t* info, void* data) {
 
 }  // namespace
 
-TensorFileWriter::TensorFileWriter(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp") {
+TensorFileWriter::TensorFileWriter(std::string path)
+    : path_(std::move(path)), tmp_(path_ + ".tmp") {
   h5_quiet();
   file_ = h5_check(H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
                    "cannot create '" + tmp_ + "'");
@@ -115,7 +116,8 @@ TensorMap read_tensor_file(const std::string& path, std::map<std::string, std::s
       H5Aget_name(a.get(), sizeof(name), name);
       H5Id type = h5_check(H5Aget_type(a.get()), "attr type");
       // Only string attributes belong to this format; others are ignored.
-      if (H5Tget_class(type.get()) == H5T_STRING) (*attrs)[name] = h5_read_string_attr(f.get(), name);
+      if (H5Tget_class(type.get()) == H5T_STRING)
+        (*attrs)[name] = h5_read_string_attr(f.get(), name);
     }
   }
   return out;

@@ -58,8 +58,8 @@ TEST(Checkpoint, ReadsTorchZipFilesInOpenClipLayouts) {
   write_safetensors(st, model_state_dict(*clip));
   for (const std::string flags : {"", "--wrap", "--module-prefix", "--wrap --module-prefix"}) {
     const auto pt = (dir / ("w" + std::to_string(flags.size()) + ".pt")).string();
-    auto r = test::run_python_script("openclip_reference.py",
-                                     "save-torch --checkpoint " + st + " --out " + pt + " " + flags);
+    auto r = test::run_python_script(
+        "openclip_reference.py", "save-torch --checkpoint " + st + " --out " + pt + " " + flags);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     SCOPED_TRACE("save-torch " + flags);
     expect_same(model_state_dict(*clip), read_checkpoint(pt));
@@ -75,7 +75,7 @@ TEST(Checkpoint, StrictLoadListsMissingUnexpectedAndMismatchedKeys) {
   StateDict edited;
   for (auto& [k, t] : sd) {
     if (k == "text_projection") continue;                              // missing
-    if (k == "logit_scale") t = torch::zeros({2});                      // shape mismatch
+    if (k == "logit_scale") t = torch::zeros({2});                     // shape mismatch
     if (k.find("num_batches_tracked") != std::string::npos) continue;  // tolerated, as PyTorch
     edited.emplace_back(k, t);
   }

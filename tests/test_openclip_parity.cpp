@@ -43,8 +43,8 @@ const std::map<std::string, int64_t>& allowed_ulp() {
 
 // Compares every dataset of the two files, prints the table, expects bitwise equality (or the
 // documented bound) for each tensor and the same set of names.
-void expect_files_match(const std::filesystem::path& ref_path, const std::filesystem::path& ours_path,
-                        const std::string& title) {
+void expect_files_match(const std::filesystem::path& ref_path,
+                        const std::filesystem::path& ours_path, const std::string& title) {
   const auto ref = read_tensor_file(ref_path.string());
   const auto ours = read_tensor_file(ours_path.string());
   std::vector<std::pair<std::string, TensorDiff>> rows;
@@ -59,8 +59,8 @@ void expect_files_match(const std::filesystem::path& ref_path, const std::filesy
     bitwise += d.bitwise_equal ? 1 : 0;
     auto allowed = allowed_ulp().find(name);
     if (allowed == allowed_ulp().end()) {
-      EXPECT_TRUE(d.bitwise_equal) << name << ": " << d.differing << " elements differ, max "
-                                   << d.max_ulp << " ULP";
+      EXPECT_TRUE(d.bitwise_equal)
+          << name << ": " << d.differing << " elements differ, max " << d.max_ulp << " ULP";
     } else {
       EXPECT_LE(d.max_ulp, allowed->second) << name;
     }
@@ -81,8 +81,8 @@ void parity_case(const std::string& model, int batch, const std::string& mode_fl
   const auto dir = test::temp_dir("parity_" + model + (mode_flags.empty() ? "" : "_eval"));
   const auto cfg = config_arg(model);
   const auto in = dir / "inputs.h5", w = dir / "weights.safetensors";
-  python_ok("make-inputs --model " + cfg + " --batch " + std::to_string(batch) + " --seed 11 --out " +
-            in.string());
+  python_ok("make-inputs --model " + cfg + " --batch " + std::to_string(batch) +
+            " --seed 11 --out " + in.string());
   python_ok("init --model " + cfg + " --seed 5 --out " + w.string());
   const std::string io = " --checkpoint " + w.string() + " --inputs " + in.string() +
                          " --threads 2 --grads " + mode_flags;
@@ -138,7 +138,8 @@ TEST(OpenClipParity, StateDictKeysShapesDtypesMatch) {
     for (const auto& [name, t] : model_state_dict(*clip)) {
       ours[name] = {t.sizes().vec(), c10::toString(t.scalar_type())};
     }
-    for (auto& [name, v] : ours) v.second = v.second == "Float" ? "float32" : v.second == "Long" ? "int64" : v.second;
+    for (auto& [name, v] : ours)
+      v.second = v.second == "Float" ? "float32" : v.second == "Long" ? "int64" : v.second;
     EXPECT_EQ(ours, theirs) << model;
     EXPECT_GT(ours.size(), 100u) << model;
   }
@@ -166,7 +167,8 @@ std::map<std::string, InitStats> our_init_stats(const std::string& model, int se
     st.numel = x.numel() / seeds;
     st.mean = x.mean().item<double>();
     st.std = x.numel() > 1 ? (x - st.mean).pow(2).mean().sqrt().item<double>() : 0.0;
-    st.kurtosis = st.std > 0 ? ((x - st.mean).pow(4).mean() / std::pow(st.std, 4)).item<double>() : 0;
+    st.kurtosis =
+        st.std > 0 ? ((x - st.mean).pow(4).mean() / std::pow(st.std, 4)).item<double>() : 0;
     st.zero_fraction = x.eq(0).to(torch::kFloat64).mean().item<double>();
     st.min = x.min().item<double>();
     st.max = x.max().item<double>();

@@ -40,7 +40,9 @@ CommandResult run_command(const std::string& command_line) {
   return r;
 }
 
-CommandResult run_cli(const std::string& args) { return run_command(std::string(kCliBin) + " " + args); }
+CommandResult run_cli(const std::string& args) {
+  return run_command(std::string(kCliBin) + " " + args);
+}
 
 CommandResult run_python_script(const std::string& script, const std::string& args) {
   return run_command(std::string(kPython) + " " + kSourceDir + "/scripts/" + script + " " + args);

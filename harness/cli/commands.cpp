@@ -8,6 +8,7 @@
 #include "harness/golden.h"
 #include "harness/run_scenario.h"
 #include "harness/scenario.h"
+#include "src/dist/process_group.h"
 #include "src/train/determinism.h"
 
 namespace cliprepro::cli {
@@ -34,12 +35,13 @@ void print_summary(const Scenario& s, const RunResult& r) {
 }  // namespace
 
 int cmd_run(const RunArgs& a) {
-  const Scenario s = load_scenario(a.scenario);
+  Scenario s = load_scenario(a.scenario);
+  apply_launch_environment(s);
   if (!a.no_golden) require_golden(s);  // fail before spending minutes training
   RunOptions opts;
   opts.log_path = default_log_path(s, a.out_dir);
   opts.selection = s.log;
-  opts.progress = !a.quiet;
+  opts.progress = !a.quiet && dist::launch_rank() == 0;
   const RunResult r = train_and_log(s, opts);
   print_summary(s, r);
   if (a.no_golden) return kExitMatch;
@@ -50,7 +52,8 @@ int cmd_run(const RunArgs& a) {
 }
 
 int cmd_golden_bless(const std::filesystem::path& scenario, bool quiet) {
-  const Scenario s = load_scenario(scenario);
+  Scenario s = load_scenario(scenario);
+  apply_launch_environment(s);
   const RunResult r = bless_golden(s, !quiet);
   print_summary(s, r);
   std::printf("blessed    %s (%.1f KiB)\n", r.log_path.string().c_str(),

@@ -60,16 +60,20 @@ int main(int argc, char** argv) {
       "(and with --grads every parameter gradient) to OUT.h5");
   infer->add_option("--model", infer_opt.model, "Model config name (RN50, tiny, ...) or JSON path")
       ->required();
-  infer->add_option("--checkpoint", infer_opt.checkpoint,
-                    "Weights: .safetensors, or a torch zip (.pt/.bin; state dict or "
-                    "{'state_dict': ...}); loaded strictly")
+  infer
+      ->add_option("--checkpoint", infer_opt.checkpoint,
+                   "Weights: .safetensors, or a torch zip (.pt/.bin; state dict or "
+                   "{'state_dict': ...}); loaded strictly")
       ->required()
       ->check(CLI::ExistingFile);
-  infer->add_option("--inputs", infer_opt.inputs, "HDF5 with images (N,3,H,W) float32, tokens (N,L) int64")
+  infer
+      ->add_option("--inputs", infer_opt.inputs,
+                   "HDF5 with images (N,3,H,W) float32, tokens (N,L) int64")
       ->required()
       ->check(CLI::ExistingFile);
   infer->add_option("--out", infer_opt.out, "Output HDF5 (written atomically)")->required();
-  infer->add_flag("--grads", infer_opt.grads, "Backpropagate the loss; write every parameter gradient");
+  infer->add_flag("--grads", infer_opt.grads,
+                  "Backpropagate the loss; write every parameter gradient");
   infer->add_flag("--eval", infer_opt.eval, "BatchNorm in eval mode (running statistics)");
   infer->add_option("--threads", infer_opt.threads, "Intra-op threads")->capture_default_str();
   infer->add_option("--device", infer_opt.device, "cpu or cuda[:N]")->capture_default_str();

@@ -20,8 +20,8 @@ std::vector<char> read_file(const std::string& path) {
 
 const std::vector<std::pair<std::string, torch::ScalarType>>& safetensors_dtypes() {
   static const std::vector<std::pair<std::string, torch::ScalarType>> kTable = {
-      {"F64", torch::kFloat64}, {"F32", torch::kFloat32}, {"F16", torch::kFloat16},
-      {"BF16", torch::kBFloat16}, {"I64", torch::kInt64}, {"I32", torch::kInt32},
+      {"F64", torch::kFloat64},   {"F32", torch::kFloat32}, {"F16", torch::kFloat16},
+      {"BF16", torch::kBFloat16}, {"I64", torch::kInt64},   {"I32", torch::kInt32},
       {"I16", torch::kInt16},     {"I8", torch::kInt8},     {"U8", torch::kUInt8},
       {"BOOL", torch::kBool}};
   return kTable;
@@ -85,7 +85,8 @@ StateDict state_dict_from_ivalue(const c10::IValue& root, const std::string& pat
 
 StateDict model_state_dict(const torch::nn::Module& model) {
   StateDict sd;
-  for (const auto& p : model.named_parameters(/*recurse=*/true)) sd.emplace_back(p.key(), p.value());
+  for (const auto& p : model.named_parameters(/*recurse=*/true))
+    sd.emplace_back(p.key(), p.value());
   for (const auto& b : model.named_buffers(/*recurse=*/true)) sd.emplace_back(b.key(), b.value());
   return sd;
 }
@@ -172,8 +173,8 @@ StateDict read_checkpoint(const std::string& path) {
       try {
         root = torch::pickle_load(bytes);
       } catch (const c10::Error& e) {
-        throw std::runtime_error("'" + path + "': cannot unpickle torch zip checkpoint: " +
-                                 e.what_without_backtrace());
+        throw std::runtime_error(
+            "'" + path + "': cannot unpickle torch zip checkpoint: " + e.what_without_backtrace());
       }
       sd = state_dict_from_ivalue(root, path);
     } else if (looks_like_safetensors(bytes)) {

@@ -21,13 +21,16 @@ struct TrainConfig {
   int64_t epochs = 32;
   int64_t steps = 0;  // cliprepro extension: total optimizer steps; 0 = from epochs
   bool local_loss = false, gather_with_grad = false;
+  std::string dist_backend;  // "gloo" | "nccl"; empty = gloo on CPU, nccl on CUDA
+  int64_t world_size = 1;    // from the launcher (torchrun's WORLD_SIZE), not from the scenario
   std::string dataset_type = "synthetic";
   int64_t train_num_samples = 1024;
   int64_t val_num_samples = 256;
   int64_t zeroshot_frequency = 1;  // epochs between zero-shot evals; 0 = off
   DeterminismConfig determinism;
 
-  int64_t batches_per_epoch() const { return train_num_samples / batch_size; }
+  // batch-size is per rank, as in OpenCLIP: one step consumes batch_size * world_size samples.
+  int64_t batches_per_epoch() const { return train_num_samples / (batch_size * world_size); }
   int64_t total_steps() const { return steps > 0 ? steps : batches_per_epoch() * epochs; }
 };
 

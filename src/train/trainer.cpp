@@ -67,11 +67,22 @@ Trainer::Trainer(const TrainConfig& cfg)
     throw std::runtime_error("train-num-samples must hold at least one batch of batch-size");
   }
   if (cfg.warmup < 0) throw std::runtime_error("warmup must be >= 0");
+  if (cfg.world_size > 1) {
+    const std::string backend =
+        !cfg.dist_backend.empty() ? cfg.dist_backend : (device_.is_cuda() ? "nccl" : "gloo");
+    pg_ = std::make_unique<dist::ProcessGroup>(backend);
+    if (pg_->world_size() != cfg.world_size) {
+      throw std::runtime_error("world size mismatch: config " + std::to_string(cfg.world_size) +
+                               ", process group " + std::to_string(pg_->world_size()));
+    }
+  }
   // Model created right after seeding, as OpenCLIP does, so its init is a function of the seed.
   torch::manual_seed(uint64_t(cfg.seed));
   model_ = Clip(model_cfg_);
   model_->to(device_);
   model_->train();
+  // DDP broadcasts rank 0's parameters and buffers at construction; so do we.
+  if (pg_) dist::broadcast_module(*pg_, *model_);
   AdamWOptions o;
   o.lr = cfg.lr;
   o.beta1 = cfg.beta1;
@@ -94,8 +105,9 @@ Batch Trainer::batch_for(int64_t b) const {
   const int64_t epoch = b / bpe, i = b % bpe;
   const auto perm = seeded_permutation(cfg_.train_num_samples,
                                        uint64_t(cfg_.seed) * 1000003ull + uint64_t(epoch));
-  std::vector<int64_t> ids(perm.begin() + i * cfg_.batch_size,
-                           perm.begin() + (i + 1) * cfg_.batch_size);
+  // Global batch i = permutation positions [i*B*W, (i+1)*B*W); rank r takes its r-th slice of B.
+  const int64_t begin = (i * world_size() + rank()) * cfg_.batch_size;
+  std::vector<int64_t> ids(perm.begin() + begin, perm.begin() + begin + cfg_.batch_size);
   return train_set_.batch(ids, tokenizer_);
 }
 
@@ -136,11 +148,19 @@ double Trainer::train_step(int64_t b, StepRecord* rec) {
   CaptureTape tape;
   CaptureTape* tp = rec ? &tape : nullptr;
   auto out = model_->forward(batch.images.to(device_), batch.tokens.to(device_), tp);
-  auto logits = clip_logits(out.image_features, out.text_features, out.logit_scale);
+  const ClipLossFlags flags{cfg_.local_loss, cfg_.gather_with_grad};
+  auto logits = pg_ ? clip_logits_distributed(out.image_features, out.text_features,
+                                              out.logit_scale, flags, *pg_)
+                    : clip_logits(out.image_features, out.text_features, out.logit_scale);
   capture(tp, "logits_per_image", logits.per_image);
   capture(tp, "logits_per_text", logits.per_text);
-  auto loss = clip_loss(logits);
+  auto loss = clip_loss(logits, clip_label_offset(logits, flags, rank(), world_size()));
   loss.backward();
+  if (pg_) {
+    std::vector<torch::Tensor> params;
+    for (const auto& kv : model_->named_parameters()) params.push_back(kv.value());
+    dist::average_gradients(*pg_, params);
+  }
   if (cfg_.grad_clip_norm > 0) {
     torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.grad_clip_norm, 2.0);
   }

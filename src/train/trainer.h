@@ -12,6 +12,7 @@
 
 #include "src/data/synthetic_shapes.h"
 #include "src/data/word_tokenizer.h"
+#include "src/dist/process_group.h"
 #include "src/model/clip.h"
 #include "src/train/adamw.h"
 #include "src/train/train_config.h"
@@ -56,6 +57,8 @@ class Trainer {
   Clip& model() { return model_; }
   AdamW& optimizer() { return *optimizer_; }
   const ModelConfig& model_config() const { return model_cfg_; }
+  int rank() const { return pg_ ? pg_->rank() : 0; }
+  int world_size() const { return pg_ ? pg_->world_size() : 1; }
 
  private:
   void record_state(StepRecord& rec, bool with_moments) const;
@@ -63,6 +66,7 @@ class Trainer {
   ZeroShotResult evaluate();
 
   TrainConfig cfg_;
+  std::unique_ptr<dist::ProcessGroup> pg_;  // world_size > 1 only
   ModelConfig model_cfg_;
   torch::Device device_;
   Clip model_{nullptr};
