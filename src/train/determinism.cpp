@@ -59,6 +59,7 @@ nlohmann::json read_determinism_switches() {
        {{"ONEDNN_MAX_CPU_ISA", env("ONEDNN_MAX_CPU_ISA")},
         {"MKL_CBWR", env("MKL_CBWR")},
         {"OMP_NUM_THREADS", env("OMP_NUM_THREADS")},
+        {"OMP_WAIT_POLICY", env("OMP_WAIT_POLICY")},
         {"MKL_NUM_THREADS", env("MKL_NUM_THREADS")},
         {"CUBLAS_WORKSPACE_CONFIG", env("CUBLAS_WORKSPACE_CONFIG")}}},
   };
