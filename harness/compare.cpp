@@ -4,44 +4,15 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <map>
 #include <set>
 #include <sstream>
 
 #include "harness/digest.h"
+#include "harness/tensor_diff.h"
 
 namespace cliprepro {
 namespace {
-
-struct ValueDiff {
-  int64_t count = 0, first = -1;
-  double max_abs = 0;
-};
-
-ValueDiff diff_values(const torch::Tensor& x, const torch::Tensor& y) {
-  ValueDiff d;
-  const size_t es = x.element_size();
-  const auto* px = static_cast<const uint8_t*>(x.data_ptr());
-  const auto* py = static_cast<const uint8_t*>(y.data_ptr());
-  const int64_t n = x.numel();
-  for (int64_t i = 0; i < n; ++i) {
-    if (std::memcmp(px + i * es, py + i * es, es) != 0) {
-      if (d.first < 0) d.first = i;
-      ++d.count;
-    }
-  }
-  if (d.count > 0 && (x.is_floating_point() || x.scalar_type() == torch::kInt64)) {
-    auto a = x.to(torch::kFloat64).flatten(), b = y.to(torch::kFloat64).flatten();
-    auto both_nan = a.isnan().logical_and(b.isnan());
-    auto err = (a - b)
-                   .abs()
-                   .masked_fill(both_nan, 0.0)
-                   .nan_to_num(std::numeric_limits<double>::infinity());
-    d.max_abs = err.max().item<double>();
-  }
-  return d;
-}
 
 int32_t order_at(const TensorSeries& s, int64_t step) {
   auto it = std::find(s.steps.begin(), s.steps.end(), step);
@@ -174,13 +145,13 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
       }
       auto ta = a.read_full_rows(name, int64_t(ra - sa.full_steps.begin()), 1)[0];
       auto tb = b.read_full_rows(name, int64_t(row), 1)[0];
-      const ValueDiff v = diff_values(ta, tb);
-      if (v.count == 0) continue;
+      const ElementwiseDiff v = diff_tensors(ta, tb);
+      if (v.bitwise_equal) continue;
       if (d.first_step < 0 || step <= d.first_step) {
         d.reason = "values";
         d.first_step = step;
-        d.elements_differing = v.count;
-        d.first_element = v.first;
+        d.elements_differing = v.differing;
+        d.first_element = v.first_differing;
         d.max_abs_err = v.max_abs;
       }
       break;

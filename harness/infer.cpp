@@ -51,9 +51,7 @@ void run_infer(const InferOptions& opt) {
   w.attr("model_config", cfg.json_text);
   w.attr("mode", opt.eval ? "eval" : "train");
   w.attr("environment", env_fingerprint().dump());
-  for (const auto& [name, t] : tape.entries()) {
-    w.write(name.rfind("bn_batch/", 0) == 0 ? name : "activations/" + name, t);
-  }
+  for (const auto& [name, t] : tape.entries()) w.write(capture_log_name(name), t);
   w.write("image_features", out.image_features);
   w.write("text_features", out.text_features);
   w.write("logit_scale", out.logit_scale);

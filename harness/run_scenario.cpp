@@ -21,15 +21,17 @@ std::string utc_now() {
   return buf;
 }
 
+std::string rank_suffix(int rank) { return ".rank" + std::to_string(rank); }
+
+// This process's suffix: empty for a single process.
 std::string rank_suffix() {
-  return dist::launch_world_size() > 1 ? ".rank" + std::to_string(dist::launch_rank()) : "";
+  return dist::launch_world_size() > 1 ? rank_suffix(dist::launch_rank()) : "";
 }
 
 // Rank 0 ties the per-rank logs together: <out>/<name>.manifest.json.
 void write_manifest(const Scenario& s, const std::filesystem::path& log_path, int world_size) {
   nlohmann::json files = nlohmann::json::array();
-  for (int r = 0; r < world_size; ++r)
-    files.push_back(s.name + ".rank" + std::to_string(r) + ".h5");
+  for (int r = 0; r < world_size; ++r) files.push_back(s.name + rank_suffix(r) + ".h5");
   const nlohmann::json m = {{"scenario", s.name},
                             {"world_size", world_size},
                             {"dist_backend", s.train.dist_backend},

@@ -50,8 +50,8 @@ int64_t ulp_distance_f32(float a, float b) {
   return d < 0 ? -d : d;
 }
 
-TensorDiff diff_tensors(const torch::Tensor& a_in, const torch::Tensor& b_in) {
-  TensorDiff r;
+ElementwiseDiff diff_tensors(const torch::Tensor& a_in, const torch::Tensor& b_in) {
+  ElementwiseDiff r;
   auto a = a_in.detach().to(torch::kCPU).contiguous();
   auto b = b_in.detach().to(torch::kCPU).contiguous();
   r.numel = a.numel();
@@ -76,6 +76,7 @@ TensorDiff diff_tensors(const torch::Tensor& a_in, const torch::Tensor& b_in) {
   r.differing = bits_differ.sum().item<int64_t>();
   r.bitwise_equal = r.differing == 0;
   if (r.bitwise_equal) return r;
+  r.first_differing = bits_differ.flatten().nonzero()[0][0].item<int64_t>();
 
   auto a64 = a.to(torch::kFloat64), b64 = b.to(torch::kFloat64);
   auto a_nan = a64.isnan(), b_nan = b64.isnan();
@@ -100,7 +101,7 @@ TensorDiff diff_tensors(const torch::Tensor& a_in, const torch::Tensor& b_in) {
   return r;
 }
 
-std::string format_diff_table(const std::vector<std::pair<std::string, TensorDiff>>& rows,
+std::string format_diff_table(const std::vector<std::pair<std::string, ElementwiseDiff>>& rows,
                               const std::vector<std::string>& dtypes) {
   size_t w = 6;
   for (const auto& [name, d] : rows) w = std::max(w, name.size());

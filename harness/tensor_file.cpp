@@ -72,8 +72,9 @@ TensorFileWriter::~TensorFileWriter() {
 void TensorFileWriter::write(const std::string& name, const torch::Tensor& t_in) {
   auto t = t_in.detach().to(torch::kCPU).contiguous();
   std::vector<hsize_t> dims(t.sizes().begin(), t.sizes().end());
-  H5Id space = h5_check(H5Screate_simple(int(dims.size()), dims.data(), nullptr), name);
-  if (dims.empty()) space = h5_check(H5Screate(H5S_SCALAR), name);
+  H5Id space = h5_check(dims.empty() ? H5Screate(H5S_SCALAR)
+                                     : H5Screate_simple(int(dims.size()), dims.data(), nullptr),
+                        name);
   H5Id type = h5_type_for(t.scalar_type());
   H5Id lcpl = h5_check(H5Pcreate(H5P_LINK_CREATE), "lcpl");
   h5_check_status(H5Pset_create_intermediate_group(lcpl.get(), 1), "lcpl");

@@ -48,9 +48,7 @@ int main(int argc, char** argv) {
         clip_logits_distributed(out.image_features, out.text_features, out.logit_scale, flags, pg);
     auto loss = clip_loss(logits, clip_label_offset(logits, flags, pg.rank(), pg.world_size()));
     loss.backward();
-    std::vector<torch::Tensor> params;
-    for (auto& p : model->named_parameters()) params.push_back(p.value());
-    dist::average_gradients(pg, params);
+    dist::average_gradients(pg, model->parameters());
     TensorFileWriter w(std::string(argv[1]) + ".rank" + std::to_string(pg.rank()) + ".h5");
     w.write("loss", loss.detach());
     for (auto& p : model->named_parameters()) w.write("grads/" + p.key(), p.value().grad());

@@ -16,12 +16,16 @@
 namespace cliprepro {
 namespace {
 
+// torchrun (as `python -m torch.distributed.run`) starting `program` on `world` local ranks.
+std::string torchrun(int world, const std::string& program) {
+  return std::string(kPython) + " -m torch.distributed.run --standalone --nproc-per-node " +
+         std::to_string(world) + " --no-python " + program;
+}
+
 // Runs dist_worker on `world` ranks; returns every rank's output file.
 std::vector<TensorMap> run_ranks(int world, const std::string& flags, const std::string& tag) {
   const auto prefix = (test::temp_dir("dist_" + tag) / "out").string();
-  const std::string cmd =
-      std::string(kPython) + " -m torch.distributed.run --standalone --nproc-per-node " +
-      std::to_string(world) + " --no-python " + kDistWorker + " " + prefix + " " + flags;
+  const std::string cmd = torchrun(world, std::string(kDistWorker) + " " + prefix + " " + flags);
   auto r = test::run_command(cmd);
   EXPECT_EQ(r.exit_code, 0) << cmd << "\n" << r.output;
   std::vector<TensorMap> out;
@@ -106,10 +110,9 @@ TEST(Dist, TorchrunRunWritesPerRankLogsThatAgreeOnTheModel) {
                    "local-loss = true\ngather-with-grad = true\n"
                    "[determinism]\nthreads = 1\n[log]\nfull-steps = [1]\n"
                    "full-tensors = [\"grads/logit_scale\", \"data/sample_ids\"]\n");
-  const std::string cmd = std::string(kPython) +
-                          " -m torch.distributed.run --standalone --nproc-per-node 2 --no-python " +
-                          kCliBin + " run " + scenario.string() + " --out " +
-                          (dir / "out").string() + " --no-golden --quiet";
+  const std::string cmd =
+      torchrun(2, std::string(kCliBin) + " run " + scenario.string() + " --out " +
+                      (dir / "out").string() + " --no-golden --quiet");
   auto r = test::run_command(cmd);
   ASSERT_EQ(r.exit_code, 0) << cmd << "\n" << r.output;
   const auto manifest = nlohmann::json::parse(test::read_file(dir / "out" / "dist2.manifest.json"));

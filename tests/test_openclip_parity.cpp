@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "harness/h5_types.h"
 #include "harness/tensor_diff.h"
 #include "harness/tensor_file.h"
 #include "src/model/checkpoint.h"
@@ -47,7 +48,7 @@ void expect_files_match(const std::filesystem::path& ref_path,
                         const std::filesystem::path& ours_path, const std::string& title) {
   const auto ref = read_tensor_file(ref_path.string());
   const auto ours = read_tensor_file(ours_path.string());
-  std::vector<std::pair<std::string, TensorDiff>> rows;
+  std::vector<std::pair<std::string, ElementwiseDiff>> rows;
   std::vector<std::string> dtypes;
   int64_t bitwise = 0;
   for (const auto& [name, r] : ref) {
@@ -65,7 +66,7 @@ void expect_files_match(const std::filesystem::path& ref_path,
       EXPECT_LE(d.max_ulp, allowed->second) << name;
     }
     rows.emplace_back(name, d);
-    dtypes.push_back(c10::toString(r.scalar_type()));
+    dtypes.push_back(dtype_name(r.scalar_type()));
   }
   for (const auto& [name, t] : ours) {
     EXPECT_TRUE(ref.count(name)) << "only in cliprepro's output: " << name;
@@ -136,10 +137,8 @@ TEST(OpenClipParity, StateDictKeysShapesDtypesMatch) {
     }
     Clip clip(load_model_config(model));
     for (const auto& [name, t] : model_state_dict(*clip)) {
-      ours[name] = {t.sizes().vec(), c10::toString(t.scalar_type())};
+      ours[name] = {t.sizes().vec(), dtype_name(t.scalar_type())};
     }
-    for (auto& [name, v] : ours)
-      v.second = v.second == "Float" ? "float32" : v.second == "Long" ? "int64" : v.second;
     EXPECT_EQ(ours, theirs) << model;
     EXPECT_GT(ours.size(), 100u) << model;
   }

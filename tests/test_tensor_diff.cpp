@@ -10,7 +10,7 @@
 namespace cliprepro {
 namespace {
 
-TEST(TensorDiff, IdenticalTensorsAreBitwiseEqual) {
+TEST(ElementwiseDiff, IdenticalTensorsAreBitwiseEqual) {
   auto a = torch::randn({3, 5});
   auto d = diff_tensors(a, a.clone());
   EXPECT_TRUE(d.bitwise_equal);
@@ -19,7 +19,7 @@ TEST(TensorDiff, IdenticalTensorsAreBitwiseEqual) {
   EXPECT_EQ(d.numel, 15);
 }
 
-TEST(TensorDiff, OneUlpApartInEveryFormat) {
+TEST(ElementwiseDiff, OneUlpApartInEveryFormat) {
   for (auto dt : {torch::kFloat32, torch::kFloat16, torch::kBFloat16, torch::kFloat64}) {
     auto a = torch::tensor({1.0, -2.5, 0.0}).to(dt);
     auto b = a.clone();
@@ -31,6 +31,7 @@ TEST(TensorDiff, OneUlpApartInEveryFormat) {
     auto d = diff_tensors(a, b);
     EXPECT_FALSE(d.bitwise_equal) << dt;
     EXPECT_EQ(d.differing, 1) << dt;
+    EXPECT_EQ(d.first_differing, 1) << dt;
     // float64 ULPs are counted on a halved line (overflow-safe): 1 step reads as 0 or 1.
     if (dt != torch::kFloat64) {
       EXPECT_EQ(d.max_ulp, 1) << dt;
@@ -39,7 +40,7 @@ TEST(TensorDiff, OneUlpApartInEveryFormat) {
   }
 }
 
-TEST(TensorDiff, SignedZerosDifferInBitsButNotInUlpOrValue) {
+TEST(ElementwiseDiff, SignedZerosDifferInBitsButNotInUlpOrValue) {
   auto a = torch::tensor({0.0f}), b = torch::tensor({-0.0f});
   auto d = diff_tensors(a, b);
   EXPECT_FALSE(d.bitwise_equal);
@@ -48,7 +49,7 @@ TEST(TensorDiff, SignedZerosDifferInBitsButNotInUlpOrValue) {
   EXPECT_EQ(d.max_rel, 0.0);
 }
 
-TEST(TensorDiff, UlpDistanceCrossesZeroSignAware) {
+TEST(ElementwiseDiff, UlpDistanceCrossesZeroSignAware) {
   const float tiny = std::numeric_limits<float>::denorm_min();
   EXPECT_EQ(ulp_distance_f32(tiny, -tiny), 2);
   EXPECT_EQ(ulp_distance_f32(0.0f, tiny), 1);
@@ -57,7 +58,7 @@ TEST(TensorDiff, UlpDistanceCrossesZeroSignAware) {
   EXPECT_EQ(d.max_ulp, 2);  // subnormals: two steps through zero
 }
 
-TEST(TensorDiff, NansAreEqualToNansAndInfinitelyFarFromNumbers) {
+TEST(ElementwiseDiff, NansAreEqualToNansAndInfinitelyFarFromNumbers) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   auto both = diff_tensors(torch::tensor({nan, 1.0f}), torch::tensor({nan, 1.0f}));
   EXPECT_TRUE(both.bitwise_equal);
@@ -74,7 +75,7 @@ TEST(TensorDiff, NansAreEqualToNansAndInfinitelyFarFromNumbers) {
   EXPECT_EQ(nans.max_abs, 0.0);
 }
 
-TEST(TensorDiff, InfinitiesOfTheSameSignAreEqualValues) {
+TEST(ElementwiseDiff, InfinitiesOfTheSameSignAreEqualValues) {
   const float inf = std::numeric_limits<float>::infinity();
   auto same = diff_tensors(torch::tensor({inf, -inf}), torch::tensor({inf, -inf}));
   EXPECT_TRUE(same.bitwise_equal);
@@ -82,13 +83,13 @@ TEST(TensorDiff, InfinitiesOfTheSameSignAreEqualValues) {
   EXPECT_TRUE(std::isinf(flipped.max_abs));
 }
 
-TEST(TensorDiff, RelativeErrorIsSafeAtZero) {
+TEST(ElementwiseDiff, RelativeErrorIsSafeAtZero) {
   auto d = diff_tensors(torch::tensor({0.0f, 4.0f}), torch::tensor({1e-30f, 5.0f}));
   EXPECT_DOUBLE_EQ(d.max_rel, 1.0);  // 1e-30 vs 0: |a-b|/max(|a|,|b|) = 1
   EXPECT_NEAR(d.max_abs, 1.0, 1e-12);
 }
 
-TEST(TensorDiff, EmptyAndShapeMismatch) {
+TEST(ElementwiseDiff, EmptyAndShapeMismatch) {
   auto e = diff_tensors(torch::empty({0, 3}), torch::empty({0, 3}));
   EXPECT_TRUE(e.bitwise_equal);
   EXPECT_EQ(e.numel, 0);
@@ -97,16 +98,16 @@ TEST(TensorDiff, EmptyAndShapeMismatch) {
   EXPECT_FALSE(m.bitwise_equal);
 }
 
-TEST(TensorDiff, IntegersReportAbsoluteDifference) {
+TEST(ElementwiseDiff, IntegersReportAbsoluteDifference) {
   auto d = diff_tensors(torch::tensor(std::vector<int64_t>{1, 7}),
                         torch::tensor(std::vector<int64_t>{1, 4}));
   EXPECT_EQ(d.differing, 1);
   EXPECT_EQ(d.max_ulp, 3);
 }
 
-TEST(TensorDiff, TableListsEveryRow) {
+TEST(ElementwiseDiff, TableListsEveryRow) {
   auto d = diff_tensors(torch::tensor({1.0f}), torch::tensor({2.0f}));
-  auto s = format_diff_table({{"grads/x", d}, {"loss", TensorDiff{}}}, {"float32", "float32"});
+  auto s = format_diff_table({{"grads/x", d}, {"loss", ElementwiseDiff{}}}, {"float32", "float32"});
   EXPECT_NE(s.find("grads/x"), std::string::npos);
   EXPECT_NE(s.find("loss"), std::string::npos);
   EXPECT_NE(s.find("max_ulp"), std::string::npos);

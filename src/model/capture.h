@@ -22,6 +22,12 @@ class CaptureTape {
   std::vector<std::pair<std::string, torch::Tensor>> entries_;
 };
 
+// The log name of a tape entry: plain names are module outputs ("activations/<path>"); names
+// that carry a family prefix (bn_batch/...) keep it.
+inline std::string capture_log_name(const std::string& entry) {
+  return entry.find('/') == std::string::npos ? "activations/" + entry : entry;
+}
+
 inline void capture(CaptureTape* tape, const std::string& name, const torch::Tensor& t) {
   if (tape != nullptr) tape->record(name, t);
 }

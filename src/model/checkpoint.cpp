@@ -46,12 +46,16 @@ std::string shape_str(at::IntArrayRef s) {
   return o.str();
 }
 
-// safetensors: little-endian u64 header length, then a JSON object.
-bool looks_like_safetensors(const std::vector<char>& b) {
-  if (b.size() < 9) return false;
+// safetensors starts with its header length: a little-endian u64 (caller checks size >= 8).
+uint64_t safetensors_header_length(const std::vector<char>& b) {
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | uint8_t(b[i]);
-  return n <= b.size() - 8 && b[8] == '{';
+  return n;
+}
+
+// ... followed by a JSON object.
+bool looks_like_safetensors(const std::vector<char>& b) {
+  return b.size() >= 9 && safetensors_header_length(b) <= b.size() - 8 && b[8] == '{';
 }
 
 bool is_zip(const std::vector<char>& b) {
@@ -91,11 +95,12 @@ StateDict model_state_dict(const torch::nn::Module& model) {
   return sd;
 }
 
-StateDict read_safetensors(const std::string& path, std::map<std::string, std::string>* metadata) {
-  const auto bytes = read_file(path);
+namespace {
+
+StateDict parse_safetensors(const std::vector<char>& bytes, const std::string& path,
+                            std::map<std::string, std::string>* metadata) {
   if (bytes.size() < 8) throw std::runtime_error("'" + path + "': too short for safetensors");
-  uint64_t header_len = 0;
-  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | uint8_t(bytes[i]);
+  const uint64_t header_len = safetensors_header_length(bytes);
   if (header_len > bytes.size() - 8) {
     throw std::runtime_error("'" + path + "': safetensors header length " +
                              std::to_string(header_len) + " exceeds the file");
@@ -128,6 +133,12 @@ StateDict read_safetensors(const std::string& path, std::map<std::string, std::s
     sd.emplace_back(key, std::move(t));
   }
   return sd;
+}
+
+}  // namespace
+
+StateDict read_safetensors(const std::string& path, std::map<std::string, std::string>* metadata) {
+  return parse_safetensors(read_file(path), path, metadata);
 }
 
 void write_safetensors(const std::string& path, const StateDict& tensors,
@@ -178,13 +189,13 @@ StateDict read_checkpoint(const std::string& path) {
       }
       sd = state_dict_from_ivalue(root, path);
     } else if (looks_like_safetensors(bytes)) {
-      sd = read_safetensors(path);
+      sd = parse_safetensors(bytes, path, nullptr);
     } else if (bytes.size() >= 2 && uint8_t(bytes[0]) == 0x80) {  // pickle protocol marker
       throw std::runtime_error("'" + path +
                                "': legacy (non-zip) torch.save format; re-save it with "
                                "torch.save(obj, f) from torch >= 1.6");
     } else {
-      sd = read_safetensors(path);
+      sd = parse_safetensors(bytes, path, nullptr);  // reports what is wrong with the header
     }
   }
   if (!sd.empty() && sd.front().first.rfind("module.", 0) == 0) {

@@ -156,11 +156,7 @@ double Trainer::train_step(int64_t b, StepRecord* rec) {
   capture(tp, "logits_per_text", logits.per_text);
   auto loss = clip_loss(logits, clip_label_offset(logits, flags, rank(), world_size()));
   loss.backward();
-  if (pg_) {
-    std::vector<torch::Tensor> params;
-    for (const auto& kv : model_->named_parameters()) params.push_back(kv.value());
-    dist::average_gradients(*pg_, params);
-  }
+  if (pg_) dist::average_gradients(*pg_, model_->parameters());
   if (cfg_.grad_clip_norm > 0) {
     torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.grad_clip_norm, 2.0);
   }
@@ -172,9 +168,7 @@ double Trainer::train_step(int64_t b, StepRecord* rec) {
   if (rec != nullptr) {
     rec->tensors.push_back({"data/sample_ids", Phase::kData, batch.sample_ids});
     for (const auto& [name, t] : tape.entries()) {
-      // Plain names are module outputs; prefixed ones (bn_batch/...) name their own family.
-      rec->tensors.push_back(
-          {name.find('/') == std::string::npos ? "activations/" + name : name, Phase::kForward, t});
+      rec->tensors.push_back({capture_log_name(name), Phase::kForward, t});
     }
     rec->tensors.push_back({"scalars/logit_scale", Phase::kForward, out.logit_scale.detach()});
     rec->tensors.push_back({"scalars/loss", Phase::kForward, loss.detach()});
