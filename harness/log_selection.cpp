@@ -39,7 +39,7 @@ StepSpec parse_step_spec(const std::string& text) {
 }
 
 bool LogSelection::always_full(const std::string& name, int64_t ndim) {
-  return ndim == 0 || name.rfind("data/", 0) == 0 || name.rfind("eval/", 0) == 0;
+  return ndim == 0 || name == "data/sample_ids" || name.rfind("eval/", 0) == 0;
 }
 
 bool LogSelection::wants_full(const std::string& name, int64_t ndim, int64_t step,

@@ -1,5 +1,7 @@
 #include "harness/scenario.h"
 
+#include "src/train/precision.h"
+
 #include <toml++/toml.h>
 #include <fstream>
 #include <set>
@@ -218,9 +220,12 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
     if (root.contains(k) && (v < 0 || v >= 1))
       r.fail(*root.get(k), std::string("'") + k + "' must be in [0, 1)");
   }
-  if (root.contains("precision") && t.precision != "fp32") {
-    r.fail(*root.get("precision"),
-           "precision '" + t.precision + "' is not supported yet (only \"fp32\")");
+  if (root.contains("precision")) {
+    try {
+      parse_precision(t.precision);
+    } catch (const std::invalid_argument& e) {
+      r.fail(*root.get("precision"), e.what());
+    }
   }
   if (root.contains("dataset-type") && t.dataset_type != "synthetic") {
     r.fail(*root.get("dataset-type"),

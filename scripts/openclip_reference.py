@@ -45,6 +45,41 @@ def setup(threads):
     torch.use_deterministic_algorithms(True)
 
 
+def bf16_file_type():
+    """bfloat16 as an HDF5 float (sign 15, exponent 7-14, mantissa 0-6, bias 127), as
+    cliprepro writes it (harness/h5_types.cpp)."""
+    t = h5py.h5t.IEEE_F32LE.copy()
+    t.set_fields(15, 7, 8, 0, 7)
+    t.set_size(2)
+    t.set_ebias(127)
+    return t
+
+
+def write_tensors(path, tensors, attrs):
+    """The tensor-file layout of `cliprepro infer` (harness/tensor_file.h), written atomically:
+    one dataset per name, its torch dtype in a "dtype" attribute, bfloat16 bits unconverted."""
+    tmp = path + ".tmp"
+    with h5py.File(tmp, "w") as f:
+        for k, t in tensors.items():
+            t = t.detach().cpu().contiguous()
+            if t.dtype == torch.bfloat16:
+                bits = t.view(torch.int16).numpy().view(np.uint16)
+                ftype = bf16_file_type()
+                space = h5py.h5s.create_simple(bits.shape) if bits.ndim else h5py.h5s.create(h5py.h5s.SCALAR)
+                f.require_group(os.path.dirname(k) or "/")
+                dset = h5py.h5d.create(f.id, k.encode(), ftype, space)
+                dset.write(h5py.h5s.ALL, h5py.h5s.ALL, bits, mtype=ftype)
+                d = f[k]
+            else:
+                d = f.create_dataset(k, data=t.numpy())
+            d.attrs["dtype"] = str(t.dtype).replace("torch.", "")
+        f.attrs["producer"] = f"open_clip {open_clip.__version__}"
+        f.attrs["torch"] = str(torch.__version__)
+        for k, v in attrs.items():
+            f.attrs[k] = v
+    os.replace(tmp, path)
+
+
 def capture_modules(model):
     """OpenCLIP module paths whose outputs cliprepro captures (its CaptureTape names)."""
     names = []
@@ -144,16 +179,7 @@ def cmd_run(a):
         for k, p in model.named_parameters():
             if p.grad is not None:
                 out["grads/" + k] = p.grad
-    tmp = a.out + ".tmp"
-    with h5py.File(tmp, "w") as f:
-        for k, t in out.items():
-            d = f.create_dataset(k, data=t.detach().cpu().numpy())
-            d.attrs["dtype"] = str(t.dtype).replace("torch.", "")
-        f.attrs["producer"] = f"open_clip {open_clip.__version__}"
-        f.attrs["torch"] = str(torch.__version__)
-        f.attrs["model"] = name
-        f.attrs["mode"] = "eval" if a.eval else "train"
-    os.replace(tmp, a.out)
+    write_tensors(a.out, out, {"model": name, "mode": "eval" if a.eval else "train"})
 
 
 def cmd_init_stats(a):

@@ -16,11 +16,7 @@
 namespace cliprepro {
 namespace {
 
-// torchrun (as `python -m torch.distributed.run`) starting `program` on `world` local ranks.
-std::string torchrun(int world, const std::string& program) {
-  return std::string(kPython) + " -m torch.distributed.run --standalone --nproc-per-node " +
-         std::to_string(world) + " --no-python " + program;
-}
+using test::torchrun;
 
 // Runs dist_worker on `world` ranks; returns every rank's output file.
 std::vector<TensorMap> run_ranks(int world, const std::string& flags, const std::string& tag) {

@@ -55,7 +55,7 @@ TEST(Scenario, WrongTypeAndBadValuesNameFileAndLine) {
   EXPECT_EQ(error_of("lr = true\n"), "/x/bad.toml:1:6: 'lr' must be a number");
   EXPECT_EQ(error_of("\nbeta2 = 1.5\n"), "/x/bad.toml:2:9: 'beta2' must be in [0, 1)");
   EXPECT_NE(error_of("[log]\nfull-steps = [\"x:y\"]\n").find("/x/bad.toml:2:"), std::string::npos);
-  EXPECT_NE(error_of("precision = \"amp\"\n").find("/x/bad.toml:1:13: precision 'amp'"),
+  EXPECT_NE(error_of("precision = \"amp_fp8\"\n").find("/x/bad.toml:1:13: precision 'amp_fp8'"),
             std::string::npos);
 }
 

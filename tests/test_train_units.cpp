@@ -2,12 +2,15 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <ATen/autocast_mode.h>
+
 #include <cmath>
 #include <numbers>
 
 #include "src/train/adamw.h"
 #include "src/train/clip_loss.h"
 #include "src/train/cosine_schedule.h"
+#include "src/train/precision.h"
 
 namespace cliprepro {
 namespace {
@@ -91,6 +94,76 @@ TEST(ClipLoss, MatchesDefinition) {
   // Aligned pairs with a large scale give a loss near zero.
   EXPECT_LT(clip_loss(clip_logits(img, img.clone(), torch::tensor(100.0f))).item<double>(),
             clip_loss(clip_logits(img, txt, torch::tensor(100.0f))).item<double>());
+}
+
+// One parameter (2x2, so it is in the decayed group) with a given gradient.
+struct OneParam {
+  torch::Tensor w = torch::ones({2, 2}).requires_grad_();
+  AdamW opt{{{"w", w}}, AdamWOptions{}};
+  void set_grad(torch::Tensor g) { w.mutable_grad() = std::move(g); }
+};
+
+TEST(GradScaler, SkipsTheStepAndBacksOffOnInfOrNan) {
+  for (float bad : {INFINITY, NAN}) {
+    OneParam p;
+    GradScaler scaler(torch::kCPU);
+    p.set_grad(torch::tensor({{1.0f, bad}, {0.0f, 2.0f}}));
+    EXPECT_FALSE(scaler.step(p.opt));
+    scaler.update();
+    EXPECT_TRUE(torch::equal(p.w, torch::ones({2, 2}))) << "parameters must not move";
+    EXPECT_EQ(p.opt.groups()[1].params[0].step.item<float>(), 0.0f);
+    EXPECT_EQ(scaler.found_inf().item<float>(), 1.0f);
+    EXPECT_EQ(scaler.scale_tensor().item<float>(), 32768.0f);
+    EXPECT_EQ(scaler.growth_tracker().item<int>(), 0);
+  }
+}
+
+TEST(GradScaler, UnscalesExactlyAndGrowsAfterTheInterval) {
+  OneParam p;
+  GradScalerOptions o;
+  o.growth_interval = 2;
+  GradScaler scaler(torch::kCPU, o);
+  EXPECT_EQ(scaler.scale(torch::tensor(3.0f)).item<float>(), 3.0f * 65536.0f);
+  for (int i = 0; i < 2; ++i) {
+    p.set_grad(torch::full({2, 2}, 65536.0f * 0.75f));
+    scaler.unscale_(p.opt);
+    EXPECT_TRUE(torch::equal(p.w.grad(), torch::full({2, 2}, 0.75f)));
+    EXPECT_THROW(scaler.unscale_(p.opt), std::logic_error);
+    EXPECT_TRUE(scaler.step(p.opt));
+    scaler.update();
+    EXPECT_EQ(scaler.found_inf().item<float>(), 0.0f);
+  }
+  EXPECT_EQ(scaler.scale_tensor().item<float>(), 131072.0f) << "doubled after 2 clean steps";
+  EXPECT_EQ(scaler.growth_tracker().item<int>(), 0);
+  EXPECT_FALSE(torch::equal(p.w, torch::ones({2, 2})));
+}
+
+TEST(GradScaler, RefusesHalfGradientsAsPyTorchDoes) {
+  OneParam p;
+  GradScaler scaler(torch::kCPU);
+  p.set_grad(torch::ones({2, 2}, torch::kHalf));
+  EXPECT_THROW(scaler.unscale_(p.opt), std::runtime_error);
+}
+
+TEST(Precision, OpenClipNamesParseAndOthersAreRejected) {
+  EXPECT_FALSE(parse_precision("fp32").autocast_dtype.has_value());
+  EXPECT_EQ(*parse_precision("amp").autocast_dtype, torch::kHalf);
+  EXPECT_TRUE(parse_precision("amp").grad_scaler);
+  EXPECT_EQ(*parse_precision("amp_bfloat16").autocast_dtype, torch::kBFloat16);
+  EXPECT_FALSE(parse_precision("amp_bf16").grad_scaler);
+  EXPECT_THROW(parse_precision("fp8"), std::invalid_argument);
+}
+
+TEST(Precision, AutocastGuardRestoresTheOuterState) {
+  EXPECT_FALSE(at::autocast::is_autocast_enabled(torch::kCPU));
+  {
+    AutocastGuard g(torch::kCPU, torch::kBFloat16);
+    EXPECT_TRUE(at::autocast::is_autocast_enabled(torch::kCPU));
+    auto y = torch::matmul(torch::ones({2, 2}), torch::ones({2, 2}));
+    EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
+  }
+  EXPECT_FALSE(at::autocast::is_autocast_enabled(torch::kCPU));
+  EXPECT_EQ(torch::matmul(torch::ones({2, 2}), torch::ones({2, 2})).scalar_type(), torch::kFloat);
 }
 
 }  // namespace

@@ -48,6 +48,16 @@ CommandResult run_python_script(const std::string& script, const std::string& ar
   return run_command(std::string(kPython) + " " + kSourceDir + "/scripts/" + script + " " + args);
 }
 
+std::string torchrun(int world, const std::string& program) {
+  return std::string(kPython) + " -m torch.distributed.run --standalone --nproc-per-node " +
+         std::to_string(world) + " --no-python " + program;
+}
+
+std::string torchrun_python(int world, const std::string& script, const std::string& args) {
+  return std::string(kPython) + " -m torch.distributed.run --standalone --nproc-per-node " +
+         std::to_string(world) + " " + kSourceDir + "/scripts/" + script + " " + args;
+}
+
 void write_file(const std::filesystem::path& p, const std::string& text) {
   std::ofstream out(p, std::ios::binary);
   out << text;

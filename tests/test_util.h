@@ -17,6 +17,11 @@ CommandResult run_command(const std::string& command_line);
 CommandResult run_cli(const std::string& args);
 // The project Python (with torch, open_clip, h5py) on scripts/<script> with `args`.
 CommandResult run_python_script(const std::string& script, const std::string& args);
+// torchrun (as `python -m torch.distributed.run`, the venv's script has a stale shebang)
+// starting `program` (an executable with its arguments) on `world` local ranks.
+std::string torchrun(int world, const std::string& program);
+// The same for scripts/<script> run by the project Python on every rank.
+std::string torchrun_python(int world, const std::string& script, const std::string& args);
 
 void write_file(const std::filesystem::path& p, const std::string& text);
 std::string read_file(const std::filesystem::path& p);

@@ -133,6 +133,11 @@ void average_gradients(ProcessGroup& pg, const std::vector<torch::Tensor>& param
 void broadcast_module(ProcessGroup& pg, torch::nn::Module& m) {
   torch::NoGradGuard no_grad;
   for (auto& p : m.parameters()) pg.broadcast(p, 0);
+  broadcast_buffers(pg, m);
+}
+
+void broadcast_buffers(ProcessGroup& pg, torch::nn::Module& m) {
+  torch::NoGradGuard no_grad;
   for (auto& b : m.buffers()) pg.broadcast(b, 0);
 }
 

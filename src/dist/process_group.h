@@ -59,5 +59,8 @@ void average_gradients(ProcessGroup& pg, const std::vector<torch::Tensor>& param
 
 // Makes every rank's parameters and buffers equal to rank 0's.
 void broadcast_module(ProcessGroup& pg, torch::nn::Module& m);
+// DDP (broadcast_buffers=True, OpenCLIP's setting) copies rank 0's buffers to every rank before
+// each training forward, so BatchNorm running statistics follow rank 0's.
+void broadcast_buffers(ProcessGroup& pg, torch::nn::Module& m);
 
 }  // namespace cliprepro::dist

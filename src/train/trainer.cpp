@@ -52,13 +52,11 @@ Trainer::Trainer(const TrainConfig& cfg)
     : cfg_(cfg),
       model_cfg_(load_model_config(cfg.model)),
       device_(parse_device(cfg.device)),
+      precision_(parse_precision(cfg.precision)),
       tokenizer_(SyntheticShapes::vocabulary(), model_cfg_.text.vocab_size,
                  model_cfg_.text.context_length),
       train_set_(model_cfg_.vision.image_size, uint64_t(cfg.seed), 0),
       val_set_(model_cfg_.vision.image_size, uint64_t(cfg.seed), 1) {
-  if (cfg.precision != "fp32") {
-    throw std::runtime_error("precision '" + cfg.precision + "' is not supported yet (only fp32)");
-  }
   if (cfg.dataset_type != "synthetic") {
     throw std::runtime_error("dataset-type '" + cfg.dataset_type +
                              "' is not supported yet (only synthetic)");
@@ -90,6 +88,7 @@ Trainer::Trainer(const TrainConfig& cfg)
   o.eps = cfg.eps;
   o.weight_decay = cfg.wd;
   optimizer_ = std::make_unique<AdamW>(named(model_->named_parameters()), o);
+  if (precision_.grad_scaler) scaler_ = std::make_unique<GradScaler>(device_);
 
   std::vector<int64_t> val_ids(size_t(cfg.val_num_samples));
   std::iota(val_ids.begin(), val_ids.end(), 0);
@@ -129,6 +128,13 @@ void Trainer::record_state(StepRecord& rec, bool with_moments) const {
   for (const auto& kv : model_->named_parameters()) {
     rec.tensors.push_back({"params/" + kv.key(), Phase::kOptimizer, kv.value()});
   }
+  if (scaler_) {
+    if (with_moments) {
+      rec.tensors.push_back({"scaler/found_inf", Phase::kOptimizer, scaler_->found_inf()});
+    }
+    rec.tensors.push_back({"scaler/scale", Phase::kOptimizer, scaler_->scale_tensor()});
+    rec.tensors.push_back({"scaler/growth_tracker", Phase::kOptimizer, scaler_->growth_tracker()});
+  }
 }
 
 void Trainer::record_eval(StepRecord& rec, const ZeroShotResult& r) const {
@@ -137,6 +143,7 @@ void Trainer::record_eval(StepRecord& rec, const ZeroShotResult& r) const {
 }
 
 ZeroShotResult Trainer::evaluate() {
+  AutocastGuard autocast(device_.type(), precision_.autocast_dtype);  // as OpenCLIP's zero_shot
   return zero_shot_eval(model_, class_tokens_, val_batch_.images, val_batch_.labels, 256);
 }
 
@@ -147,26 +154,46 @@ double Trainer::train_step(int64_t b, StepRecord* rec) {
   Batch batch = batch_for(b);
   CaptureTape tape;
   CaptureTape* tp = rec ? &tape : nullptr;
-  auto out = model_->forward(batch.images.to(device_), batch.tokens.to(device_), tp);
-  const ClipLossFlags flags{cfg_.local_loss, cfg_.gather_with_grad};
-  auto logits = pg_ ? clip_logits_distributed(out.image_features, out.text_features,
-                                              out.logit_scale, flags, *pg_)
-                    : clip_logits(out.image_features, out.text_features, out.logit_scale);
-  capture(tp, "logits_per_image", logits.per_image);
-  capture(tp, "logits_per_text", logits.per_text);
-  auto loss = clip_loss(logits, clip_label_offset(logits, flags, rank(), world_size()));
-  loss.backward();
-  if (pg_) dist::average_gradients(*pg_, model_->parameters());
-  if (cfg_.grad_clip_norm > 0) {
-    torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.grad_clip_norm, 2.0);
+  if (pg_) dist::broadcast_buffers(*pg_, *model_);
+  ClipOutput out;
+  torch::Tensor loss;
+  ClipLogits logits;
+  {
+    // Forward and loss under autocast, backward outside it, as open_clip_train's train_one_epoch.
+    AutocastGuard autocast(device_.type(), precision_.autocast_dtype);
+    out = model_->forward(batch.images.to(device_), batch.tokens.to(device_), tp);
+    const ClipLossFlags flags{cfg_.local_loss, cfg_.gather_with_grad};
+    logits = pg_ ? clip_logits_distributed(out.image_features, out.text_features, out.logit_scale,
+                                           flags, *pg_)
+                 : clip_logits(out.image_features, out.text_features, out.logit_scale);
+    capture(tp, "logits_per_image", logits.per_image);
+    capture(tp, "logits_per_text", logits.per_text);
+    loss = clip_loss(logits, clip_label_offset(logits, flags, rank(), world_size()));
   }
-  optimizer_->step();
+  (scaler_ ? scaler_->scale(loss) : loss).backward();
+  if (pg_) dist::average_gradients(*pg_, model_->parameters());
+  if (scaler_) {
+    // Clipping sees true gradients: unscale first (and only once), then step unless inf/NaN.
+    if (cfg_.grad_clip_norm > 0) {
+      scaler_->unscale_(*optimizer_);
+      torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.grad_clip_norm, 2.0);
+    }
+    scaler_->step(*optimizer_);
+    scaler_->update();
+  } else {
+    if (cfg_.grad_clip_norm > 0) {
+      torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.grad_clip_norm, 2.0);
+    }
+    optimizer_->step();
+  }
   {
     torch::NoGradGuard no_grad;
     model_->logit_scale.clamp_(0, std::log(100.0));
   }
   if (rec != nullptr) {
     rec->tensors.push_back({"data/sample_ids", Phase::kData, batch.sample_ids});
+    rec->tensors.push_back({"data/images", Phase::kData, batch.images});
+    rec->tensors.push_back({"data/texts", Phase::kData, batch.tokens});
     for (const auto& [name, t] : tape.entries()) {
       rec->tensors.push_back({capture_log_name(name), Phase::kForward, t});
     }

@@ -15,6 +15,7 @@
 #include "src/dist/process_group.h"
 #include "src/model/clip.h"
 #include "src/train/adamw.h"
+#include "src/train/precision.h"
 #include "src/train/train_config.h"
 #include "src/train/zero_shot.h"
 
@@ -56,6 +57,7 @@ class Trainer {
   Batch batch_for(int64_t b) const;
   Clip& model() { return model_; }
   AdamW& optimizer() { return *optimizer_; }
+  GradScaler* scaler() { return scaler_.get(); }  // `amp` only
   const ModelConfig& model_config() const { return model_cfg_; }
   int rank() const { return pg_ ? pg_->rank() : 0; }
   int world_size() const { return pg_ ? pg_->world_size() : 1; }
@@ -71,6 +73,8 @@ class Trainer {
   torch::Device device_;
   Clip model_{nullptr};
   std::unique_ptr<AdamW> optimizer_;
+  PrecisionMode precision_;
+  std::unique_ptr<GradScaler> scaler_;
   WordTokenizer tokenizer_;
   SyntheticShapes train_set_, val_set_;
   Batch val_batch_;
