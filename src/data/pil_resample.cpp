@@ -77,7 +77,8 @@ inline uint8_t clip8(int v) {
 }
 
 // One pass over uint8 (rows, cols, C): `horizontal` resamples along cols, else along rows.
-// Reads input rows [offset, offset + out_rows) in the horizontal pass (Pillow's ybox trimming).
+// `offset` shifts the axis not resampled: input rows [offset, offset + out_h) in the horizontal
+// pass, input columns [offset, offset + out_w) in the vertical one (Pillow's box trimming).
 void pass_u8(const uint8_t* in, int64_t in_w, int64_t channels, uint8_t* out, int64_t out_h,
              int64_t out_w, int offset, const Coeffs& c, bool horizontal) {
   const auto kk = fixed_point(c.kk);
@@ -91,7 +92,7 @@ void pass_u8(const uint8_t* in, int64_t in_w, int64_t channels, uint8_t* out, in
       for (int64_t ch = 0; ch < C; ++ch) acc[ch] = 1 << (kPrecisionBits - 1);
       for (int i = 0; i < n; ++i) {
         const uint8_t* p = horizontal ? in + ((yy + offset) * in_w + (lo + i)) * C
-                                      : in + ((lo + i) * in_w + xx) * C;
+                                      : in + ((lo + i) * in_w + xx + offset) * C;
         for (int64_t ch = 0; ch < C; ++ch) acc[ch] += int(p[ch]) * k[i];
       }
       uint8_t* q = out + (yy * out_w + xx) * C;
@@ -111,7 +112,8 @@ void pass_i16(const int32_t* in, int64_t in_w, int32_t* out, int64_t out_h, int6
       const double* k = &c.kk[size_t(o) * size_t(c.ksize)];
       double ss = 0.0;
       for (int i = 0; i < n; ++i) {
-        const int32_t v = horizontal ? in[(yy + offset) * in_w + lo + i] : in[(lo + i) * in_w + xx];
+        const int32_t v =
+            horizontal ? in[(yy + offset) * in_w + lo + i] : in[(lo + i) * in_w + xx + offset];
         ss += v * k[i];
       }
       const int s = int(ss >= 0.0 ? ss + 0.5F : ss - 0.5F);
@@ -129,34 +131,43 @@ torch::Tensor resample_inner(const torch::Tensor& src_in, int64_t out_w, int64_t
   if (C > 8) throw std::invalid_argument("resample: more than 8 channels");
   const bool need_h = out_w != in_w || box[0] != 0 || box[2] != float(out_w);
   const bool need_v = out_h != in_h || box[1] != 0 || box[3] != float(out_h);
+  // Pillow 13 runs the vertical pass first when the height is scaled down much more than the
+  // width (python-pillow/Pillow#9549, a speed-up for tall images). Each pass clips to uint8, so
+  // the order changes the result. The condition below (height shrinks, by more than twice as
+  // many pixels as the width; image sizes, not the box) is the one that matches Pillow 13.0.0 on
+  // every case measured, see docs/data.md; the PR's C source was not available to read.
+  const bool vertical_first = need_h && need_v && out_h < in_h && in_h - out_h > 2 * (in_w - out_w);
+  auto pass = [&](const torch::Tensor& in, int64_t rows, int64_t cols, int offset, const Coeffs& c,
+                  bool horizontal) {
+    auto out = torch::empty({rows, cols, C}, src.options());
+    if (i16) {
+      pass_i16(in.data_ptr<int32_t>(), in.size(1), out.data_ptr<int32_t>(), rows, cols, offset, c,
+               horizontal);
+    } else {
+      pass_u8(in.data_ptr<uint8_t>(), in.size(1), C, out.data_ptr<uint8_t>(), rows, cols, offset, c,
+              horizontal);
+    }
+    return out;
+  };
   Coeffs vert = precompute_coeffs(int(in_h), box[1], box[3], int(out_h));
+  if (vertical_first) {
+    // Mirror of the horizontal-first path: only the input columns the horizontal pass reads.
+    Coeffs horiz = precompute_coeffs(int(in_w), box[0], box[2], int(out_w));
+    const int xbox_first = horiz.bounds[0];
+    const int xbox_last = horiz.bounds[size_t(out_w) * 2 - 2] + horiz.bounds[size_t(out_w) * 2 - 1];
+    for (int64_t i = 0; i < out_w; ++i) horiz.bounds[size_t(i) * 2] -= xbox_first;
+    const auto tmp = pass(src, out_h, xbox_last - xbox_first, xbox_first, vert, false);
+    return pass(tmp, out_h, out_w, 0, horiz, true);
+  }
   const int ybox_first = vert.bounds[0];
   const int ybox_last = vert.bounds[size_t(out_h) * 2 - 2] + vert.bounds[size_t(out_h) * 2 - 1];
   torch::Tensor cur = src;
   if (need_h) {
     Coeffs horiz = precompute_coeffs(int(in_w), box[0], box[2], int(out_w));
     for (int64_t i = 0; i < out_h; ++i) vert.bounds[size_t(i) * 2] -= ybox_first;
-    const int64_t rows = ybox_last - ybox_first;
-    auto tmp = torch::empty({rows, out_w, C}, src.options());
-    if (i16) {
-      pass_i16(src.data_ptr<int32_t>(), in_w, tmp.data_ptr<int32_t>(), rows, out_w, ybox_first,
-               horiz, true);
-    } else {
-      pass_u8(src.data_ptr<uint8_t>(), in_w, C, tmp.data_ptr<uint8_t>(), rows, out_w, ybox_first,
-              horiz, true);
-    }
-    cur = tmp;
+    cur = pass(src, ybox_last - ybox_first, out_w, ybox_first, horiz, true);
   }
-  if (need_v) {
-    const int64_t w = cur.size(1);
-    auto out = torch::empty({out_h, w, C}, src.options());
-    if (i16) {
-      pass_i16(cur.data_ptr<int32_t>(), w, out.data_ptr<int32_t>(), out_h, w, 0, vert, false);
-    } else {
-      pass_u8(cur.data_ptr<uint8_t>(), w, C, out.data_ptr<uint8_t>(), out_h, w, 0, vert, false);
-    }
-    cur = out;
-  }
+  if (need_v) cur = pass(cur, out_h, cur.size(1), 0, vert, false);
   return cur.is_same(src) ? src.clone() : cur;
 }
 

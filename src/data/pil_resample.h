@@ -1,7 +1,9 @@
 // Pillow 13's Image.resize(size, BICUBIC, box) and Image.crop, bit for bit (libImaging/Resample.c
 // and Geometry.c semantics): separable bicubic (a = -0.5) whose support widens with the
-// downscale factor, horizontal pass then vertical, 22-bit fixed-point coefficients and a clip to
-// uint8 after each pass; the mode rules of Image.resize (P/1 nearest, LA/RGBA premultiplied).
+// downscale factor, horizontal pass then vertical (vertical first when the height shrinks by more
+// than twice as many pixels as the width, as Pillow 13 does), 22-bit fixed-point coefficients
+// and a clip to uint8 after each pass; the mode rules of Image.resize (P/1 nearest, LA/RGBA
+// premultiplied).
 #pragma once
 #include <torch/types.h>
 
