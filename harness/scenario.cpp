@@ -175,6 +175,11 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
                 "gather-with-grad",
                 "dist-backend",
                 "dataset-type",
+                "train-data",
+                "csv-img-key",
+                "csv-caption-key",
+                "csv-separator",
+                "aug-cfg",
                 "train-num-samples",
                 "val-num-samples",
                 "zeroshot-frequency",
@@ -227,9 +232,44 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
       r.fail(*root.get("precision"), e.what());
     }
   }
-  if (root.contains("dataset-type") && t.dataset_type != "synthetic") {
+  r.read(root, "train-data", t.train_data);
+  r.read(root, "csv-img-key", t.csv_img_key);
+  r.read(root, "csv-caption-key", t.csv_caption_key);
+  r.read(root, "csv-separator", t.csv_separator);
+  if (root.contains("dataset-type") && t.dataset_type != "synthetic" && t.dataset_type != "csv" &&
+      t.dataset_type != "webdataset") {
     r.fail(*root.get("dataset-type"),
-           "dataset-type '" + t.dataset_type + "' is not supported yet (only \"synthetic\")");
+           "dataset-type must be \"synthetic\", \"csv\" or \"webdataset\"");
+  }
+  if (t.dataset_type != "synthetic" && t.train_data.empty()) {
+    r.fail(*root.get("dataset-type"), "dataset-type '" + t.dataset_type + "' needs train-data");
+  }
+  if (!t.train_data.empty() && !std::filesystem::path(t.train_data).is_absolute() &&
+      t.dataset_type == "csv") {
+    // Relative to the scenario file, so a scenario and its list can move together.
+    t.train_data = (path.parent_path() / t.train_data).lexically_normal().string();
+  }
+  if (root.contains("csv-separator") && t.csv_separator.size() != 1) {
+    r.fail(*root.get("csv-separator"), "csv-separator must be one character");
+  }
+  if (const auto* a = r.table(root, "aug-cfg")) {
+    r.check_keys(*a, {"scale", "re_prob", "use_timm"}, "aug-cfg");
+    if (const auto* sc = a->get("scale")) {
+      const auto* arr = sc->as_array();
+      if (arr == nullptr || arr->size() != 2 || !(*arr)[0].is_number() || !(*arr)[1].is_number())
+        r.fail(*sc, "aug-cfg scale must be two numbers, e.g. [0.4, 1.0]");
+      t.aug_scale_min = (*arr)[0].value<double>().value();
+      t.aug_scale_max = (*arr)[1].value<double>().value();
+      if (!(0 < t.aug_scale_min && t.aug_scale_min <= t.aug_scale_max))
+        r.fail(*sc, "aug-cfg scale must satisfy 0 < min <= max");
+    }
+    r.read(*a, "re_prob", t.aug_re_prob);
+    bool use_timm = false;
+    r.read(*a, "use_timm", use_timm);
+    if (use_timm) {
+      r.fail(*a->get("use_timm"),
+             "aug-cfg use_timm (timm's create_transform pipeline) is not supported");
+    }
   }
   if (root.contains("device") && t.device != "cpu" && t.device != "cuda") {
     r.fail(*root.get("device"), "device must be \"cpu\" or \"cuda\"");
@@ -309,6 +349,11 @@ nlohmann::json Scenario::resolved() const {
       {"dist-backend", t.dist_backend},
       {"world-size", t.world_size},
       {"dataset-type", t.dataset_type},
+      {"train-data", t.train_data},
+      {"csv-img-key", t.csv_img_key},
+      {"csv-caption-key", t.csv_caption_key},
+      {"csv-separator", t.csv_separator},
+      {"aug-cfg", {{"scale", {t.aug_scale_min, t.aug_scale_max}}, {"re_prob", t.aug_re_prob}}},
       {"train-num-samples", t.train_num_samples},
       {"val-num-samples", t.val_num_samples},
       {"zeroshot-frequency", t.zeroshot_frequency},

@@ -22,7 +22,7 @@ void print_summary(const Scenario& s, const RunResult& r) {
               (long long)s.train.seed);
   std::printf("loss       %.4f (step 1) -> %.4f (step %lld)\n", r.summary.first_loss,
               r.summary.last_loss, (long long)r.summary.steps);
-  if (s.train.zeroshot_frequency > 0) {
+  if (s.train.zeroshot_frequency > 0 && s.train.dataset_type == "synthetic") {
     std::printf(
         "zero-shot  top-1 %.1f%% -> %.1f%%, top-5 %.1f%% -> %.1f%% on %lld held-out images (chance "
         "%.1f%%)\n",

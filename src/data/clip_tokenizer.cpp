@@ -721,7 +721,11 @@ std::string ClipTokenizer::default_bpe_path() {
     return env;
   }
   const char* py_env = std::getenv("CLIPREPRO_PYTHON");
-  const std::string python = py_env != nullptr && *py_env != '\0' ? py_env : "python3";
+#ifndef CLIPREPRO_DEFAULT_PYTHON
+#define CLIPREPRO_DEFAULT_PYTHON "python3"
+#endif
+  const std::string python =
+      py_env != nullptr && *py_env != '\0' ? py_env : CLIPREPRO_DEFAULT_PYTHON;
   const std::string cmd =
       "\"" + python +
       "\" -c \"import open_clip,os;print(os.path.join(os.path.dirname(open_clip.__file__),"

@@ -24,7 +24,8 @@ class ClipTokenizer {
   explicit ClipTokenizer(const std::string& bpe_path);
 
   // The vocabulary shipped in the installed open_clip_torch wheel: $CLIPREPRO_BPE_VOCAB if set,
-  // else asked from $CLIPREPRO_PYTHON (default python3). Throws if neither gives a readable file.
+  // else asked from $CLIPREPRO_PYTHON (default: the project
+  // Python the build was configured with). Throws if neither gives a readable file.
   static std::string default_bpe_path();
 
   // open_clip's cleanup (clean='lower'): ftfy.fix_text, html.unescape twice, strip, whitespace

@@ -124,8 +124,8 @@ RawSample CsvDataset::get(size_t i) const {
   RawSample s;
   s.key = images_.at(i);
   s.caption = captions_.at(i);
-  s.source = csv_path_ + " row " + std::to_string(i + 1);
   const std::string path = resolved_path(i);
+  s.source = csv_path_ + " row " + std::to_string(i + 1) + " (" + path + ")";
   try {
     s.image_bytes = read_binary_file(path);
   } catch (const std::exception& e) {

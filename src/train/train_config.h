@@ -23,7 +23,11 @@ struct TrainConfig {
   bool local_loss = false, gather_with_grad = false;
   std::string dist_backend;  // "gloo" | "nccl"; empty = gloo on CPU, nccl on CUDA
   int64_t world_size = 1;    // from the launcher (torchrun's WORLD_SIZE), not from the scenario
-  std::string dataset_type = "synthetic";
+  std::string dataset_type = "synthetic";  // "synthetic" | "csv" | "webdataset"
+  std::string train_data;                  // CSV file or WebDataset shard list (braces, "::")
+  std::string csv_img_key = "filepath", csv_caption_key = "title", csv_separator = "\t";
+  double aug_scale_min = 0.9, aug_scale_max = 1.0;  // aug-cfg scale: RandomResizedCrop's
+  double aug_re_prob = 0.0;  // aug-cfg re_prob: ignored without use_timm, as by OpenCLIP
   int64_t train_num_samples = 1024;
   int64_t val_num_samples = 256;
   int64_t zeroshot_frequency = 1;  // epochs between zero-shot evals; 0 = off

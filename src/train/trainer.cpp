@@ -1,6 +1,7 @@
 #include "src/train/trainer.h"
 
 #include <cmath>
+#include <cstdio>
 #include <numeric>
 #include <stdexcept>
 
@@ -58,10 +59,40 @@ Trainer::Trainer(const TrainConfig& cfg)
       train_set_(model_cfg_.vision.image_size, uint64_t(cfg.seed), 0),
       val_set_(model_cfg_.vision.image_size, uint64_t(cfg.seed), 1) {
   if (cfg.dataset_type != "synthetic") {
-    throw std::runtime_error("dataset-type '" + cfg.dataset_type +
-                             "' is not supported yet (only synthetic)");
+    if (model_cfg_.text.vocab_size < ClipTokenizer::kVocabSize) {
+      throw std::runtime_error("dataset-type '" + cfg.dataset_type + "' tokenizes captions with " +
+                               "CLIP's BPE (49408 tokens) but model '" + cfg.model + "' has " +
+                               std::to_string(model_cfg_.text.vocab_size) +
+                               " (use e.g. tiny-bpe or RN50)");
+    }
+    RealDataOptions o;
+    o.dataset_type = cfg.dataset_type;
+    o.train_data = cfg.train_data;
+    o.csv.img_key = cfg.csv_img_key;
+    o.csv.caption_key = cfg.csv_caption_key;
+    o.csv.separator = cfg.csv_separator.empty() ? '\t' : cfg.csv_separator[0];
+    o.scale = {cfg.aug_scale_min, cfg.aug_scale_max};
+    o.image_size = model_cfg_.vision.image_size;
+    o.context_length = model_cfg_.text.context_length;
+    o.seed = uint64_t(cfg.seed);
+    real_ = std::make_unique<RealData>(o);
+    // OpenCLIP: a CSV epoch is the whole list; WebDataset needs train-num-samples.
+    if (cfg.dataset_type == "csv") cfg_.train_num_samples = real_->size();
+    if (cfg_.train_num_samples > real_->size()) {
+      throw std::runtime_error("train-num-samples " + std::to_string(cfg_.train_num_samples) +
+                               " exceeds the " + std::to_string(real_->size()) + " samples of " +
+                               cfg.train_data);
+    }
+    for (const auto& sk : real_->skipped()) {
+      std::fprintf(stderr, "warning: skipped %s: %s\n", sk.source.c_str(), sk.reason.c_str());
+    }
+    if (cfg.aug_re_prob > 0) {
+      std::fprintf(stderr,
+                   "warning: aug-cfg re_prob is ignored without use_timm, as OpenCLIP ignores it "
+                   "(open_clip/transform.py: 'Unused augmentation cfg items')\n");
+    }
   }
-  if (cfg.batch_size < 1 || cfg.batches_per_epoch() < 1) {
+  if (cfg_.batch_size < 1 || cfg_.batches_per_epoch() < 1) {
     throw std::runtime_error("train-num-samples must hold at least one batch of batch-size");
   }
   if (cfg.warmup < 0) throw std::runtime_error("warmup must be >= 0");
@@ -102,12 +133,12 @@ Trainer::Trainer(const TrainConfig& cfg)
 Batch Trainer::batch_for(int64_t b) const {
   const int64_t bpe = cfg_.batches_per_epoch();
   const int64_t epoch = b / bpe, i = b % bpe;
-  const auto perm = seeded_permutation(cfg_.train_num_samples,
-                                       uint64_t(cfg_.seed) * 1000003ull + uint64_t(epoch));
+  const auto perm =
+      seeded_permutation(dataset_size(), uint64_t(cfg_.seed) * 1000003ull + uint64_t(epoch));
   // Global batch i = permutation positions [i*B*W, (i+1)*B*W); rank r takes its r-th slice of B.
   const int64_t begin = (i * world_size() + rank()) * cfg_.batch_size;
   std::vector<int64_t> ids(perm.begin() + begin, perm.begin() + begin + cfg_.batch_size);
-  return train_set_.batch(ids, tokenizer_);
+  return real_ ? real_->batch(ids, epoch) : train_set_.batch(ids, tokenizer_);
 }
 
 void Trainer::record_state(StepRecord& rec, bool with_moments) const {
@@ -225,7 +256,7 @@ TrainSummary Trainer::run(const StepObserver& observe, const ProgressFn& progres
   StepRecord init;
   init.step = 0;
   record_state(init, false);
-  if (cfg_.zeroshot_frequency > 0) {
+  if (zero_shot_enabled()) {
     s.zero_shot_before = evaluate();
     record_eval(init, s.zero_shot_before);
   }
@@ -237,7 +268,7 @@ TrainSummary Trainer::run(const StepObserver& observe, const ProgressFn& progres
     if (step == 1) s.first_loss = loss;
     s.last_loss = loss;
     const bool epoch_end = step % bpe == 0;
-    if (cfg_.zeroshot_frequency > 0 &&
+    if (zero_shot_enabled() &&
         (step == total || (epoch_end && (step / bpe) % cfg_.zeroshot_frequency == 0))) {
       s.zero_shot_after = evaluate();
       record_eval(rec, s.zero_shot_after);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "src/data/real_data.h"
 #include "src/data/synthetic_shapes.h"
 #include "src/data/word_tokenizer.h"
 #include "src/dist/process_group.h"
@@ -60,6 +61,11 @@ class Trainer {
   GradScaler* scaler() { return scaler_.get(); }  // `amp` only
   const ModelConfig& model_config() const { return model_cfg_; }
   int rank() const { return pg_ ? pg_->rank() : 0; }
+  // Samples the epoch permutation runs over: the data set's size (synthetic: train-num-samples).
+  int64_t dataset_size() const { return real_ ? real_->size() : cfg_.train_num_samples; }
+  // Zero-shot runs on the synthetic set's classes; real data has no zero-shot set yet
+  // (OpenCLIP, too, skips zero-shot without --imagenet-val).
+  bool zero_shot_enabled() const { return cfg_.zeroshot_frequency > 0 && !real_; }
   int world_size() const { return pg_ ? pg_->world_size() : 1; }
 
  private:
@@ -77,6 +83,7 @@ class Trainer {
   std::unique_ptr<GradScaler> scaler_;
   WordTokenizer tokenizer_;
   SyntheticShapes train_set_, val_set_;
+  std::unique_ptr<RealData> real_;  // dataset-type csv / webdataset
   Batch val_batch_;
   torch::Tensor class_tokens_;
 };

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Writes a small image-caption set in OpenCLIP's two training formats, for tests and demos:
+
+    make_image_text_set.py OUT_DIR N [--corrupt K]
+
+OUT_DIR/images/{i:04d}.jpg|.png — N random-content images of varied sizes (every third a PNG),
+OUT_DIR/train.csv — tab-separated `filepath` (absolute) and `title` columns (OpenCLIP's
+  defaults for --csv-img-key / --csv-caption-key / --csv-separator),
+OUT_DIR/shards/shard-{000..S}.tar — the same samples as WebDataset shards (KEY.jpg/png + KEY.txt,
+  8 samples per shard) plus one sample without caption (which readers skip).
+With --corrupt K, row K of the CSV points at a truncated JPEG.
+"""
+import argparse
+import io
+import os
+import tarfile
+
+import numpy as np
+from PIL import Image
+
+COLOURS = ["red", "green", "blue", "yellow", "purple", "orange"]
+THINGS = ["square", "circle", "triangle", "star"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("n", type=int)
+    ap.add_argument("--corrupt", type=int, default=-1)
+    a = ap.parse_args()
+    rng = np.random.default_rng(7)
+    out = os.path.abspath(a.out)
+    os.makedirs(os.path.join(out, "images"), exist_ok=True)
+    os.makedirs(os.path.join(out, "shards"), exist_ok=True)
+    rows = []
+    for i in range(a.n):
+        h, w = int(rng.integers(40, 120)), int(rng.integers(40, 120))
+        px = rng.integers(0, 256, size=(h // 4 + 1, w // 4 + 1, 3)).astype(np.uint8)
+        img = Image.fromarray(px).resize((w, h), Image.BILINEAR)
+        ext = "png" if i % 3 == 2 else "jpg"
+        buf = io.BytesIO()
+        img.save(buf, format="PNG" if ext == "png" else "JPEG", quality=90)
+        data = buf.getvalue()
+        if i == a.corrupt:
+            data = data[: len(data) // 3]
+        path = os.path.join(out, "images", f"{i:04d}.{ext}")
+        with open(path, "wb") as f:
+            f.write(data)
+        caption = f"a {COLOURS[i % len(COLOURS)]} {THINGS[(i // 2) % len(THINGS)]}, photo {i}"
+        rows.append((path, caption, ext, data))
+    with open(os.path.join(out, "train.csv"), "w") as f:
+        f.write("filepath\ttitle\n")
+        for path, caption, _, _ in rows:
+            f.write(f"{path}\t{caption}\n")
+
+    def add(tar, name, data):
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+
+    per_shard = 8
+    shards = (a.n + per_shard - 1) // per_shard
+    for s in range(shards):
+        with tarfile.open(os.path.join(out, "shards", f"shard-{s:03d}.tar"), "w") as tar:
+            for i in range(s * per_shard, min(a.n, (s + 1) * per_shard)):
+                _, caption, ext, data = rows[i]
+                add(tar, f"{i:06d}.{ext}", data)
+                add(tar, f"{i:06d}.txt", caption.encode())
+            if s == 0:
+                add(tar, "orphan.jpg", rows[0][3])  # no caption: skipped
+    print(f"{a.n} samples, {shards} shards: {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+#include "src/data/real_data.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Generator.h>
+
+#include <stdexcept>
+
+#include "src/data/image_decode.h"
+
+namespace cliprepro {
+
+uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t id) {
+  uint64_t s = seed;
+  s = splitmix64(s) ^ uint64_t(epoch);
+  s = splitmix64(s) ^ uint64_t(id);
+  return splitmix64(s);
+}
+
+RealData::RealData(const RealDataOptions& options)
+    : options_(options), tokenizer_(ClipTokenizer::default_bpe_path()) {
+  if (options_.train_data.empty()) {
+    throw std::runtime_error("dataset-type '" + options_.dataset_type + "' needs train-data");
+  }
+  if (options_.dataset_type == "csv") {
+    csv_ = std::make_unique<CsvDataset>(options_.train_data, options_.csv);
+  } else if (options_.dataset_type == "webdataset") {
+    wds_ = std::make_unique<WebDataset>(options_.train_data);
+  } else {
+    throw std::runtime_error("dataset-type '" + options_.dataset_type +
+                             "' is not a real-data type (csv, webdataset)");
+  }
+  if (size() == 0) throw std::runtime_error(options_.train_data + ": no samples");
+}
+
+int64_t RealData::size() const { return int64_t(csv_ ? csv_->size() : wds_->size()); }
+
+std::vector<SkippedSample> RealData::skipped() const {
+  return wds_ ? wds_->skipped() : std::vector<SkippedSample>{};
+}
+
+RawSample RealData::get(int64_t id) const {
+  return csv_ ? csv_->get(size_t(id)) : wds_->get(size_t(id));
+}
+
+Batch RealData::batch(const std::vector<int64_t>& ids, int64_t epoch) const {
+  const int64_t n = int64_t(ids.size()), s = options_.image_size;
+  Batch b;
+  b.images = torch::empty({n, 3, s, s}, torch::kFloat32);
+  b.captions.resize(size_t(n));
+  // Each sample owns its generator and output slot: the result is the same for any split of
+  // the loop over threads.
+  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const auto raw = get(ids[size_t(i)]);
+      PilImage img;
+      try {
+        img = decode_image(raw.image_bytes.data(), raw.image_bytes.size(), raw.source);
+      } catch (const std::exception& e) {
+        throw std::runtime_error(std::string("cannot decode training sample: ") + e.what());
+      }
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(
+          sample_seed(options_.seed, epoch, ids[size_t(i)]));
+      b.images[i].copy_(train_transform(img, s, gen, options_.scale));
+      b.captions[size_t(i)] = raw.caption;
+    }
+  });
+  b.tokens = tokenizer_.tokenize(b.captions, options_.context_length);
+  b.labels = torch::full({n}, -1, torch::kInt64);
+  b.sample_ids = torch::tensor(ids, torch::kInt64);
+  return b;
+}
+
+}  // namespace cliprepro

@@ -1,0 +1,140 @@
+// Training on real image-caption data (OpenCLIP's csv and webdataset types) end to end: the
+// CLI on a set built at run time by scripts/make_image_text_set.py. What each step consumed is
+// in the log (data/sample_ids, data/images, data/texts), fixed by the seed whatever the number
+// of threads that decode and augment it.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <set>
+
+#include "harness/log_reader.h"
+#include "src/data/image_decode.h"
+#include "src/data/real_data.h"
+#include "src/data/transforms.h"
+#include "test_paths.h"
+#include "tests/test_util.h"
+
+namespace cliprepro {
+namespace {
+
+constexpr int kSamples = 20;
+
+// The image set, built once per process.
+const std::filesystem::path& image_set() {
+  static const std::filesystem::path dir = [] {
+    auto d = test::temp_dir("real-data-train");
+    auto r = test::run_python_script("make_image_text_set.py",
+                                     d.string() + " " + std::to_string(kSamples));
+    if (r.exit_code != 0) throw std::runtime_error("make_image_text_set.py:\n" + r.output);
+    return d;
+  }();
+  return dir;
+}
+
+std::filesystem::path scenario(const std::string& name, const std::string& data_lines,
+                               int threads) {
+  const auto path = image_set() / (name + ".toml");
+  test::write_file(path, "name = \"" + name + "\"\nmodel = \"tiny-bpe\"\n" + data_lines +
+                             "batch-size = 4\nepochs = 2\nwarmup = 2\nlr = 1e-3\nseed = 5\n"
+                             "aug-cfg = { scale = [0.4, 1.0] }\n[determinism]\nthreads = " +
+                             std::to_string(threads) +
+                             "\n[log]\nfull-steps = [\"1:\"]\nfull-tensors = [\"data/*\"]\n");
+  return path;
+}
+
+test::CommandResult run(const std::filesystem::path& s) {
+  return test::run_cli("run " + s.string() + " --out " + (image_set() / "out").string() +
+                       " --no-golden -q");
+}
+
+const std::string kCsv = "dataset-type = \"csv\"\ntrain-data = \"train.csv\"\n";
+
+TEST(RealDataTraining, CsvRunLogsSeededBatchesIndependentOfThreads) {
+  auto r1 = run(scenario("csv_t1", kCsv, 1));
+  ASSERT_EQ(r1.exit_code, 0) << r1.output;
+  auto r2 = run(scenario("csv_t2", kCsv, 2));
+  ASSERT_EQ(r2.exit_code, 0) << r2.output;
+  LogReader a(image_set() / "out" / "csv_t1.h5"), b(image_set() / "out" / "csv_t2.h5");
+  // A CSV epoch is the whole list: 20 samples, batch 4 -> 5 steps per epoch, 2 epochs.
+  const int64_t steps = 10;
+  ASSERT_EQ(a.find("data/images")->steps.size(), size_t(steps));
+  for (const char* name : {"data/sample_ids", "data/images", "data/texts"}) {
+    EXPECT_EQ(a.find(name)->digests, b.find(name)->digests) << name << " depends on threads";
+  }
+  // Each epoch visits every sample once, in a seeded order that changes between epochs.
+  std::vector<int64_t> epoch_order[2];
+  for (int64_t s = 1; s <= steps; ++s) {
+    const auto ids = a.read_full("data/sample_ids", s);
+    for (int64_t i = 0; i < ids.numel(); ++i)
+      epoch_order[(s - 1) / 5].push_back(ids[i].item<int64_t>());
+  }
+  for (const auto& order : epoch_order) {
+    EXPECT_EQ(std::set<int64_t>(order.begin(), order.end()).size(), size_t(kSamples));
+  }
+  EXPECT_NE(epoch_order[0], epoch_order[1]);
+
+  // The logged images are the OpenCLIP train transform of the decoded file, drawn from the
+  // sample's own generator (tests/test_real_data.cpp checks that transform against OpenCLIP).
+  const auto ids = a.read_full("data/sample_ids", 1);
+  const auto images = a.read_full("data/images", 1);
+  CsvDataset csv((image_set() / "train.csv").string());
+  for (int64_t i = 0; i < ids.numel(); ++i) {
+    const int64_t id = ids[i].item<int64_t>();
+    auto gen = at::detail::createCPUGenerator(sample_seed(5, 0, id));
+    const auto want =
+        train_transform(decode_image_file(csv.resolved_path(size_t(id))), 64, gen, {0.4, 1.0});
+    EXPECT_TRUE(torch::equal(images[i], want)) << "sample " << id;
+  }
+  // Captions are CLIP BPE rows: SOT first.
+  EXPECT_EQ(a.read_full("data/texts", 1)[0][0].item<int64_t>(), ClipTokenizer::kSotId);
+}
+
+TEST(RealDataTraining, WebDatasetShardsTrainAndSkipUncaptionedSamples) {
+  const std::string wds = "dataset-type = \"webdataset\"\ntrain-data = \"" +
+                          (image_set() / "shards" / "shard-{000..002}.tar").string() +
+                          "\"\ntrain-num-samples = 16\n";
+  auto r = run(scenario("wds", wds, 2));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("skipped"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("orphan"), std::string::npos) << r.output;
+  LogReader log(image_set() / "out" / "wds.h5");
+  EXPECT_TRUE(log.complete());
+  EXPECT_EQ(log.find("data/images")->steps.size(), 8u);  // 16 samples / 4, 2 epochs
+}
+
+TEST(RealDataTraining, CorruptImageFailsNamingTheFile) {
+  const auto dir = test::temp_dir("real-data-corrupt");
+  auto g = test::run_python_script("make_image_text_set.py", dir.string() + " 8 --corrupt 3");
+  ASSERT_EQ(g.exit_code, 0) << g.output;
+  const auto s = dir / "bad.toml";
+  test::write_file(s,
+                   "name = \"bad\"\nmodel = \"tiny-bpe\"\ndataset-type = \"csv\"\n"
+                   "train-data = \"train.csv\"\nbatch-size = 8\nsteps = 1\n[log]\n");
+  auto r =
+      test::run_cli("run " + s.string() + " --out " + (dir / "out").string() + " --no-golden -q");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("0003.jpg"), std::string::npos) << r.output;
+}
+
+TEST(RealDataTraining, AugCfgFollowsOpenClip) {
+  // re_prob without use_timm: OpenCLIP warns and ignores it; so does cliprepro.
+  auto r = run(scenario("re_prob", kCsv + "steps = 1\n", 2));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto path = image_set() / "re_prob.toml";
+  auto text = test::read_file(path);
+  text.replace(text.find("scale = [0.4, 1.0] }"), 20, "scale = [0.4, 1.0], re_prob = 0.3 }");
+  test::write_file(path, text);
+  r = run(path);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("re_prob is ignored without use_timm"), std::string::npos) << r.output;
+  // use_timm switches OpenCLIP to timm's pipeline, which cliprepro does not implement.
+  text.replace(text.find("re_prob = 0.3 }"), 15, "use_timm = true }");
+  test::write_file(path, text);
+  r = run(path);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("re_prob.toml:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("use_timm"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace cliprepro
