@@ -268,7 +268,7 @@ LogWriter::Series& LogWriter::series_for(const Row& row) {
   if (swmr_) {
     throw std::runtime_error(
         "tensor " + row.name +
-        " first appeared after step 1; a log's tensors must all appear by step 1");
+        " first appeared after the first training step; a log's tensors must all appear by then");
   }
   auto s = std::make_unique<Series>();
   H5Id lcpl = h5_check(H5Pcreate(H5P_LINK_CREATE), "lcpl");
@@ -317,6 +317,7 @@ void LogWriter::write_batch(StepBatch& batch) {
       s.pending_full.push_back(std::move(row.full));
     }
   }
+  if (first_written_ < 0) first_written_ = batch.step;
   last_written_ = batch.step;
 }
 
@@ -326,8 +327,9 @@ void LogWriter::flush_to_disk() {
       H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &last_written_),
       "write /progress");
   h5_check_status(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "flush " + path_.string());
-  // From step 1 on every tensor exists: switch to SWMR so a crash cannot corrupt the file.
-  if (!swmr_ && last_written_ >= 1) {
+  // From the first training step on (step 1, or the one after a resumed run's checkpoint step)
+  // every tensor exists: switch to SWMR so a crash cannot corrupt the file.
+  if (!swmr_ && last_written_ > first_written_) {
     h5_check_status(H5Fstart_swmr_write(file_.get()), "start SWMR write on " + path_.string());
     swmr_ = true;
   }

@@ -65,6 +65,7 @@ class LogWriter {
   std::map<std::string, std::unique_ptr<Series>> series_;
   bool swmr_ = false;
   int64_t last_written_ = -1;
+  int64_t first_written_ = -1;  // 0, or a resumed run's checkpoint step
   H5Id progress_;  // /progress: [last complete step] (attributes cannot change under SWMR)
 
   std::mutex mu_;

@@ -69,7 +69,11 @@ RunResult train_and_log(const Scenario& s, const RunOptions& opts) {
   const auto t0 = std::chrono::steady_clock::now();
   apply_process_environment(s.train.determinism);
   apply_determinism(s.train.determinism, uint64_t(s.train.seed));
-  Trainer trainer(s.train);
+  TrainConfig cfg = s.train;
+  if (cfg.save_every_steps > 0 || cfg.save_frequency > 0) {
+    cfg.checkpoint_dir = (opts.log_path.parent_path() / (s.name + ".checkpoints")).string();
+  }
+  Trainer trainer(cfg);
 
   const nlohmann::json provenance = {
       {"scenario_name", s.name},

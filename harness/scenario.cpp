@@ -180,6 +180,9 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
                 "csv-caption-key",
                 "csv-separator",
                 "aug-cfg",
+                "resume",
+                "save-frequency",
+                "save-every-steps",
                 "train-num-samples",
                 "val-num-samples",
                 "zeroshot-frequency",
@@ -232,6 +235,16 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
       r.fail(*root.get("precision"), e.what());
     }
   }
+  r.read(root, "resume", t.resume);
+  if (!t.resume.empty() && !std::filesystem::path(t.resume).is_absolute()) {
+    t.resume = (path.parent_path() / t.resume).lexically_normal().string();
+  }
+  r.read(root, "save-frequency", t.save_frequency);
+  r.read(root, "save-every-steps", t.save_every_steps);
+  if (root.contains("save-frequency"))
+    r.positive(root, "save-frequency", double(t.save_frequency), true);
+  if (root.contains("save-every-steps"))
+    r.positive(root, "save-every-steps", double(t.save_every_steps), true);
   r.read(root, "train-data", t.train_data);
   r.read(root, "csv-img-key", t.csv_img_key);
   r.read(root, "csv-caption-key", t.csv_caption_key);
@@ -353,6 +366,9 @@ nlohmann::json Scenario::resolved() const {
       {"csv-img-key", t.csv_img_key},
       {"csv-caption-key", t.csv_caption_key},
       {"csv-separator", t.csv_separator},
+      {"resume", t.resume},
+      {"save-frequency", t.save_frequency},
+      {"save-every-steps", t.save_every_steps},
       {"aug-cfg", {{"scale", {t.aug_scale_min, t.aug_scale_max}}, {"re_prob", t.aug_re_prob}}},
       {"train-num-samples", t.train_num_samples},
       {"val-num-samples", t.val_num_samples},

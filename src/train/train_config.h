@@ -32,6 +32,11 @@ struct TrainConfig {
   int64_t val_num_samples = 256;
   int64_t zeroshot_frequency = 1;  // epochs between zero-shot evals; 0 = off
   DeterminismConfig determinism;
+  // Checkpoints (rank 0 writes <checkpoint_dir>/step_<s>.safetensors) and resume.
+  std::string resume;            // OpenCLIP's --resume: a cliprepro training checkpoint
+  int64_t save_frequency = 0;    // OpenCLIP's --save-frequency: every N epochs; 0 = off
+  int64_t save_every_steps = 0;  // cliprepro extension: every N steps; 0 = off
+  std::string checkpoint_dir;    // set by the harness: <out>/<name>.checkpoints
 
   // batch-size is per rank, as in OpenCLIP: one step consumes batch_size * world_size samples.
   int64_t batches_per_epoch() const { return train_num_samples / (batch_size * world_size); }

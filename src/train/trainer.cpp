@@ -1,12 +1,15 @@
 #include "src/train/trainer.h"
 
+#include <sys/stat.h>
 #include <cmath>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <stdexcept>
 
 #include "src/train/clip_loss.h"
 #include "src/train/cosine_schedule.h"
+#include "src/train/train_checkpoint.h"
 
 namespace cliprepro {
 
@@ -128,6 +131,59 @@ Trainer::Trainer(const TrainConfig& cfg)
   for (int64_t c = 0; c < SyntheticShapes::num_classes(); ++c)
     prompts.push_back(SyntheticShapes::class_prompt(c));
   class_tokens_ = tokenizer_.encode_batch(prompts);
+
+  if (!cfg_.resume.empty()) {
+    start_step_ = load_train_checkpoint(
+        cfg_.resume, {model_.ptr().get(), optimizer_.get(), scaler_.get()}, trajectory());
+    if (start_step_ >= total_steps()) {
+      throw std::runtime_error(cfg_.resume + ": written after step " + std::to_string(start_step_) +
+                               ", but the run has only " + std::to_string(total_steps()) +
+                               " steps");
+    }
+  }
+}
+
+std::string Trainer::trajectory() const {
+  // Everything that shapes the bits of the steps after a checkpoint (not logging, not threads:
+  // those are the user's business and show up in the environment fingerprint).
+  nlohmann::json j = {
+      {"model", cfg_.model},
+      {"precision", cfg_.precision},
+      {"batch-size", cfg_.batch_size},
+      {"lr", cfg_.lr},
+      {"wd", cfg_.wd},
+      {"warmup", cfg_.warmup},
+      {"beta1", cfg_.beta1},
+      {"beta2", cfg_.beta2},
+      {"eps", cfg_.eps},
+      {"grad-clip-norm", cfg_.grad_clip_norm},
+      {"seed", cfg_.seed},
+      {"total-steps", total_steps()},
+      {"local-loss", cfg_.local_loss},
+      {"gather-with-grad", cfg_.gather_with_grad},
+      {"world-size", cfg_.world_size},
+      {"dataset-type", cfg_.dataset_type},
+      {"train-data", cfg_.train_data},
+      {"train-num-samples", cfg_.train_num_samples},
+      {"aug-cfg-scale", {cfg_.aug_scale_min, cfg_.aug_scale_max}},
+  };
+  return j.dump();
+}
+
+void Trainer::save_checkpoint(const std::string& path, int64_t step) const {
+  save_train_checkpoint(path, {model_.ptr().get(), optimizer_.get(), scaler_.get()}, step,
+                        trajectory());
+}
+
+void Trainer::maybe_save_checkpoint(int64_t step) const {
+  if (cfg_.checkpoint_dir.empty() || rank() != 0) return;  // OpenCLIP: the master saves
+  const int64_t bpe = cfg_.batches_per_epoch();
+  const bool by_steps = cfg_.save_every_steps > 0 && step % cfg_.save_every_steps == 0;
+  const bool by_epochs =
+      cfg_.save_frequency > 0 && step % bpe == 0 && (step / bpe) % cfg_.save_frequency == 0;
+  if (!by_steps && !by_epochs) return;
+  ::mkdir(cfg_.checkpoint_dir.c_str(), 0755);  // POSIX: libtorch breaks std::filesystem here
+  save_checkpoint(cfg_.checkpoint_dir + "/step_" + std::to_string(step) + ".safetensors", step);
 }
 
 Batch Trainer::batch_for(int64_t b) const {
@@ -160,9 +216,6 @@ void Trainer::record_state(StepRecord& rec, bool with_moments) const {
     rec.tensors.push_back({"params/" + kv.key(), Phase::kOptimizer, kv.value()});
   }
   if (scaler_) {
-    if (with_moments) {
-      rec.tensors.push_back({"scaler/found_inf", Phase::kOptimizer, scaler_->found_inf()});
-    }
     rec.tensors.push_back({"scaler/scale", Phase::kOptimizer, scaler_->scale_tensor()});
     rec.tensors.push_back({"scaler/growth_tracker", Phase::kOptimizer, scaler_->growth_tracker()});
   }
@@ -239,6 +292,8 @@ double Trainer::train_step(int64_t b, StepRecord* rec) {
       }
     }
     rec->tensors.push_back({"scalars/lr", Phase::kOptimizer, scalar_f64(lr)});
+    if (scaler_)
+      rec->tensors.push_back({"scaler/found_inf", Phase::kOptimizer, scaler_->found_inf()});
     const char* group_names[] = {"no_decay", "decay"};
     for (size_t g = 0; g < optimizer_->groups().size(); ++g) {
       rec->tensors.push_back({std::string("optimizer/lr/") + group_names[g], Phase::kOptimizer,
@@ -254,18 +309,19 @@ TrainSummary Trainer::run(const StepObserver& observe, const ProgressFn& progres
   const int64_t total = total_steps();
   const int64_t bpe = cfg_.batches_per_epoch();
   StepRecord init;
-  init.step = 0;
-  record_state(init, false);
+  init.step = start_step_;  // a resumed log starts with the state it resumed from
+  record_state(init, start_step_ > 0);
+  // Also when resuming: the eval of the state resumed from, so eval/* exist from the first step.
   if (zero_shot_enabled()) {
     s.zero_shot_before = evaluate();
     record_eval(init, s.zero_shot_before);
   }
   if (observe) observe(init);
-  for (int64_t step = 1; step <= total; ++step) {
+  for (int64_t step = start_step_ + 1; step <= total; ++step) {
     StepRecord rec;
     rec.step = step;
     const double loss = train_step(step - 1, observe ? &rec : nullptr);
-    if (step == 1) s.first_loss = loss;
+    if (step == start_step_ + 1) s.first_loss = loss;
     s.last_loss = loss;
     const bool epoch_end = step % bpe == 0;
     if (zero_shot_enabled() &&
@@ -274,6 +330,7 @@ TrainSummary Trainer::run(const StepObserver& observe, const ProgressFn& progres
       record_eval(rec, s.zero_shot_after);
     }
     if (observe) observe(rec);
+    maybe_save_checkpoint(step);
     if (progress) progress(step, total, loss, optimizer_->groups()[0].lr);
   }
   s.steps = total;

@@ -51,6 +51,11 @@ class Trainer {
   explicit Trainer(const TrainConfig& cfg);
 
   int64_t total_steps() const { return cfg_.total_steps(); }
+  // The step the run continues from: 0, or the checkpoint's step when resuming.
+  int64_t start_step() const { return start_step_; }
+  // The settings that must match for a checkpoint to continue this run (JSON text).
+  std::string trajectory() const;
+  void save_checkpoint(const std::string& path, int64_t step) const;
   TrainSummary run(const StepObserver& observe, const ProgressFn& progress);
 
   // One step on global batch index `b` (0-based); returns the loss. Used by run() and benchmarks.
@@ -71,6 +76,7 @@ class Trainer {
  private:
   void record_state(StepRecord& rec, bool with_moments) const;
   void record_eval(StepRecord& rec, const ZeroShotResult& r) const;
+  void maybe_save_checkpoint(int64_t step) const;
   ZeroShotResult evaluate();
 
   TrainConfig cfg_;
@@ -81,6 +87,7 @@ class Trainer {
   std::unique_ptr<AdamW> optimizer_;
   PrecisionMode precision_;
   std::unique_ptr<GradScaler> scaler_;
+  int64_t start_step_ = 0;
   WordTokenizer tokenizer_;
   SyntheticShapes train_set_, val_set_;
   std::unique_ptr<RealData> real_;  // dataset-type csv / webdataset

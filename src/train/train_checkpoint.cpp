@@ -1,0 +1,115 @@
+#include "src/train/train_checkpoint.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "src/model/checkpoint.h"
+
+namespace cliprepro {
+
+namespace {
+
+torch::Tensor cpu_rng_state() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+
+void set_cpu_rng_state(const torch::Tensor& s) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(s);
+}
+
+// "key: checkpoint X, this run Y" for every differing setting.
+std::string trajectory_differences(const std::string& saved, const std::string& current) {
+  const auto a = nlohmann::json::parse(saved), b = nlohmann::json::parse(current);
+  std::string out;
+  for (const auto& [k, v] : b.items()) {
+    const auto it = a.find(k);
+    if (it == a.end() || *it != v) {
+      out += "\n  " + k + ": checkpoint " + (it == a.end() ? "(absent)" : it->dump()) +
+             ", this run " + v.dump();
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void save_train_checkpoint(const std::string& path, const TrainState& state, int64_t step,
+                           const std::string& trajectory) {
+  StateDict t;
+  for (const auto& [k, v] : model_state_dict(*state.model)) t.emplace_back("model/" + k, v);
+  for (const auto& g : state.optimizer->groups()) {
+    for (const auto& p : g.params) {
+      t.emplace_back("optimizer/exp_avg/" + p.name, p.exp_avg);
+      t.emplace_back("optimizer/exp_avg_sq/" + p.name, p.exp_avg_sq);
+      t.emplace_back("optimizer/step/" + p.name, p.step);
+    }
+  }
+  if (state.scaler != nullptr) {
+    t.emplace_back("scaler/scale", state.scaler->scale_tensor());
+    t.emplace_back("scaler/growth_tracker", state.scaler->growth_tracker());
+  }
+  t.emplace_back("rng/cpu", cpu_rng_state());
+  if (torch::cuda::is_available()) {
+    auto gen = at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, 0));
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    t.emplace_back("rng/cuda0", gen.get_state());
+  }
+  write_safetensors(path, t,
+                    {{"format", kTrainCheckpointFormat},
+                     {"step", std::to_string(step)},
+                     {"trajectory", trajectory}});
+}
+
+int64_t load_train_checkpoint(const std::string& path, const TrainState& state,
+                              const std::string& trajectory) {
+  std::map<std::string, std::string> meta;
+  const auto tensors = read_safetensors(path, &meta);
+  if (meta["format"] != kTrainCheckpointFormat) {
+    throw std::runtime_error(path + ": not a cliprepro training checkpoint (resume needs one " +
+                             "written by save-every-steps / save-frequency; model weights " +
+                             "alone are loaded with `cliprepro infer --checkpoint`)");
+  }
+  if (const auto diff = trajectory_differences(meta["trajectory"], trajectory); !diff.empty()) {
+    throw std::runtime_error(path + ": written by a run with other settings; resuming would not " +
+                             "continue that run:" + diff);
+  }
+  std::map<std::string, torch::Tensor> by_name(tensors.begin(), tensors.end());
+  auto take = [&](const std::string& key) -> const torch::Tensor& {
+    const auto it = by_name.find(key);
+    if (it == by_name.end()) throw std::runtime_error(path + ": missing tensor '" + key + "'");
+    return it->second;
+  };
+  StateDict model;
+  for (const auto& [k, v] : tensors) {
+    if (k.rfind("model/", 0) == 0) model.emplace_back(k.substr(6), v);
+  }
+  const auto report = load_state_dict(*state.model, model, true);
+  if (!report.clean()) throw std::runtime_error(path + ": " + report.describe());
+  torch::NoGradGuard no_grad;
+  for (auto& g : state.optimizer->groups()) {
+    for (auto& p : g.params) {
+      p.exp_avg.copy_(take("optimizer/exp_avg/" + p.name));
+      p.exp_avg_sq.copy_(take("optimizer/exp_avg_sq/" + p.name));
+      p.step.copy_(take("optimizer/step/" + p.name));
+    }
+  }
+  if (state.scaler != nullptr) {
+    state.scaler->load(take("scaler/scale"), take("scaler/growth_tracker"));
+  }
+  set_cpu_rng_state(take("rng/cpu"));
+  if (torch::cuda::is_available() && by_name.count("rng/cuda0")) {
+    auto gen = at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, 0));
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(by_name["rng/cuda0"]);
+  }
+  return std::stoll(meta["step"]);
+}
+
+}  // namespace cliprepro
