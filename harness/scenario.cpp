@@ -181,6 +181,7 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
                 "csv-separator",
                 "aug-cfg",
                 "resume",
+                "accum-freq",
                 "save-frequency",
                 "save-every-steps",
                 "train-num-samples",
@@ -235,6 +236,8 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
       r.fail(*root.get("precision"), e.what());
     }
   }
+  r.read(root, "accum-freq", t.accum_freq);
+  if (root.contains("accum-freq")) r.positive(root, "accum-freq", double(t.accum_freq), false);
   r.read(root, "resume", t.resume);
   if (!t.resume.empty() && !std::filesystem::path(t.resume).is_absolute()) {
     t.resume = (path.parent_path() / t.resume).lexically_normal().string();
@@ -357,6 +360,7 @@ nlohmann::json Scenario::resolved() const {
       {"epochs", t.epochs},
       {"steps", t.steps},
       {"total-steps", t.total_steps()},
+      {"steps-per-epoch", t.steps_per_epoch()},
       {"local-loss", t.local_loss},
       {"gather-with-grad", t.gather_with_grad},
       {"dist-backend", t.dist_backend},
@@ -366,6 +370,7 @@ nlohmann::json Scenario::resolved() const {
       {"csv-img-key", t.csv_img_key},
       {"csv-caption-key", t.csv_caption_key},
       {"csv-separator", t.csv_separator},
+      {"accum-freq", t.accum_freq},
       {"resume", t.resume},
       {"save-frequency", t.save_frequency},
       {"save-every-steps", t.save_every_steps},

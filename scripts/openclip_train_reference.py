@@ -49,18 +49,23 @@ def names_in(f, family):
 
 
 class LogBatches:
-    """The log's batches as OpenCLIP's DataInfo.dataloader; snapshots the state after each step
-    when asked for the next batch (train_one_epoch has finished the step, clamp included)."""
+    """The log's batches as OpenCLIP's DataInfo.dataloader: each step's logged batch split back
+    into its accum-freq micro-batches. Snapshots the state after step s when asked for step
+    s+1's first micro-batch (train_one_epoch has finished the step, clamp included)."""
 
-    def __init__(self, f, steps, snapshot):
-        self.f, self.num_batches, self.snapshot = f, steps, snapshot
-        self.num_samples = steps
+    def __init__(self, f, steps, accum, snapshot):
+        self.f, self.steps, self.accum, self.snapshot = f, steps, accum, snapshot
+        self.num_batches = steps * accum
+        self.num_samples = self.num_batches
 
     def __iter__(self):
-        for s in range(1, self.num_batches + 1):
-            if s > 1:
-                self.snapshot(s - 1)
-            yield read_full(self.f, "data/images", s), read_full(self.f, "data/texts", s)
+        for s in range(1, self.steps + 1):
+            images = read_full(self.f, "data/images", s).chunk(self.accum)
+            texts = read_full(self.f, "data/texts", s).chunk(self.accum)
+            for j in range(self.accum):
+                if s > 1 and j == 0:
+                    self.snapshot(s - 1)
+                yield images[j], texts[j]
 
 
 def main():
@@ -128,7 +133,7 @@ def main():
             out[f"step{s}/scaler/scale"] = scaler._scale.detach().clone()
             out[f"step{s}/scaler/growth_tracker"] = scaler._growth_tracker.detach().clone()
 
-    data = {"train": types.SimpleNamespace(dataloader=LogBatches(f, steps, snapshot),
+    data = {"train": types.SimpleNamespace(dataloader=LogBatches(f, steps, args.accum_freq, snapshot),
                                            set_epoch=lambda e: None)}
     train_one_epoch(model, data, loss, 0, optimizer, scaler, scheduler, None, args)
     snapshot(steps)

@@ -25,10 +25,11 @@ constexpr int kBatch = 16;
 // A 5-step, one-epoch scenario whose log keeps every tensor the reference needs or checks.
 std::filesystem::path parity_scenario(const std::filesystem::path& dir, const std::string& name,
                                       int world, const std::string& precision,
-                                      const std::string& extra) {
+                                      const std::string& extra, int accum) {
   std::ostringstream s;
   s << "name = \"" << name << "\"\nmodel = \"tiny\"\nprecision = \"" << precision << "\"\n"
-    << "train-num-samples = " << kSteps * kBatch * world << "\nval-num-samples = 16\n"
+    << "train-num-samples = " << kSteps * kBatch * world * accum << "\naccum-freq = " << accum
+    << "\nval-num-samples = 16\n"
     << "batch-size = " << kBatch << "\nepochs = 1\nlr = 1e-3\nwd = 0.1\nwarmup = 2\n"
     << "beta2 = 0.98\neps = 1e-6\nseed = 3\nzeroshot-frequency = 0\n"
     << extra << "[determinism]\nthreads = 2\n[log]\nfull-steps = [\"0:\"]\n"
@@ -76,9 +77,10 @@ void expect_log_matches_reference(const std::filesystem::path& log_path,
 
 // Returns the run's directory.
 std::filesystem::path train_parity_case(const std::string& tag, int world,
-                                        const std::string& precision, const std::string& extra) {
+                                        const std::string& precision, const std::string& extra,
+                                        int accum = 1) {
   const auto dir = test::temp_dir("train_parity_" + tag);
-  const auto scenario = parity_scenario(dir, tag, world, precision, extra);
+  const auto scenario = parity_scenario(dir, tag, world, precision, extra, accum);
   const std::string run_args = scenario.string() + " --out " + dir.string() + " --no-golden -q";
   const std::string ref_args = "--model-config " + (model_config_dir() / "tiny.json").string() +
                                " --threads 2 --run-log " + (dir / tag).string();
@@ -136,6 +138,17 @@ TEST(OpenClipTrainParity, AmpBf16WorldOneBitwise) {
 // Under amp, clipping needs the unscale before it (and step must not unscale twice).
 TEST(OpenClipTrainParity, AmpGlooWorldTwoGradClipBitwise) {
   train_parity_case("amp_w2_clip", 2, "amp", "grad-clip-norm = 1.0\n");
+}
+
+// OpenCLIP's accum-freq: cached no-grad features as negatives, one backward per micro-batch,
+// DDP all-reducing accumulated gradients in each, and DDP's buffer-sync rule (only after a
+// forward with grad) deciding which forwards see rank 0's BatchNorm statistics.
+TEST(OpenClipTrainParity, AccumFreqTwoWorldOneBitwise) {
+  train_parity_case("accum2_w1", 1, "fp32", "", 2);
+}
+
+TEST(OpenClipTrainParity, AccumFreqTwoAmpGlooWorldTwoBitwise) {
+  train_parity_case("accum2_amp_w2", 2, "amp", "", 2);
 }
 
 }  // namespace

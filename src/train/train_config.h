@@ -21,6 +21,7 @@ struct TrainConfig {
   int64_t epochs = 32;
   int64_t steps = 0;  // cliprepro extension: total optimizer steps; 0 = from epochs
   bool local_loss = false, gather_with_grad = false;
+  int64_t accum_freq = 1;    // OpenCLIP's --accum-freq: micro-batches per optimizer step
   std::string dist_backend;  // "gloo" | "nccl"; empty = gloo on CPU, nccl on CUDA
   int64_t world_size = 1;    // from the launcher (torchrun's WORLD_SIZE), not from the scenario
   std::string dataset_type = "synthetic";  // "synthetic" | "csv" | "webdataset"
@@ -38,9 +39,11 @@ struct TrainConfig {
   int64_t save_every_steps = 0;  // cliprepro extension: every N steps; 0 = off
   std::string checkpoint_dir;    // set by the harness: <out>/<name>.checkpoints
 
-  // batch-size is per rank, as in OpenCLIP: one step consumes batch_size * world_size samples.
+  // batch-size is per rank, as in OpenCLIP: one (micro-)batch consumes batch_size * world_size
+  // samples, one optimizer step accum_freq of them.
   int64_t batches_per_epoch() const { return train_num_samples / (batch_size * world_size); }
-  int64_t total_steps() const { return steps > 0 ? steps : batches_per_epoch() * epochs; }
+  int64_t steps_per_epoch() const { return batches_per_epoch() / accum_freq; }
+  int64_t total_steps() const { return steps > 0 ? steps : steps_per_epoch() * epochs; }
 };
 
 }  // namespace cliprepro

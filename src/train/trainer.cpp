@@ -98,6 +98,12 @@ Trainer::Trainer(const TrainConfig& cfg)
   if (cfg_.batch_size < 1 || cfg_.batches_per_epoch() < 1) {
     throw std::runtime_error("train-num-samples must hold at least one batch of batch-size");
   }
+  if (cfg_.accum_freq < 1 || cfg_.batches_per_epoch() % cfg_.accum_freq != 0) {
+    // OpenCLIP would forward the epoch's leftover micro-batches (moving BatchNorm statistics)
+    // and drop them; cliprepro asks for epochs that divide evenly instead.
+    throw std::runtime_error("accum-freq " + std::to_string(cfg_.accum_freq) + " must divide the " +
+                             std::to_string(cfg_.batches_per_epoch()) + " batches per epoch");
+  }
   if (cfg.warmup < 0) throw std::runtime_error("warmup must be >= 0");
   if (cfg.world_size > 1) {
     const std::string backend =
@@ -177,7 +183,7 @@ void Trainer::save_checkpoint(const std::string& path, int64_t step) const {
 
 void Trainer::maybe_save_checkpoint(int64_t step) const {
   if (cfg_.checkpoint_dir.empty() || rank() != 0) return;  // OpenCLIP: the master saves
-  const int64_t bpe = cfg_.batches_per_epoch();
+  const int64_t bpe = cfg_.steps_per_epoch();
   const bool by_steps = cfg_.save_every_steps > 0 && step % cfg_.save_every_steps == 0;
   const bool by_epochs =
       cfg_.save_frequency > 0 && step % bpe == 0 && (step / bpe) % cfg_.save_frequency == 0;
@@ -231,31 +237,26 @@ ZeroShotResult Trainer::evaluate() {
   return zero_shot_eval(model_, class_tokens_, val_batch_.images, val_batch_.labels, 256);
 }
 
-double Trainer::train_step(int64_t b, StepRecord* rec) {
-  const double lr = cosine_lr(cfg_.lr, cfg_.warmup, total_steps(), b);
-  optimizer_->set_lr(lr);
-  optimizer_->zero_grad();
-  Batch batch = batch_for(b);
-  CaptureTape tape;
-  CaptureTape* tp = rec ? &tape : nullptr;
-  if (pg_) dist::broadcast_buffers(*pg_, *model_);
-  ClipOutput out;
-  torch::Tensor loss;
-  ClipLogits logits;
-  {
-    // Forward and loss under autocast, backward outside it, as open_clip_train's train_one_epoch.
-    AutocastGuard autocast(device_.type(), precision_.autocast_dtype);
-    out = model_->forward(batch.images.to(device_), batch.tokens.to(device_), tp);
-    const ClipLossFlags flags{cfg_.local_loss, cfg_.gather_with_grad};
-    logits = pg_ ? clip_logits_distributed(out.image_features, out.text_features, out.logit_scale,
-                                           flags, *pg_)
-                 : clip_logits(out.image_features, out.text_features, out.logit_scale);
-    capture(tp, "logits_per_image", logits.per_image);
-    capture(tp, "logits_per_text", logits.per_text);
-    loss = clip_loss(logits, clip_label_offset(logits, flags, rank(), world_size()));
-  }
-  (scaler_ ? scaler_->scale(loss) : loss).backward();
-  if (pg_) dist::average_gradients(*pg_, model_->parameters());
+ClipOutput Trainer::ddp_forward(const Batch& batch, CaptureTape* tape) {
+  if (pg_ && ddp_sync_buffers_) dist::broadcast_buffers(*pg_, *model_);
+  auto out = model_->forward(batch.images.to(device_), batch.tokens.to(device_), tape);
+  ddp_sync_buffers_ = torch::GradMode::is_enabled();
+  return out;
+}
+
+torch::Tensor Trainer::loss_of(const torch::Tensor& image_features,
+                               const torch::Tensor& text_features, const torch::Tensor& logit_scale,
+                               CaptureTape* tape) const {
+  const ClipLossFlags flags{cfg_.local_loss, cfg_.gather_with_grad};
+  auto logits =
+      pg_ ? clip_logits_distributed(image_features, text_features, logit_scale, flags, *pg_)
+          : clip_logits(image_features, text_features, logit_scale);
+  capture(tape, "logits_per_image", logits.per_image);
+  capture(tape, "logits_per_text", logits.per_text);
+  return clip_loss(logits, clip_label_offset(logits, flags, rank(), world_size()));
+}
+
+void Trainer::optimizer_step() {
   if (scaler_) {
     // Clipping sees true gradients: unscale first (and only once), then step unless inf/NaN.
     if (cfg_.grad_clip_norm > 0) {
@@ -270,9 +271,76 @@ double Trainer::train_step(int64_t b, StepRecord* rec) {
     }
     optimizer_->step();
   }
-  {
-    torch::NoGradGuard no_grad;
-    model_->logit_scale.clamp_(0, std::log(100.0));
+  torch::NoGradGuard no_grad;
+  model_->logit_scale.clamp_(0, std::log(100.0));
+}
+
+double Trainer::train_step(int64_t b, StepRecord* rec) {
+  const double lr = cosine_lr(cfg_.lr, cfg_.warmup, total_steps(), b);
+  optimizer_->set_lr(lr);
+  optimizer_->zero_grad();
+  const int64_t accum = cfg_.accum_freq;
+  std::vector<Batch> micro;
+  for (int64_t j = 0; j < accum; ++j) micro.push_back(batch_for(b * accum + j));
+  CaptureTape tape;
+  CaptureTape* tp = rec ? &tape : nullptr;
+  ClipOutput out;
+  torch::Tensor loss;
+  // Backward runs outside autocast, as in open_clip_train's train_one_epoch; DDP's all-reduce
+  // happens in every backward, on the accumulated gradients.
+  auto backward = [&](const torch::Tensor& l) {
+    (scaler_ ? scaler_->scale(l) : l).backward();
+    if (pg_) dist::average_gradients(*pg_, model_->parameters());
+  };
+  if (accum == 1) {
+    {
+      AutocastGuard autocast(device_.type(), precision_.autocast_dtype);
+      out = ddp_forward(micro[0], tp);
+      loss = loss_of(out.image_features, out.text_features, out.logit_scale, tp);
+    }
+    backward(loss);
+  } else {
+    // OpenCLIP's accum-freq: features of every micro-batch first (no grad), then each
+    // micro-batch again with grad, its features spliced among the cached ones as negatives.
+    std::vector<torch::Tensor> image_cache, text_cache;
+    {
+      torch::NoGradGuard no_grad;
+      AutocastGuard autocast(device_.type(), precision_.autocast_dtype);
+      for (const auto& mb : micro) {
+        auto o = ddp_forward(mb, nullptr);
+        image_cache.push_back(o.image_features);
+        text_cache.push_back(o.text_features);
+      }
+    }
+    optimizer_->zero_grad();
+    for (int64_t j = 0; j < accum; ++j) {
+      CaptureTape* t = j + 1 == accum ? tp : nullptr;  // the log keeps the last micro-batch's
+      {
+        AutocastGuard autocast(device_.type(), precision_.autocast_dtype);
+        out = ddp_forward(micro[size_t(j)], t);
+        auto spliced = [&](const std::vector<torch::Tensor>& cache, const torch::Tensor& live) {
+          std::vector<torch::Tensor> parts(cache.begin(), cache.end());
+          parts[size_t(j)] = live;
+          return torch::cat(parts);
+        };
+        loss = loss_of(spliced(image_cache, out.image_features),
+                       spliced(text_cache, out.text_features), out.logit_scale, t);
+      }
+      backward(loss);
+    }
+  }
+  optimizer_step();
+  Batch batch = micro[0];
+  if (accum > 1) {  // what this step consumed: every micro-batch, in order
+    std::vector<torch::Tensor> ids, images, tokens;
+    for (const auto& mb : micro) {
+      ids.push_back(mb.sample_ids);
+      images.push_back(mb.images);
+      tokens.push_back(mb.tokens);
+    }
+    batch.sample_ids = torch::cat(ids);
+    batch.images = torch::cat(images);
+    batch.tokens = torch::cat(tokens);
   }
   if (rec != nullptr) {
     rec->tensors.push_back({"data/sample_ids", Phase::kData, batch.sample_ids});
@@ -307,7 +375,7 @@ double Trainer::train_step(int64_t b, StepRecord* rec) {
 TrainSummary Trainer::run(const StepObserver& observe, const ProgressFn& progress) {
   TrainSummary s;
   const int64_t total = total_steps();
-  const int64_t bpe = cfg_.batches_per_epoch();
+  const int64_t bpe = cfg_.steps_per_epoch();
   StepRecord init;
   init.step = start_step_;  // a resumed log starts with the state it resumed from
   record_state(init, start_step_ > 0);

@@ -58,9 +58,11 @@ class Trainer {
   void save_checkpoint(const std::string& path, int64_t step) const;
   TrainSummary run(const StepObserver& observe, const ProgressFn& progress);
 
-  // One step on global batch index `b` (0-based); returns the loss. Used by run() and benchmarks.
+  // Optimizer step `b` (0-based) on micro-batches b*accum_freq ...; returns the (last
+  // micro-batch's) loss. Used by run() and benchmarks.
   double train_step(int64_t b, StepRecord* record);
-  Batch batch_for(int64_t b) const;
+  // Global (micro-)batch `m` of the run: epoch m / batches_per_epoch, this rank's slice.
+  Batch batch_for(int64_t m) const;
   Clip& model() { return model_; }
   AdamW& optimizer() { return *optimizer_; }
   GradScaler* scaler() { return scaler_.get(); }  // `amp` only
@@ -77,6 +79,11 @@ class Trainer {
   void record_state(StepRecord& rec, bool with_moments) const;
   void record_eval(StepRecord& rec, const ZeroShotResult& r) const;
   void maybe_save_checkpoint(int64_t step) const;
+  // DDP's forward: rank 0's buffers are broadcast first when the previous forward had grad on.
+  ClipOutput ddp_forward(const Batch& batch, CaptureTape* tape);
+  torch::Tensor loss_of(const torch::Tensor& image_features, const torch::Tensor& text_features,
+                        const torch::Tensor& logit_scale, CaptureTape* tape) const;
+  void optimizer_step();
   ZeroShotResult evaluate();
 
   TrainConfig cfg_;
@@ -88,6 +95,7 @@ class Trainer {
   PrecisionMode precision_;
   std::unique_ptr<GradScaler> scaler_;
   int64_t start_step_ = 0;
+  bool ddp_sync_buffers_ = true;  // DDP's require_forward_param_sync
   WordTokenizer tokenizer_;
   SyntheticShapes train_set_, val_set_;
   std::unique_ptr<RealData> real_;  // dataset-type csv / webdataset
