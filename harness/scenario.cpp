@@ -181,6 +181,8 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
                 "csv-separator",
                 "aug-cfg",
                 "resume",
+                "imagenet-val",
+                "zeroshot-templates",
                 "accum-freq",
                 "save-frequency",
                 "save-every-steps",
@@ -238,6 +240,14 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
   }
   r.read(root, "accum-freq", t.accum_freq);
   if (root.contains("accum-freq")) r.positive(root, "accum-freq", double(t.accum_freq), false);
+  r.read(root, "imagenet-val", t.imagenet_val);
+  if (!t.imagenet_val.empty() && !std::filesystem::path(t.imagenet_val).is_absolute()) {
+    t.imagenet_val = (path.parent_path() / t.imagenet_val).lexically_normal().string();
+  }
+  r.read_strings(root, "zeroshot-templates", t.zeroshot_templates);
+  if (root.contains("zeroshot-templates") && t.zeroshot_templates.empty()) {
+    r.fail(*root.get("zeroshot-templates"), "zeroshot-templates needs at least one template");
+  }
   r.read(root, "resume", t.resume);
   if (!t.resume.empty() && !std::filesystem::path(t.resume).is_absolute()) {
     t.resume = (path.parent_path() / t.resume).lexically_normal().string();
@@ -372,6 +382,8 @@ nlohmann::json Scenario::resolved() const {
       {"csv-separator", t.csv_separator},
       {"accum-freq", t.accum_freq},
       {"resume", t.resume},
+      {"imagenet-val", t.imagenet_val},
+      {"zeroshot-templates", t.zeroshot_templates},
       {"save-frequency", t.save_frequency},
       {"save-every-steps", t.save_every_steps},
       {"aug-cfg", {{"scale", {t.aug_scale_min, t.aug_scale_max}}, {"re_prob", t.aug_re_prob}}},

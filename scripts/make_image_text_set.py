@@ -8,7 +8,9 @@ OUT_DIR/train.csv — tab-separated `filepath` (absolute) and `title` columns (O
   defaults for --csv-img-key / --csv-caption-key / --csv-separator),
 OUT_DIR/shards/shard-{000..S}.tar — the same samples as WebDataset shards (KEY.jpg/png + KEY.txt,
   8 samples per shard) plus one sample without caption (which readers skip).
-With --corrupt K, row K of the CSV points at a truncated JPEG.
+With --corrupt K, row K of the CSV points at a truncated JPEG. With --val-classes C, also
+OUT_DIR/val/<class>/NN.jpg: an ImageFolder (torchvision layout, OpenCLIP's --imagenet-val) of C
+classes named after colours, 4 images each, filled with the class's colour plus noise.
 """
 import argparse
 import io
@@ -27,6 +29,7 @@ def main():
     ap.add_argument("out")
     ap.add_argument("n", type=int)
     ap.add_argument("--corrupt", type=int, default=-1)
+    ap.add_argument("--val-classes", type=int, default=0)
     a = ap.parse_args()
     rng = np.random.default_rng(7)
     out = os.path.abspath(a.out)
@@ -68,6 +71,15 @@ def main():
                 add(tar, f"{i:06d}.txt", caption.encode())
             if s == 0:
                 add(tar, "orphan.jpg", rows[0][3])  # no caption: skipped
+    rgb = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220),
+           "yellow": (230, 220, 30), "purple": (140, 40, 160), "orange": (240, 140, 20)}
+    for c in range(a.val_classes):
+        name = COLOURS[c % len(COLOURS)] + ("" if c < len(COLOURS) else f"_{c}")
+        os.makedirs(os.path.join(out, "val", name), exist_ok=True)
+        for k in range(4):
+            px = np.clip(np.array(rgb[COLOURS[c % len(COLOURS)]])[None, None, :] +
+                         rng.normal(0, 20, size=(48, 56, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(px).save(os.path.join(out, "val", name, f"{k:02d}.jpg"), quality=90)
     print(f"{a.n} samples, {shards} shards: {out}")
 
 

@@ -9,6 +9,7 @@
 
 #include "harness/log_reader.h"
 #include "src/data/image_decode.h"
+#include "src/data/image_folder.h"
 #include "src/data/real_data.h"
 #include "src/data/transforms.h"
 #include "test_paths.h"
@@ -23,8 +24,8 @@ constexpr int kSamples = 20;
 const std::filesystem::path& image_set() {
   static const std::filesystem::path dir = [] {
     auto d = test::temp_dir("real-data-train");
-    auto r = test::run_python_script("make_image_text_set.py",
-                                     d.string() + " " + std::to_string(kSamples));
+    auto r = test::run_python_script(
+        "make_image_text_set.py", d.string() + " " + std::to_string(kSamples) + " --val-classes 3");
     if (r.exit_code != 0) throw std::runtime_error("make_image_text_set.py:\n" + r.output);
     return d;
   }();
@@ -134,6 +135,37 @@ TEST(RealDataTraining, AugCfgFollowsOpenClip) {
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("re_prob.toml:"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("use_timm"), std::string::npos) << r.output;
+}
+
+TEST(RealDataTraining, ZeroShotOnAnImageFolderWithTemplates) {
+  const auto folder = load_image_folder((image_set() / "val").string(), 64);
+  EXPECT_EQ(folder.class_folders, (std::vector<std::string>{"blue", "green", "red"}));
+  EXPECT_EQ(folder.labels.numel(), 12);
+  EXPECT_EQ(folder.labels[4].item<int64_t>(), 1);
+  EXPECT_EQ(zero_shot_prompts({"red", "big dog"}, {"a {}.", "{} photo"}),
+            (std::vector<std::string>{"a red.", "red photo", "a big dog.", "big dog photo"}));
+
+  auto r = run(scenario("zs",
+                        kCsv + "imagenet-val = \"val\"\n" +
+                            "zeroshot-templates = [\"a photo of a {}.\", \"a {} thing.\"]\n",
+                        2));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("on 12 images of"), std::string::npos) << r.output;
+  LogReader log(image_set() / "out" / "zs.h5");
+  const auto* top1 = log.find("eval/zeroshot_top1");
+  ASSERT_NE(top1, nullptr);
+  EXPECT_EQ(top1->steps.front(), 0);
+  EXPECT_EQ(top1->steps.back(), 10);
+  for (int64_t step : top1->steps) {
+    const double t1 = log.read_full("eval/zeroshot_top1", step).item<double>();
+    const double t5 = log.read_full("eval/zeroshot_top5", step).item<double>();
+    EXPECT_DOUBLE_EQ(t1 * 12, std::round(t1 * 12)) << "a fraction of the 12 images";
+    EXPECT_EQ(t5, 1.0) << "3 classes: the top 5 hold every class";
+  }
+  // Bad folders fail naming the folder.
+  r = run(scenario("zs_bad", kCsv + "imagenet-val = \"images\"\n", 2));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("no class subfolders"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -22,12 +22,18 @@ void print_summary(const Scenario& s, const RunResult& r) {
               (long long)s.train.seed);
   std::printf("loss       %.4f (step 1) -> %.4f (step %lld)\n", r.summary.first_loss,
               r.summary.last_loss, (long long)r.summary.steps);
-  if (s.train.zeroshot_frequency > 0 && s.train.dataset_type == "synthetic") {
+  if (s.train.zeroshot_frequency > 0 && s.train.dataset_type == "synthetic" &&
+      s.train.imagenet_val.empty()) {
     std::printf(
         "zero-shot  top-1 %.1f%% -> %.1f%%, top-5 %.1f%% -> %.1f%% on %lld held-out images (chance "
         "%.1f%%)\n",
         100 * z0.top1, 100 * z1.top1, 100 * z0.top5, 100 * z1.top5, (long long)z1.count,
         100.0 / double(SyntheticShapes::num_classes()));
+  }
+  if (s.train.zeroshot_frequency > 0 && !s.train.imagenet_val.empty()) {
+    std::printf("zero-shot  top-1 %.1f%% -> %.1f%%, top-5 %.1f%% -> %.1f%% on %lld images of %s\n",
+                100 * z0.top1, 100 * z1.top1, 100 * z0.top5, 100 * z1.top5, (long long)z1.count,
+                s.train.imagenet_val.c_str());
   }
   std::printf("log        %s (%.1f s)\n", r.log_path.string().c_str(), r.seconds);
 }

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "src/train/determinism.h"
 
@@ -32,6 +33,8 @@ struct TrainConfig {
   int64_t train_num_samples = 1024;
   int64_t val_num_samples = 256;
   int64_t zeroshot_frequency = 1;  // epochs between zero-shot evals; 0 = off
+  std::string imagenet_val;        // OpenCLIP's --imagenet-val: an ImageFolder for zero-shot
+  std::vector<std::string> zeroshot_templates = {"a photo of a {}."};
   DeterminismConfig determinism;
   // Checkpoints (rank 0 writes <checkpoint_dir>/step_<s>.safetensors) and resume.
   std::string resume;            // OpenCLIP's --resume: a cliprepro training checkpoint

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "src/data/image_folder.h"
 #include "src/train/clip_loss.h"
 #include "src/train/cosine_schedule.h"
 #include "src/train/train_checkpoint.h"
@@ -130,13 +131,29 @@ Trainer::Trainer(const TrainConfig& cfg)
   optimizer_ = std::make_unique<AdamW>(named(model_->named_parameters()), o);
   if (precision_.grad_scaler) scaler_ = std::make_unique<GradScaler>(device_);
 
-  std::vector<int64_t> val_ids(size_t(cfg.val_num_samples));
-  std::iota(val_ids.begin(), val_ids.end(), 0);
-  val_batch_ = val_set_.batch(val_ids, tokenizer_);
-  std::vector<std::string> prompts;
-  for (int64_t c = 0; c < SyntheticShapes::num_classes(); ++c)
-    prompts.push_back(SyntheticShapes::class_prompt(c));
-  class_tokens_ = tokenizer_.encode_batch(prompts);
+  if (!cfg.imagenet_val.empty()) {
+    // OpenCLIP's --imagenet-val: an ImageFolder, class names x templates through CLIP's BPE.
+    if (model_cfg_.text.vocab_size < ClipTokenizer::kVocabSize) {
+      throw std::runtime_error("imagenet-val needs a model with CLIP's 49408-token vocabulary ('" +
+                               cfg.model + "' has " + std::to_string(model_cfg_.text.vocab_size) +
+                               ")");
+    }
+    auto folder = load_image_folder(cfg.imagenet_val, model_cfg_.vision.image_size);
+    val_batch_.images = folder.images;
+    val_batch_.labels = folder.labels;
+    templates_per_class_ = int64_t(cfg.zeroshot_templates.size());
+    class_tokens_ = ClipTokenizer(ClipTokenizer::default_bpe_path())
+                        .tokenize(zero_shot_prompts(folder.class_names, cfg.zeroshot_templates),
+                                  model_cfg_.text.context_length);
+  } else {
+    std::vector<int64_t> val_ids(size_t(cfg.val_num_samples));
+    std::iota(val_ids.begin(), val_ids.end(), 0);
+    val_batch_ = val_set_.batch(val_ids, tokenizer_);
+    std::vector<std::string> prompts;
+    for (int64_t c = 0; c < SyntheticShapes::num_classes(); ++c)
+      prompts.push_back(SyntheticShapes::class_prompt(c));
+    class_tokens_ = tokenizer_.encode_batch(prompts);
+  }
 
   if (!cfg_.resume.empty()) {
     start_step_ = load_train_checkpoint(
@@ -234,7 +251,8 @@ void Trainer::record_eval(StepRecord& rec, const ZeroShotResult& r) const {
 
 ZeroShotResult Trainer::evaluate() {
   AutocastGuard autocast(device_.type(), precision_.autocast_dtype);  // as OpenCLIP's zero_shot
-  return zero_shot_eval(model_, class_tokens_, val_batch_.images, val_batch_.labels, 256);
+  return zero_shot_eval(model_, class_tokens_, val_batch_.images, val_batch_.labels, 256,
+                        templates_per_class_);
 }
 
 ClipOutput Trainer::ddp_forward(const Batch& batch, CaptureTape* tape) {

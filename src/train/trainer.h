@@ -70,9 +70,11 @@ class Trainer {
   int rank() const { return pg_ ? pg_->rank() : 0; }
   // Samples the epoch permutation runs over: the data set's size (synthetic: train-num-samples).
   int64_t dataset_size() const { return real_ ? real_->size() : cfg_.train_num_samples; }
-  // Zero-shot runs on the synthetic set's classes; real data has no zero-shot set yet
-  // (OpenCLIP, too, skips zero-shot without --imagenet-val).
-  bool zero_shot_enabled() const { return cfg_.zeroshot_frequency > 0 && !real_; }
+  // Zero-shot runs on `imagenet-val` when given, else on the synthetic set's classes; real
+  // training data without imagenet-val has none (OpenCLIP skips it too).
+  bool zero_shot_enabled() const {
+    return cfg_.zeroshot_frequency > 0 && (!real_ || !cfg_.imagenet_val.empty());
+  }
   int world_size() const { return pg_ ? pg_->world_size() : 1; }
 
  private:
@@ -101,6 +103,7 @@ class Trainer {
   std::unique_ptr<RealData> real_;  // dataset-type csv / webdataset
   Batch val_batch_;
   torch::Tensor class_tokens_;
+  int64_t templates_per_class_ = 1;
 };
 
 }  // namespace cliprepro

@@ -6,12 +6,17 @@ namespace cliprepro {
 
 ZeroShotResult zero_shot_eval(Clip& model, const torch::Tensor& class_tokens,
                               const torch::Tensor& images, const torch::Tensor& labels,
-                              int64_t batch_size) {
+                              int64_t batch_size, int64_t templates_per_class) {
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
   auto device = model->logit_scale.device();
-  auto classifier = model->encode_text(class_tokens.to(device), true).t();  // (E, C)
+  auto text = model->encode_text(class_tokens.to(device), true);
+  if (templates_per_class > 1) {
+    text = text.reshape({-1, templates_per_class, text.size(-1)}).mean(1);
+    text = text / text.norm(2, {1}, true);
+  }
+  auto classifier = text.t();  // (E, C)
   ZeroShotResult r;
   const int64_t n = images.size(0);
   const int64_t k = std::min<int64_t>(5, classifier.size(1));

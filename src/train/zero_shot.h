@@ -11,9 +11,11 @@ struct ZeroShotResult {
   int64_t count = 0;
 };
 
-// `class_tokens`: (C, L) prompt tokens; `images`/`labels`: the evaluation set.
+// `class_tokens`: (C·T, L) prompt tokens, class-major (T templates per class);
+// `images`/`labels`: the evaluation set. With T > 1 the classifier is OpenCLIP's
+// build_zero_shot_classifier: normalised text features averaged over templates, renormalised.
 ZeroShotResult zero_shot_eval(Clip& model, const torch::Tensor& class_tokens,
                               const torch::Tensor& images, const torch::Tensor& labels,
-                              int64_t batch_size);
+                              int64_t batch_size, int64_t templates_per_class = 1);
 
 }  // namespace cliprepro

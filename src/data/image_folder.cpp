@@ -1,0 +1,85 @@
+#include "src/data/image_folder.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cctype>
+#include <stdexcept>
+
+#include "src/data/image_decode.h"
+#include "src/data/transforms.h"
+
+namespace cliprepro {
+
+namespace {
+
+// Sorted entries of `dir` (POSIX: libtorch's exported std::filesystem symbols are broken).
+std::vector<std::string> list_dir(const std::string& dir, bool want_dirs) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) throw std::runtime_error(dir + ": cannot open folder");
+  std::vector<std::string> out;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    struct stat st {};
+    if (::stat((dir + "/" + name).c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode) == want_dirs) out.push_back(name);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool is_image_file(const std::string& name) {
+  std::string lower = name;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return char(std::tolower(c)); });
+  for (const char* ext : {".jpg", ".jpeg", ".png"}) {
+    const std::string e = ext;
+    if (lower.size() > e.size() && lower.compare(lower.size() - e.size(), e.size(), e) == 0)
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+ImageFolderSet load_image_folder(const std::string& root, int64_t image_size) {
+  ImageFolderSet s;
+  s.class_folders = list_dir(root, true);
+  if (s.class_folders.empty()) throw std::runtime_error(root + ": no class subfolders");
+  std::vector<torch::Tensor> images;
+  std::vector<int64_t> labels;
+  for (size_t c = 0; c < s.class_folders.size(); ++c) {
+    std::string name = s.class_folders[c];
+    std::replace(name.begin(), name.end(), '_', ' ');
+    s.class_names.push_back(name);
+    const std::string dir = root + "/" + s.class_folders[c];
+    for (const auto& f : list_dir(dir, false)) {
+      if (!is_image_file(f)) continue;
+      const std::string path = dir + "/" + f;
+      s.files.push_back(path);
+      images.push_back(eval_transform(decode_image_file(path), image_size));
+      labels.push_back(int64_t(c));
+    }
+  }
+  if (images.empty()) throw std::runtime_error(root + ": no .jpg/.jpeg/.png images");
+  s.images = torch::stack(images);
+  s.labels = torch::tensor(labels, torch::kInt64);
+  return s;
+}
+
+std::vector<std::string> zero_shot_prompts(const std::vector<std::string>& class_names,
+                                           const std::vector<std::string>& templates) {
+  std::vector<std::string> out;
+  for (const auto& c : class_names) {
+    for (const auto& t : templates) {
+      const auto at = t.find("{}");
+      out.push_back(at == std::string::npos ? t : t.substr(0, at) + c + t.substr(at + 2));
+    }
+  }
+  return out;
+}
+
+}  // namespace cliprepro
