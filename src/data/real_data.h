@@ -36,7 +36,7 @@ class RealData {
   int64_t size() const;
   // Samples `ids` of `epoch`: images (B,3,S,S) float32, tokens (B,context) int64, sample_ids,
   // captions; labels are -1 (no classes). A sample that cannot be decoded throws naming its
-  // source ("list.csv:12 (img.jpg)" / "shard.tar:key").
+  // source ("list.csv row 12 (path/img.jpg)" / "shard.tar:key").
   Batch batch(const std::vector<int64_t>& ids, int64_t epoch) const;
   // Samples WebDataset left out for lacking an image or caption.
   std::vector<SkippedSample> skipped() const;
