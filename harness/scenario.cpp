@@ -133,6 +133,13 @@ nlohmann::json steps_json(const std::vector<StepSpec>& v) {
   return j;
 }
 
+// A relative path in a scenario means relative to the scenario file; empty stays empty.
+void resolve_from_scenario(const std::filesystem::path& scenario, std::string& p) {
+  if (p.empty()) return;
+  const std::filesystem::path given(p);
+  p = (given.is_absolute() ? given : scenario.parent_path() / given).lexically_normal().string();
+}
+
 }  // namespace
 
 Scenario load_scenario(const std::filesystem::path& path) {
@@ -241,17 +248,13 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
   r.read(root, "accum-freq", t.accum_freq);
   if (root.contains("accum-freq")) r.positive(root, "accum-freq", double(t.accum_freq), false);
   r.read(root, "imagenet-val", t.imagenet_val);
-  if (!t.imagenet_val.empty() && !std::filesystem::path(t.imagenet_val).is_absolute()) {
-    t.imagenet_val = (path.parent_path() / t.imagenet_val).lexically_normal().string();
-  }
+  resolve_from_scenario(path, t.imagenet_val);
   r.read_strings(root, "zeroshot-templates", t.zeroshot_templates);
   if (root.contains("zeroshot-templates") && t.zeroshot_templates.empty()) {
     r.fail(*root.get("zeroshot-templates"), "zeroshot-templates needs at least one template");
   }
   r.read(root, "resume", t.resume);
-  if (!t.resume.empty() && !std::filesystem::path(t.resume).is_absolute()) {
-    t.resume = (path.parent_path() / t.resume).lexically_normal().string();
-  }
+  resolve_from_scenario(path, t.resume);
   r.read(root, "save-frequency", t.save_frequency);
   r.read(root, "save-every-steps", t.save_every_steps);
   if (root.contains("save-frequency"))
@@ -270,11 +273,8 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
   if (t.dataset_type != "synthetic" && t.train_data.empty()) {
     r.fail(*root.get("dataset-type"), "dataset-type '" + t.dataset_type + "' needs train-data");
   }
-  if (!t.train_data.empty() && !std::filesystem::path(t.train_data).is_absolute() &&
-      t.dataset_type == "csv") {
-    // Relative to the scenario file, so a scenario and its list can move together.
-    t.train_data = (path.parent_path() / t.train_data).lexically_normal().string();
-  }
+  // A CSV list is relative to the scenario, so a scenario and its list can move together.
+  if (t.dataset_type == "csv") resolve_from_scenario(path, t.train_data);
   if (root.contains("csv-separator") && t.csv_separator.size() != 1) {
     r.fail(*root.get("csv-separator"), "csv-separator must be one character");
   }
@@ -339,9 +339,8 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
     std::string gp;
     r.read(*g, "path", gp);
     if (gp.empty()) r.fail(*g, "[golden] needs 'path'");
-    s.golden.path = std::filesystem::path(gp).is_absolute() ? std::filesystem::path(gp)
-                                                            : path.parent_path() / gp;
-    s.golden.path = s.golden.path.lexically_normal();
+    resolve_from_scenario(path, gp);
+    s.golden.path = gp;
     s.golden.selection.full_steps.clear();
     s.golden.selection.full_tensors.clear();
     r.read_steps(*g, "full-steps", s.golden.selection.full_steps);

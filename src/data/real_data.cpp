@@ -17,8 +17,8 @@ uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t id) {
   return splitmix64(s);
 }
 
-RealData::RealData(const RealDataOptions& options)
-    : options_(options), tokenizer_(ClipTokenizer::default_bpe_path()) {
+RealData::RealData(const RealDataOptions& options, std::shared_ptr<const ClipTokenizer> tokenizer)
+    : options_(options), tokenizer_(std::move(tokenizer)) {
   if (options_.train_data.empty()) {
     throw std::runtime_error("dataset-type '" + options_.dataset_type + "' needs train-data");
   }
@@ -65,7 +65,7 @@ Batch RealData::batch(const std::vector<int64_t>& ids, int64_t epoch) const {
       b.captions[size_t(i)] = raw.caption;
     }
   });
-  b.tokens = tokenizer_.tokenize(b.captions, options_.context_length);
+  b.tokens = tokenizer_->tokenize(b.captions, options_.context_length);
   b.labels = torch::full({n}, -1, torch::kInt64);
   b.sample_ids = torch::tensor(ids, torch::kInt64);
   return b;

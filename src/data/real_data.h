@@ -30,9 +30,8 @@ struct RealDataOptions {
 
 class RealData {
  public:
-  // Indexes the data (CSV rows or tar headers) and loads the BPE vocabulary. Throws naming the
-  // file for anything unreadable.
-  explicit RealData(const RealDataOptions& options);
+  // Indexes the data (CSV rows or tar headers). Throws naming the file for anything unreadable.
+  RealData(const RealDataOptions& options, std::shared_ptr<const ClipTokenizer> tokenizer);
   int64_t size() const;
   // Samples `ids` of `epoch`: images (B,3,S,S) float32, tokens (B,context) int64, sample_ids,
   // captions; labels are -1 (no classes). A sample that cannot be decoded throws naming its
@@ -47,7 +46,7 @@ class RealData {
   RealDataOptions options_;
   std::unique_ptr<CsvDataset> csv_;
   std::unique_ptr<WebDataset> wds_;
-  ClipTokenizer tokenizer_;
+  std::shared_ptr<const ClipTokenizer> tokenizer_;
 };
 
 // The augmentation generator's seed for one sample of one epoch (splitmix64 mixing).

@@ -63,12 +63,6 @@ Trainer::Trainer(const TrainConfig& cfg)
       train_set_(model_cfg_.vision.image_size, uint64_t(cfg.seed), 0),
       val_set_(model_cfg_.vision.image_size, uint64_t(cfg.seed), 1) {
   if (cfg.dataset_type != "synthetic") {
-    if (model_cfg_.text.vocab_size < ClipTokenizer::kVocabSize) {
-      throw std::runtime_error("dataset-type '" + cfg.dataset_type + "' tokenizes captions with " +
-                               "CLIP's BPE (49408 tokens) but model '" + cfg.model + "' has " +
-                               std::to_string(model_cfg_.text.vocab_size) +
-                               " (use e.g. tiny-bpe or RN50)");
-    }
     RealDataOptions o;
     o.dataset_type = cfg.dataset_type;
     o.train_data = cfg.train_data;
@@ -79,7 +73,8 @@ Trainer::Trainer(const TrainConfig& cfg)
     o.image_size = model_cfg_.vision.image_size;
     o.context_length = model_cfg_.text.context_length;
     o.seed = uint64_t(cfg.seed);
-    real_ = std::make_unique<RealData>(o);
+    real_ =
+        std::make_unique<RealData>(o, clip_tokenizer("dataset-type '" + cfg.dataset_type + "'"));
     // OpenCLIP: a CSV epoch is the whole list; WebDataset needs train-num-samples.
     if (cfg.dataset_type == "csv") cfg_.train_num_samples = real_->size();
     if (cfg_.train_num_samples > real_->size()) {
@@ -133,18 +128,14 @@ Trainer::Trainer(const TrainConfig& cfg)
 
   if (!cfg.imagenet_val.empty()) {
     // OpenCLIP's --imagenet-val: an ImageFolder, class names x templates through CLIP's BPE.
-    if (model_cfg_.text.vocab_size < ClipTokenizer::kVocabSize) {
-      throw std::runtime_error("imagenet-val needs a model with CLIP's 49408-token vocabulary ('" +
-                               cfg.model + "' has " + std::to_string(model_cfg_.text.vocab_size) +
-                               ")");
-    }
+    const auto tokenizer = clip_tokenizer("imagenet-val");
     auto folder = load_image_folder(cfg.imagenet_val, model_cfg_.vision.image_size);
     val_batch_.images = folder.images;
     val_batch_.labels = folder.labels;
     templates_per_class_ = int64_t(cfg.zeroshot_templates.size());
-    class_tokens_ = ClipTokenizer(ClipTokenizer::default_bpe_path())
-                        .tokenize(zero_shot_prompts(folder.class_names, cfg.zeroshot_templates),
-                                  model_cfg_.text.context_length);
+    class_tokens_ =
+        tokenizer->tokenize(zero_shot_prompts(folder.class_names, cfg.zeroshot_templates),
+                            model_cfg_.text.context_length);
   } else {
     std::vector<int64_t> val_ids(size_t(cfg.val_num_samples));
     std::iota(val_ids.begin(), val_ids.end(), 0);
@@ -164,6 +155,18 @@ Trainer::Trainer(const TrainConfig& cfg)
                                " steps");
     }
   }
+}
+
+std::shared_ptr<const ClipTokenizer> Trainer::clip_tokenizer(const std::string& user) {
+  if (model_cfg_.text.vocab_size < ClipTokenizer::kVocabSize) {
+    throw std::runtime_error(user + " tokenizes text with CLIP's BPE (49408 tokens) but model '" +
+                             cfg_.model + "' has " + std::to_string(model_cfg_.text.vocab_size) +
+                             " (use e.g. tiny-bpe or RN50)");
+  }
+  // One instance: finding the vocabulary asks the project Python, which takes a moment.
+  if (!clip_tokenizer_)
+    clip_tokenizer_ = std::make_shared<const ClipTokenizer>(ClipTokenizer::default_bpe_path());
+  return clip_tokenizer_;
 }
 
 std::string Trainer::trajectory() const {
@@ -348,22 +351,17 @@ double Trainer::train_step(int64_t b, StepRecord* rec) {
     }
   }
   optimizer_step();
-  Batch batch = micro[0];
-  if (accum > 1) {  // what this step consumed: every micro-batch, in order
-    std::vector<torch::Tensor> ids, images, tokens;
-    for (const auto& mb : micro) {
-      ids.push_back(mb.sample_ids);
-      images.push_back(mb.images);
-      tokens.push_back(mb.tokens);
-    }
-    batch.sample_ids = torch::cat(ids);
-    batch.images = torch::cat(images);
-    batch.tokens = torch::cat(tokens);
-  }
   if (rec != nullptr) {
-    rec->tensors.push_back({"data/sample_ids", Phase::kData, batch.sample_ids});
-    rec->tensors.push_back({"data/images", Phase::kData, batch.images});
-    rec->tensors.push_back({"data/texts", Phase::kData, batch.tokens});
+    // What this step consumed: every micro-batch, in order.
+    auto consumed = [&](torch::Tensor Batch::*field) {
+      if (accum == 1) return micro[0].*field;
+      std::vector<torch::Tensor> parts;
+      for (const auto& mb : micro) parts.push_back(mb.*field);
+      return torch::cat(parts);
+    };
+    rec->tensors.push_back({"data/sample_ids", Phase::kData, consumed(&Batch::sample_ids)});
+    rec->tensors.push_back({"data/images", Phase::kData, consumed(&Batch::images)});
+    rec->tensors.push_back({"data/texts", Phase::kData, consumed(&Batch::tokens)});
     for (const auto& [name, t] : tape.entries()) {
       rec->tensors.push_back({capture_log_name(name), Phase::kForward, t});
     }

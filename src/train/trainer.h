@@ -81,6 +81,9 @@ class Trainer {
   void record_state(StepRecord& rec, bool with_moments) const;
   void record_eval(StepRecord& rec, const ZeroShotResult& r) const;
   void maybe_save_checkpoint(int64_t step) const;
+  // The CLIP BPE tokenizer, created once; `user` names what needs it when the model's
+  // vocabulary is not CLIP's.
+  std::shared_ptr<const ClipTokenizer> clip_tokenizer(const std::string& user);
   // DDP's forward: rank 0's buffers are broadcast first when the previous forward had grad on.
   ClipOutput ddp_forward(const Batch& batch, CaptureTape* tape);
   torch::Tensor loss_of(const torch::Tensor& image_features, const torch::Tensor& text_features,
@@ -101,6 +104,7 @@ class Trainer {
   WordTokenizer tokenizer_;
   SyntheticShapes train_set_, val_set_;
   std::unique_ptr<RealData> real_;  // dataset-type csv / webdataset
+  std::shared_ptr<const ClipTokenizer> clip_tokenizer_;
   Batch val_batch_;
   torch::Tensor class_tokens_;
   int64_t templates_per_class_ = 1;
