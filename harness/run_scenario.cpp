@@ -75,12 +75,17 @@ RunResult train_and_log(const Scenario& s, const RunOptions& opts) {
   }
   Trainer trainer(cfg);
 
+  nlohmann::json skipped = nlohmann::json::array();
+  for (const auto& sk : trainer.skipped_samples()) {
+    skipped.push_back({{"source", sk.source}, {"reason", sk.reason}});
+  }
   const nlohmann::json provenance = {
       {"scenario_name", s.name},
       {"scenario_path", s.path.string()},
       {"scenario_toml", s.text},
       {"resolved_config", s.resolved().dump(2)},
       {"model_config", trainer.model_config().json_text},
+      {"skipped_samples", skipped},
       {"fingerprint", env_fingerprint().dump(2)},
       {"git_commit", git_commit()},
       {"created_utc", utc_now()},

@@ -187,6 +187,8 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
                 "csv-caption-key",
                 "csv-separator",
                 "aug-cfg",
+                "skip-bad-samples",
+                "numerics",
                 "resume",
                 "imagenet-val",
                 "zeroshot-templates",
@@ -265,6 +267,13 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
   r.read(root, "csv-img-key", t.csv_img_key);
   r.read(root, "csv-caption-key", t.csv_caption_key);
   r.read(root, "csv-separator", t.csv_separator);
+  r.read(root, "skip-bad-samples", t.skip_bad_samples);
+  if (const auto* n = r.table(root, "numerics")) {
+    r.check_keys(*n, {"bn-fp32", "bn-eps"}, "numerics");
+    r.read(*n, "bn-fp32", t.bn_fp32);
+    r.read(*n, "bn-eps", t.bn_eps);
+    if (n->contains("bn-eps")) r.positive(*n, "bn-eps", t.bn_eps, false);
+  }
   if (root.contains("dataset-type") && t.dataset_type != "synthetic" && t.dataset_type != "csv" &&
       t.dataset_type != "webdataset") {
     r.fail(*root.get("dataset-type"),
@@ -386,6 +395,8 @@ nlohmann::json Scenario::resolved() const {
       {"save-frequency", t.save_frequency},
       {"save-every-steps", t.save_every_steps},
       {"aug-cfg", {{"scale", {t.aug_scale_min, t.aug_scale_max}}, {"re_prob", t.aug_re_prob}}},
+      {"skip-bad-samples", t.skip_bad_samples},
+      {"numerics", {{"bn-fp32", t.bn_fp32}, {"bn-eps", t.bn_eps}}},
       {"train-num-samples", t.train_num_samples},
       {"val-num-samples", t.val_num_samples},
       {"zeroshot-frequency", t.zeroshot_frequency},

@@ -7,7 +7,7 @@ Reads a cliprepro log (`--run-log`: step 0 parameters and buffers, and every ste
 `data/texts`, stored as full tensors) and rebuilds the run with OpenCLIP: `open_clip.create_model`
 with the log's precision and weights, `torch.optim.AdamW` with main.py's two parameter groups,
 `open_clip_train.scheduler.cosine_lr`, `open_clip.create_loss`, `torch.amp.GradScaler` under
-amp, DDP when launched by torchrun, and runs `open_clip_train.train.train_one_epoch` itself on
+amp, DDP when launched by torchrun (every precision: fp32, amp, amp_bf16, fp16, bf16, pure_*), and runs `open_clip_train.train.train_one_epoch` itself on
 those batches. Writes, for every step s, `step<s>/params/<name>`, `step<s>/buffers/<name>`,
 `step<s>/optimizer/{exp_avg,exp_avg_sq,step}/<name>` and `step<s>/scaler/{scale,growth_tracker}`
 (amp), taken after the step (after the logit_scale clamp), with cliprepro's log names.
@@ -31,6 +31,7 @@ from open_clip_train.train import train_one_epoch, unwrap_model
 from torch import optim
 
 from openclip_reference import model_name, write_tensors
+from read_log import raw_row
 
 
 def read_full(f, name, step):
@@ -38,7 +39,11 @@ def read_full(f, name, step):
     rows = list(g["full_steps"][()])
     if step not in rows:
         raise SystemExit(f"{name}: no full tensor at step {step} in the log (add it to [log])")
-    return torch.from_numpy(np.ascontiguousarray(g["full"][rows.index(step)]))
+    ds = g["full"]
+    row = raw_row(ds, rows.index(step))
+    if ds.attrs.get("dtype") == "bfloat16":  # raw bits: reinterpret, never convert
+        return torch.from_numpy(row.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(row)
 
 
 def names_in(f, family):

@@ -57,8 +57,11 @@ void expect_log_matches_reference(const std::filesystem::path& log_path,
     const auto d = diff_tensors(r, ours);
     auto& [compared, bitwise] = per_step[step];
     ++compared;
-    bitwise += d.bitwise_equal ? 1 : 0;
-    if (!d.bitwise_equal) {
+    // Same bits in the same dtype: a weight OpenCLIP keeps in fp32 must not be bf16 here.
+    const bool same = d.bitwise_equal && r.scalar_type() == ours.scalar_type();
+    EXPECT_EQ(r.scalar_type(), ours.scalar_type()) << key;
+    bitwise += same ? 1 : 0;
+    if (!same) {
       differing.emplace_back(key, d);
       dtypes.push_back(dtype_name(r.scalar_type()));
     }
@@ -149,6 +152,28 @@ TEST(OpenClipTrainParity, AccumFreqTwoWorldOneBitwise) {
 
 TEST(OpenClipTrainParity, AccumFreqTwoAmpGlooWorldTwoBitwise) {
   train_parity_case("accum2_amp_w2", 2, "amp", "", 2);
+}
+
+// convert_weights_to_lp: conv/linear/attention weights and text_projection in fp16, BatchNorm,
+// embeddings, LayerNorm (computed in fp32: LayerNormFp32) and logit_scale in fp32; images cast
+// to fp16; fp16 gradients and AdamW moments for the converted weights; no loss scaling.
+TEST(OpenClipTrainParity, Fp16WorldOneBitwise) { train_parity_case("fp16_w1", 1, "fp16", ""); }
+
+TEST(OpenClipTrainParity, Bf16WorldOneBitwise) { train_parity_case("bf16_w1", 1, "bf16", ""); }
+
+// Mixed fp32/bf16 gradients through DDP's all-reduce and PyTorch's per-dtype clip_grad_norm_.
+TEST(OpenClipTrainParity, Bf16GlooWorldTwoGradClipBitwise) {
+  train_parity_case("bf16_w2_clip", 2, "bf16", "grad-clip-norm = 1.0\n");
+}
+
+// model.to(dtype): every floating parameter and buffer (BatchNorm statistics included) in low
+// precision, int64 num_batches_tracked kept.
+TEST(OpenClipTrainParity, PureFp16WorldOneBitwise) {
+  train_parity_case("pure_fp16_w1", 1, "pure_fp16", "");
+}
+
+TEST(OpenClipTrainParity, PureBf16WorldOneBitwise) {
+  train_parity_case("pure_bf16_w1", 1, "pure_bf16", "");
 }
 
 }  // namespace

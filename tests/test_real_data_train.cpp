@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "harness/log_reader.h"
@@ -115,6 +116,38 @@ TEST(RealDataTraining, CorruptImageFailsNamingTheFile) {
       test::run_cli("run " + s.string() + " --out " + (dir / "out").string() + " --no-golden -q");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("0003.jpg"), std::string::npos) << r.output;
+}
+
+// skip-bad-samples: the bad sample is found when the data is indexed, left out of every epoch,
+// and named on stderr and in the log's provenance; training goes on with the others.
+TEST(RealDataTraining, SkipBadSamplesLeavesThemOutAndLogsThem) {
+  const auto dir = test::temp_dir("real-data-skip");
+  auto g = test::run_python_script("make_image_text_set.py", dir.string() + " 8 --corrupt 3");
+  ASSERT_EQ(g.exit_code, 0) << g.output;
+  const auto s = dir / "skip.toml";
+  // 7 good samples: one batch of 7 per epoch, 2 epochs.
+  test::write_file(s,
+                   "name = \"skip\"\nmodel = \"tiny-bpe\"\ndataset-type = \"csv\"\n"
+                   "train-data = \"train.csv\"\nskip-bad-samples = true\nbatch-size = 7\n"
+                   "epochs = 2\nwarmup = 1\n[log]\nfull-steps = [\"1:\"]\n"
+                   "full-tensors = [\"data/*\"]\n");
+  auto r =
+      test::run_cli("run " + s.string() + " --out " + (dir / "out").string() + " --no-golden -q");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("warning: skipped"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("0003.jpg"), std::string::npos) << r.output;
+  LogReader log(dir / "out" / "skip.h5");
+  ASSERT_TRUE(log.complete());
+  const auto skipped = nlohmann::json::parse(log.attr("skipped_samples"));
+  ASSERT_EQ(skipped.size(), 1u) << skipped.dump();
+  EXPECT_NE(skipped[0]["source"].get<std::string>().find("row 4 ("), std::string::npos);
+  EXPECT_NE(skipped[0]["source"].get<std::string>().find("0003.jpg"), std::string::npos);
+  EXPECT_FALSE(skipped[0]["reason"].get<std::string>().empty());
+  for (int64_t step : {1, 2}) {
+    auto ids = log.read_full("data/sample_ids", step);
+    std::set<int64_t> seen(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel());
+    EXPECT_EQ(seen, (std::set<int64_t>{0, 1, 2, 4, 5, 6, 7})) << "step " << step;
+  }
 }
 
 TEST(RealDataTraining, AugCfgFollowsOpenClip) {

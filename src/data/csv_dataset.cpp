@@ -120,12 +120,16 @@ std::string CsvDataset::resolved_path(size_t i) const {
   return options_.base_dir + "/" + p;
 }
 
+std::string CsvDataset::source(size_t i) const {
+  return csv_path_ + " row " + std::to_string(i + 1) + " (" + resolved_path(i) + ")";
+}
+
 RawSample CsvDataset::get(size_t i) const {
   RawSample s;
   s.key = images_.at(i);
   s.caption = captions_.at(i);
   const std::string path = resolved_path(i);
-  s.source = csv_path_ + " row " + std::to_string(i + 1) + " (" + path + ")";
+  s.source = source(i);
   try {
     s.image_bytes = read_binary_file(path);
   } catch (const std::exception& e) {

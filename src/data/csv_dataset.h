@@ -36,6 +36,8 @@ class CsvDataset {
   std::string resolved_path(size_t i) const;
   // Reads the image file; throws naming the CSV row and the image file if it cannot be read.
   RawSample get(size_t i) const;
+  // Where sample i comes from, as error messages name it: "list.csv row 12 (path/img.jpg)".
+  std::string source(size_t i) const;
 
  private:
   std::string csv_path_;

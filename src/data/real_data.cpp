@@ -30,17 +30,53 @@ RealData::RealData(const RealDataOptions& options, std::shared_ptr<const ClipTok
     throw std::runtime_error("dataset-type '" + options_.dataset_type +
                              "' is not a real-data type (csv, webdataset)");
   }
-  if (size() == 0) throw std::runtime_error(options_.train_data + ": no samples");
+  if (options_.skip_bad_samples) find_bad_samples();
+  if (size() == 0) {
+    throw std::runtime_error(options_.train_data +
+                             (bad_.empty() ? ": no samples" : ": no sample could be decoded"));
+  }
 }
 
-int64_t RealData::size() const { return int64_t(csv_ ? csv_->size() : wds_->size()); }
+void RealData::find_bad_samples() {
+  const int64_t n = source_size();
+  std::vector<std::string> errors(static_cast<size_t>(n));
+  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      try {
+        const auto raw = get_source(i);
+        decode_image(raw.image_bytes.data(), raw.image_bytes.size(), raw.source);
+      } catch (const std::exception& e) {
+        errors[size_t(i)] = e.what();
+        if (errors[size_t(i)].empty()) errors[size_t(i)] = "unreadable";
+      }
+    }
+  });
+  for (int64_t i = 0; i < n; ++i) {
+    if (errors[size_t(i)].empty()) {
+      kept_.push_back(i);
+      continue;
+    }
+    const std::string src = csv_ ? csv_->source(size_t(i)) : wds_->source(size_t(i));
+    std::string reason = errors[size_t(i)];
+    if (reason.rfind(src + ": ", 0) == 0) reason = reason.substr(src.size() + 2);
+    bad_.push_back({src, reason});
+  }
+}
+
+int64_t RealData::source_size() const { return int64_t(csv_ ? csv_->size() : wds_->size()); }
+
+int64_t RealData::size() const {
+  return options_.skip_bad_samples ? int64_t(kept_.size()) : source_size();
+}
 
 std::vector<SkippedSample> RealData::skipped() const {
-  return wds_ ? wds_->skipped() : std::vector<SkippedSample>{};
+  auto out = wds_ ? wds_->skipped() : std::vector<SkippedSample>{};
+  out.insert(out.end(), bad_.begin(), bad_.end());
+  return out;
 }
 
-RawSample RealData::get(int64_t id) const {
-  return csv_ ? csv_->get(size_t(id)) : wds_->get(size_t(id));
+RawSample RealData::get_source(int64_t source_id) const {
+  return csv_ ? csv_->get(size_t(source_id)) : wds_->get(size_t(source_id));
 }
 
 Batch RealData::batch(const std::vector<int64_t>& ids, int64_t epoch) const {
@@ -50,9 +86,11 @@ Batch RealData::batch(const std::vector<int64_t>& ids, int64_t epoch) const {
   b.captions.resize(size_t(n));
   // Each sample owns its generator and output slot: the result is the same for any split of
   // the loop over threads.
+  std::vector<int64_t> source_ids(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) source_ids[i] = source_id(ids[i]);
   at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      const auto raw = get(ids[size_t(i)]);
+      const auto raw = get_source(source_ids[size_t(i)]);
       PilImage img;
       try {
         img = decode_image(raw.image_bytes.data(), raw.image_bytes.size(), raw.source);
@@ -60,14 +98,14 @@ Batch RealData::batch(const std::vector<int64_t>& ids, int64_t epoch) const {
         throw std::runtime_error(std::string("cannot decode training sample: ") + e.what());
       }
       auto gen = at::make_generator<at::CPUGeneratorImpl>(
-          sample_seed(options_.seed, epoch, ids[size_t(i)]));
+          sample_seed(options_.seed, epoch, source_ids[size_t(i)]));
       b.images[i].copy_(train_transform(img, s, gen, options_.scale));
       b.captions[size_t(i)] = raw.caption;
     }
   });
   b.tokens = tokenizer_->tokenize(b.captions, options_.context_length);
   b.labels = torch::full({n}, -1, torch::kInt64);
-  b.sample_ids = torch::tensor(ids, torch::kInt64);
+  b.sample_ids = torch::tensor(source_ids, torch::kInt64);
   return b;
 }
 

@@ -26,27 +26,39 @@ struct RealDataOptions {
   int64_t image_size = 224;
   int64_t context_length = 77;
   uint64_t seed = 0;
+  // Decode every sample once when indexing and leave out (and report) those that fail,
+  // instead of stopping at the first batch that holds one.
+  bool skip_bad_samples = false;
 };
 
 class RealData {
  public:
   // Indexes the data (CSV rows or tar headers). Throws naming the file for anything unreadable.
   RealData(const RealDataOptions& options, std::shared_ptr<const ClipTokenizer> tokenizer);
+  // Samples an epoch runs over (bad ones left out when skipping). Ids given to batch() are
+  // positions in [0, size()); the batch reports each sample's id in the source (CSV row order /
+  // sample order across shards), which also seeds its augmentation.
   int64_t size() const;
   // Samples `ids` of `epoch`: images (B,3,S,S) float32, tokens (B,context) int64, sample_ids,
   // captions; labels are -1 (no classes). A sample that cannot be decoded throws naming its
   // source ("list.csv row 12 (path/img.jpg)" / "shard.tar:key").
   Batch batch(const std::vector<int64_t>& ids, int64_t epoch) const;
-  // Samples WebDataset left out for lacking an image or caption.
+  // Samples left out: WebDataset samples lacking an image or caption, and with
+  // skip_bad_samples those that could not be read or decoded.
   std::vector<SkippedSample> skipped() const;
 
  private:
-  RawSample get(int64_t id) const;
+  int64_t source_size() const;
+  RawSample get_source(int64_t source_id) const;
+  int64_t source_id(int64_t id) const { return kept_.empty() ? id : kept_[size_t(id)]; }
+  void find_bad_samples();
 
   RealDataOptions options_;
   std::unique_ptr<CsvDataset> csv_;
   std::unique_ptr<WebDataset> wds_;
   std::shared_ptr<const ClipTokenizer> tokenizer_;
+  std::vector<int64_t> kept_;  // skip_bad_samples: source ids of the good samples
+  std::vector<SkippedSample> bad_;
 };
 
 // The augmentation generator's seed for one sample of one epoch (splitmix64 mixing).

@@ -316,12 +316,17 @@ void WebDataset::index_shard(size_t shard) {
   if (have) finish(cur);
 }
 
+std::string WebDataset::source(size_t i) const {
+  const Entry& e = samples_.at(i);
+  return shards_[e.shard] + ":" + e.key;
+}
+
 RawSample WebDataset::get(size_t i) const {
   const Entry& e = samples_.at(i);
   const std::string& path = shards_[e.shard];
   RawSample s;
   s.key = e.key;
-  s.source = path + ":" + e.key;
+  s.source = source(i);
   Fd f{::open(path.c_str(), O_RDONLY)};
   if (f.fd < 0) throw std::runtime_error(s.source + ": cannot open tar shard");
   s.image_bytes.resize(e.image.size);

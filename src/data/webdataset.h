@@ -45,6 +45,8 @@ class WebDataset {
   const std::vector<SkippedSample>& skipped() const { return skipped_; }
   // Reads sample i's image and caption bytes (random access through the index).
   RawSample get(size_t i) const;
+  // Where sample i comes from, as error messages name it: "shard.tar:key".
+  std::string source(size_t i) const;
 
  private:
   struct Entry {

@@ -5,6 +5,8 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include "src/python_number.h"
+
 #include <cstdlib>
 #include <stdexcept>
 
@@ -125,7 +127,8 @@ void average_gradients(ProcessGroup& pg, const std::vector<torch::Tensor>& param
   for (const auto& p : params) {
     auto g = p.grad();
     if (!g.defined()) continue;
-    g.mul_(scale);
+    // DDP's reducer: at::mul_out(bucket_view, grad, wrapped_scalar_tensor(1. / world_size)).
+    g.mul_(py_number(scale));
     pg.all_reduce_sum(g);
   }
 }

@@ -42,6 +42,18 @@ void ClipImpl::init_text_parameters() {
   text_projection.normal_(0.0, std::pow(width, -0.5));
 }
 
+void ClipImpl::set_numerics(const ModelNumerics& n) {
+  numerics_ = n;
+  for (auto& m : *transformer->resblocks) {
+    m->as<ResidualAttentionBlockImpl>()->layer_norm_fp32 = n.layer_norm_fp32;
+  }
+  visual->batch_norm_fp32 = n.batch_norm_fp32;
+  for (auto& m : visual->modules()) {
+    if (auto* b = m->as<BottleneckImpl>()) b->batch_norm_fp32 = n.batch_norm_fp32;
+    if (auto* b = m->as<torch::nn::BatchNorm2dImpl>()) b->options.eps(n.batch_norm_eps);
+  }
+}
+
 torch::Tensor ClipImpl::encode_image(const torch::Tensor& images, bool normalize,
                                      CaptureTape* tape) {
   auto f = visual->forward(images, tape);
@@ -52,11 +64,14 @@ torch::Tensor ClipImpl::encode_image(const torch::Tensor& images, bool normalize
 
 torch::Tensor ClipImpl::encode_text(const torch::Tensor& tokens, bool normalize,
                                     CaptureTape* tape) {
-  auto x = token_embedding(tokens);
+  // open_clip's cast dtype: the text tower's weight dtype (low under fp16/bf16/pure_*).
+  const auto cast_dtype =
+      transformer->resblocks->ptr<ResidualAttentionBlockImpl>(0)->mlp->c_fc->weight.scalar_type();
+  auto x = token_embedding(tokens).to(cast_dtype);
   capture(tape, "token_embedding", x);
-  x = x + positional_embedding.to(x.dtype());
+  x = x + positional_embedding.to(cast_dtype);
   x = transformer->forward(x, attn_mask.to(x.device(), x.scalar_type()), tape);
-  x = ln_final(x);
+  x = layer_norm(*ln_final, x, numerics_.layer_norm_fp32);
   capture(tape, "ln_final", x);
   // Pool at the EOT token: it has the largest id in the vocabulary.
   auto eot = tokens.argmax(-1);

@@ -9,6 +9,16 @@
 
 namespace cliprepro {
 
+// How the model computes beyond its weights' dtypes.
+struct ModelNumerics {
+  // open_clip's LayerNormFp32 in the text tower (built for the fp16/bf16 precisions).
+  bool layer_norm_fp32 = false;
+  // bn-fp32 (cliprepro): BatchNorm on an fp32 copy of its input, parameters and statistics kept
+  // fp32; under autocast its output stays fp32.
+  bool batch_norm_fp32 = false;
+  double batch_norm_eps = 1e-5;  // bn-eps (cliprepro); nn.BatchNorm2d's default
+};
+
 struct ClipOutput {
   torch::Tensor image_features;  // L2-normalised (N, embed_dim)
   torch::Tensor text_features;   // L2-normalised (N, embed_dim)
@@ -27,6 +37,8 @@ class ClipImpl : public torch::nn::Module {
                      CaptureTape* tape = nullptr);
 
   const ModelConfig& config() const { return cfg_; }
+  void set_numerics(const ModelNumerics& n);
+  const ModelNumerics& numerics() const { return numerics_; }
 
   ModifiedResNet visual{nullptr};
   Transformer transformer{nullptr};
@@ -38,6 +50,7 @@ class ClipImpl : public torch::nn::Module {
  private:
   void init_text_parameters();
   ModelConfig cfg_;
+  ModelNumerics numerics_;
 };
 TORCH_MODULE(Clip);
 

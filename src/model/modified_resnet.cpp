@@ -1,5 +1,7 @@
 #include "src/model/modified_resnet.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <array>
 #include <cmath>
 
@@ -15,8 +17,8 @@ torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t padding) {
 // BatchNorm that, in training mode, also records the batch statistics it normalises with:
 // the kernel's own per-channel mean and 1/sqrt(var + eps), from a side call to the same
 // native kernel (without running stats, so nothing is updated twice).
-torch::Tensor bn(torch::nn::BatchNorm2dImpl& m, const torch::Tensor& x, CaptureTape* tape,
-                 const std::string& path) {
+torch::Tensor bn_native(torch::nn::BatchNorm2dImpl& m, const torch::Tensor& x, CaptureTape* tape,
+                        const std::string& path) {
   if (tape != nullptr && m.is_training()) {
     torch::NoGradGuard no_grad;
     auto [out, mean, invstd] =
@@ -26,6 +28,16 @@ torch::Tensor bn(torch::nn::BatchNorm2dImpl& m, const torch::Tensor& x, CaptureT
     tape->record("bn_batch/" + path + ".invstd", invstd);
   }
   return m.forward(x);
+}
+
+// `in_fp32` (bn-fp32): normalise an fp32 copy of the input with fp32 parameters and statistics.
+// Under autocast the result stays fp32 (the add and ReLU after it too; the next conv casts);
+// without autocast it returns to the input's dtype, as the next conv's weights are in it.
+torch::Tensor bn(torch::nn::BatchNorm2dImpl& m, const torch::Tensor& x, CaptureTape* tape,
+                 const std::string& path, bool in_fp32) {
+  if (!in_fp32 || x.scalar_type() == torch::kFloat) return bn_native(m, x, tape, path);
+  auto y = bn_native(m, x.to(torch::kFloat), tape, path);
+  return at::autocast::is_autocast_enabled(x.device().type()) ? y : y.to(x.scalar_type());
 }
 
 }  // namespace
@@ -50,17 +62,17 @@ BottleneckImpl::BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride_
 
 torch::Tensor BottleneckImpl::forward(const torch::Tensor& x, CaptureTape* tape,
                                       const std::string& path) {
-  auto out = torch::relu(bn(*bn1, conv1(x), tape, path + ".bn1"));
-  out = torch::relu(bn(*bn2, conv2(out), tape, path + ".bn2"));
+  auto out = torch::relu(bn(*bn1, conv1(x), tape, path + ".bn1", batch_norm_fp32));
+  out = torch::relu(bn(*bn2, conv2(out), tape, path + ".bn2", batch_norm_fp32));
   if (stride > 1) out = torch::avg_pool2d(out, stride);
-  out = bn(*bn3, conv3(out), tape, path + ".bn3");
+  out = bn(*bn3, conv3(out), tape, path + ".bn3", batch_norm_fp32);
   auto identity = x;
   if (downsample) {
     // Sequential {"-1": AvgPool2d, "0": conv, "1": BatchNorm}, unrolled to capture the BN.
     identity = (*downsample)[1]->as<torch::nn::Conv2dImpl>()->forward(
         (*downsample)[0]->as<torch::nn::AvgPool2dImpl>()->forward(x));
     identity = bn(*(*downsample)[2]->as<torch::nn::BatchNorm2dImpl>(), identity, tape,
-                  path + ".downsample.1");
+                  path + ".downsample.1", batch_norm_fp32);
   }
   out = torch::relu(out + identity);
   capture(tape, path, out);
@@ -144,7 +156,7 @@ torch::Tensor ModifiedResNetImpl::forward(const torch::Tensor& input, CaptureTap
     const std::string n = std::to_string(i + 1);
     x = stem[i].first->forward(x);
     capture(tape, "visual.conv" + n, x);
-    x = bn(*stem[i].second, x, tape, "visual.bn" + n);
+    x = bn(*stem[i].second, x, tape, "visual.bn" + n, batch_norm_fp32);
     capture(tape, "visual.bn" + n, x);
     x = torch::relu(x);
     capture(tape, "visual.act" + n, x);

@@ -18,6 +18,7 @@ class BottleneckImpl : public torch::nn::Module {
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
   torch::nn::Sequential downsample{nullptr};
   int64_t stride;
+  bool batch_norm_fp32 = false;  // bn-fp32 (see ModelNumerics)
 };
 TORCH_MODULE(Bottleneck);
 
@@ -44,6 +45,7 @@ class ModifiedResNetImpl : public torch::nn::Module {
   torch::nn::AvgPool2d avgpool{nullptr};
   std::vector<torch::nn::Sequential> layers;  // layer1..layer4
   AttentionPool2d attnpool{nullptr};
+  bool batch_norm_fp32 = false;  // bn-fp32 (see ModelNumerics)
 };
 TORCH_MODULE(ModifiedResNet);
 

@@ -2,6 +2,12 @@
 
 namespace cliprepro {
 
+torch::Tensor layer_norm(torch::nn::LayerNormImpl& ln, const torch::Tensor& x, bool in_fp32) {
+  auto y = torch::layer_norm(in_fp32 ? x.to(torch::kFloat) : x, ln.options.normalized_shape(),
+                             ln.weight, ln.bias, ln.options.eps());
+  return y.to(x.scalar_type());
+}
+
 MlpImpl::MlpImpl(int64_t width, bool quick_gelu_) : quick_gelu(quick_gelu_) {
   c_fc = register_module("c_fc", torch::nn::Linear(width, width * 4));
   c_proj = register_module("c_proj", torch::nn::Linear(width * 4, width));
@@ -24,9 +30,10 @@ ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int64_t width, int64_t he
 torch::Tensor ResidualAttentionBlockImpl::forward(const torch::Tensor& x,
                                                   const torch::Tensor& attn_mask) {
   // nn.MultiheadAttention(batch_first=True) transposes to sequence-first internally.
-  auto a = attn->forward(ln_1(x).transpose(0, 1), attn_mask).transpose(0, 1);
+  auto a = attn->forward(layer_norm(*ln_1, x, layer_norm_fp32).transpose(0, 1), attn_mask)
+               .transpose(0, 1);
   auto y = x + a;
-  return y + mlp(ln_2(y));
+  return y + mlp(layer_norm(*ln_2, y, layer_norm_fp32));
 }
 
 TransformerImpl::TransformerImpl(int64_t width, int64_t layers, int64_t heads, bool quick_gelu) {

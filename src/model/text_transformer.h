@@ -7,6 +7,10 @@
 
 namespace cliprepro {
 
+// open_clip's LayerNorm (`in_fp32` false) and LayerNormFp32 (true, built for the fp16/bf16
+// precisions): F.layer_norm on the input (or its fp32 copy), returned in the input's dtype.
+torch::Tensor layer_norm(torch::nn::LayerNormImpl& ln, const torch::Tensor& x, bool in_fp32);
+
 class MlpImpl : public torch::nn::Module {
  public:
   MlpImpl(int64_t width, bool quick_gelu);
@@ -23,6 +27,7 @@ class ResidualAttentionBlockImpl : public torch::nn::Module {
   torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
   MultiheadAttention attn{nullptr};
   Mlp mlp{nullptr};
+  bool layer_norm_fp32 = false;
 };
 TORCH_MODULE(ResidualAttentionBlock);
 

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "src/python_number.h"
+
 namespace cliprepro {
 
 bool openclip_excludes_weight_decay(const std::string& name, const torch::Tensor& p) {
@@ -46,15 +48,16 @@ void AdamW::step() {
       const auto& grad = p.param.grad();
       if (!grad.defined()) continue;
       p.step.add_(1);
-      p.param.mul_(1 - lr * g.weight_decay);
+      // Python numbers, as torch.optim's _single_tensor_adam passes them (see py_number).
+      p.param.mul_(py_number(1 - lr * g.weight_decay));
       p.exp_avg.lerp_(grad, 1 - beta1);
-      p.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2);
+      p.exp_avg_sq.mul_(py_number(beta2)).addcmul_(grad, grad, 1 - beta2);
       const double step = p.step.item<float>();
       const double bias_correction1 = 1 - std::pow(beta1, step);
       const double bias_correction2 = 1 - std::pow(beta2, step);
       const double step_size = lr / bias_correction1;
       const double bias_correction2_sqrt = std::sqrt(bias_correction2);
-      auto denom = (p.exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps);
+      auto denom = (p.exp_avg_sq.sqrt() / py_number(bias_correction2_sqrt)).add_(py_number(eps));
       p.param.addcdiv_(p.exp_avg, denom, -step_size);
     }
   }

@@ -7,7 +7,8 @@
 namespace cliprepro {
 
 const std::vector<std::string>& supported_precisions() {
-  static const std::vector<std::string> kNames = {"fp32", "amp", "amp_bf16", "amp_bfloat16"};
+  static const std::vector<std::string> kNames = {"fp32", "amp",  "amp_bf16",  "amp_bfloat16",
+                                                  "fp16", "bf16", "pure_fp16", "pure_bf16"};
   return kNames;
 }
 
@@ -22,6 +23,11 @@ PrecisionMode parse_precision(const std::string& name) {
   }
   if (name == "amp_bf16" || name == "amp_bfloat16") {
     m.autocast_dtype = torch::kBFloat16;
+    return m;
+  }
+  if (name == "fp16" || name == "bf16" || name == "pure_fp16" || name == "pure_bf16") {
+    m.weight_dtype = name.find("fp16") != std::string::npos ? torch::kHalf : torch::kBFloat16;
+    m.pure = name.rfind("pure_", 0) == 0;
     return m;
   }
   std::string list;

@@ -16,6 +16,14 @@ struct PrecisionMode {
   std::string name;
   std::optional<torch::ScalarType> autocast_dtype;  // amp: kHalf; amp_bf16: kBFloat16
   bool grad_scaler = false;                         // only `amp`, as open_clip_train/main.py
+  // fp16/bf16 and pure_fp16/pure_bf16: the low-precision dtype of the weights, which is also
+  // the dtype images are cast to before the forward (open_clip's get_input_dtype).
+  std::optional<torch::ScalarType> weight_dtype;
+  // pure_*: every floating parameter and buffer in weight_dtype (model.to(dtype)); otherwise
+  // only what open_clip's convert_weights_to_lp converts.
+  bool pure = false;
+  // fp16/bf16 build the text tower with LayerNormFp32 (open_clip's get_cast_dtype).
+  bool layer_norm_fp32() const { return weight_dtype.has_value() && !pure; }
 };
 
 // The names OpenCLIP's --precision accepts that cliprepro implements.

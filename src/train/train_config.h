@@ -30,6 +30,12 @@ struct TrainConfig {
   std::string csv_img_key = "filepath", csv_caption_key = "title", csv_separator = "\t";
   double aug_scale_min = 0.9, aug_scale_max = 1.0;  // aug-cfg scale: RandomResizedCrop's
   double aug_re_prob = 0.0;  // aug-cfg re_prob: ignored without use_timm, as by OpenCLIP
+  // cliprepro extension: leave out (and report) samples that cannot be read or decoded instead
+  // of stopping with an error; they are found when the data is indexed, before training.
+  bool skip_bad_samples = false;
+  // [numerics], cliprepro extensions (see ModelNumerics).
+  bool bn_fp32 = false;
+  double bn_eps = 1e-5;
   int64_t train_num_samples = 1024;
   int64_t val_num_samples = 256;
   int64_t zeroshot_frequency = 1;  // epochs between zero-shot evals; 0 = off

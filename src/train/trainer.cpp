@@ -8,8 +8,10 @@
 #include <stdexcept>
 
 #include "src/data/image_folder.h"
+#include "src/model/low_precision.h"
 #include "src/train/clip_loss.h"
 #include "src/train/cosine_schedule.h"
+#include "src/train/grad_clip.h"
 #include "src/train/train_checkpoint.h"
 
 namespace cliprepro {
@@ -73,6 +75,7 @@ Trainer::Trainer(const TrainConfig& cfg)
     o.image_size = model_cfg_.vision.image_size;
     o.context_length = model_cfg_.text.context_length;
     o.seed = uint64_t(cfg.seed);
+    o.skip_bad_samples = cfg.skip_bad_samples;
     real_ =
         std::make_unique<RealData>(o, clip_tokenizer("dataset-type '" + cfg.dataset_type + "'"));
     // OpenCLIP: a CSV epoch is the whole list; WebDataset needs train-num-samples.
@@ -115,6 +118,15 @@ Trainer::Trainer(const TrainConfig& cfg)
   model_ = Clip(model_cfg_);
   model_->to(device_);
   model_->train();
+  model_->set_numerics({precision_.layer_norm_fp32(), cfg.bn_fp32, cfg.bn_eps});
+  // open_clip.create_model's precision setup, before DDP and the optimizer see the weights.
+  if (precision_.weight_dtype) {
+    if (precision_.pure) {
+      convert_floating_tensors(*model_, *precision_.weight_dtype, cfg.bn_fp32);
+    } else {
+      convert_weights_to_lp(*model_, *precision_.weight_dtype);
+    }
+  }
   // DDP broadcasts rank 0's parameters and buffers at construction; so do we.
   if (pg_) dist::broadcast_module(*pg_, *model_);
   AdamWOptions o;
@@ -192,6 +204,9 @@ std::string Trainer::trajectory() const {
       {"train-data", cfg_.train_data},
       {"train-num-samples", cfg_.train_num_samples},
       {"aug-cfg-scale", {cfg_.aug_scale_min, cfg_.aug_scale_max}},
+      {"skip-bad-samples", cfg_.skip_bad_samples},
+      {"bn-fp32", cfg_.bn_fp32},
+      {"bn-eps", cfg_.bn_eps},
   };
   return j.dump();
 }
@@ -252,15 +267,20 @@ void Trainer::record_eval(StepRecord& rec, const ZeroShotResult& r) const {
   rec.tensors.push_back({"eval/zeroshot_top5", Phase::kEval, scalar_f64(r.top5)});
 }
 
+torch::Tensor Trainer::input_images(const torch::Tensor& images) const {
+  // open_clip_train: images.to(device=device, dtype=get_input_dtype(precision)).
+  return images.to(device_, precision_.weight_dtype.value_or(images.scalar_type()));
+}
+
 ZeroShotResult Trainer::evaluate() {
   AutocastGuard autocast(device_.type(), precision_.autocast_dtype);  // as OpenCLIP's zero_shot
-  return zero_shot_eval(model_, class_tokens_, val_batch_.images, val_batch_.labels, 256,
-                        templates_per_class_);
+  return zero_shot_eval(model_, class_tokens_, input_images(val_batch_.images), val_batch_.labels,
+                        256, templates_per_class_);
 }
 
 ClipOutput Trainer::ddp_forward(const Batch& batch, CaptureTape* tape) {
   if (pg_ && ddp_sync_buffers_) dist::broadcast_buffers(*pg_, *model_);
-  auto out = model_->forward(batch.images.to(device_), batch.tokens.to(device_), tape);
+  auto out = model_->forward(input_images(batch.images), batch.tokens.to(device_), tape);
   ddp_sync_buffers_ = torch::GradMode::is_enabled();
   return out;
 }
@@ -282,13 +302,13 @@ void Trainer::optimizer_step() {
     // Clipping sees true gradients: unscale first (and only once), then step unless inf/NaN.
     if (cfg_.grad_clip_norm > 0) {
       scaler_->unscale_(*optimizer_);
-      torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.grad_clip_norm, 2.0);
+      clip_grad_norm(model_->parameters(), cfg_.grad_clip_norm);
     }
     scaler_->step(*optimizer_);
     scaler_->update();
   } else {
     if (cfg_.grad_clip_norm > 0) {
-      torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.grad_clip_norm, 2.0);
+      clip_grad_norm(model_->parameters(), cfg_.grad_clip_norm);
     }
     optimizer_->step();
   }

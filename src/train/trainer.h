@@ -76,6 +76,10 @@ class Trainer {
     return cfg_.zeroshot_frequency > 0 && (!real_ || !cfg_.imagenet_val.empty());
   }
   int world_size() const { return pg_ ? pg_->world_size() : 1; }
+  // Training samples left out when the data was indexed (see RealData::skipped).
+  std::vector<SkippedSample> skipped_samples() const {
+    return real_ ? real_->skipped() : std::vector<SkippedSample>{};
+  }
 
  private:
   void record_state(StepRecord& rec, bool with_moments) const;
@@ -90,6 +94,8 @@ class Trainer {
                         const torch::Tensor& logit_scale, CaptureTape* tape) const;
   void optimizer_step();
   ZeroShotResult evaluate();
+  // A batch's images on the device, in the dtype the precision feeds the model.
+  torch::Tensor input_images(const torch::Tensor& images) const;
 
   TrainConfig cfg_;
   std::unique_ptr<dist::ProcessGroup> pg_;  // world_size > 1 only
