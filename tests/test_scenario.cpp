@@ -59,6 +59,25 @@ TEST(Scenario, WrongTypeAndBadValuesNameFileAndLine) {
             std::string::npos);
 }
 
+// [numerics] (cliprepro's keys beyond OpenCLIP's flags) and skip-bad-samples.
+TEST(Scenario, NumericsAndSkipBadSamples) {
+  auto s = parse_scenario("skip-bad-samples = true\n[numerics]\nbn-fp32 = true\nbn-eps = 1e-3\n",
+                          "/x/ok.toml");
+  EXPECT_TRUE(s.train.skip_bad_samples);
+  EXPECT_TRUE(s.train.bn_fp32);
+  EXPECT_DOUBLE_EQ(s.train.bn_eps, 1e-3);
+  EXPECT_EQ(s.resolved()["numerics"]["bn-eps"], 1e-3);
+  EXPECT_EQ(s.resolved()["skip-bad-samples"], true);
+  const auto d = parse_scenario("", "/x/ok.toml");
+  EXPECT_FALSE(d.train.bn_fp32);
+  EXPECT_DOUBLE_EQ(d.train.bn_eps, 1e-5);  // nn.BatchNorm2d's default
+  EXPECT_EQ(error_of("[numerics]\nbn-eps = 0\n"), "/x/bad.toml:2:10: 'bn-eps' must be > 0");
+  EXPECT_EQ(error_of("[numerics]\nbn-fp32 = 1\n"),
+            "/x/bad.toml:2:11: 'bn-fp32' must be true or false");
+  EXPECT_EQ(error_of("[numerics]\nln-fp32 = true\n"),
+            "/x/bad.toml:2:1: unknown key 'ln-fp32' in [numerics]");
+}
+
 TEST(Scenario, SyntaxErrorNamesFileAndLine) {
   const auto e = error_of("model = \"tiny\"\nlr = = 3\n");
   EXPECT_EQ(e.rfind("/x/bad.toml:2:", 0), 0u) << e;
