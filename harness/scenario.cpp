@@ -222,6 +222,9 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
   r.read(root, "local-loss", t.local_loss);
   r.read(root, "gather-with-grad", t.gather_with_grad);
   r.read(root, "dist-backend", t.dist_backend);
+  if (root.contains("dist-backend") && t.dist_backend != "gloo" && t.dist_backend != "nccl") {
+    r.fail(*root.get("dist-backend"), "dist-backend must be \"gloo\" or \"nccl\"");
+  }
   r.read(root, "dataset-type", t.dataset_type);
   r.read(root, "train-num-samples", t.train_num_samples);
   r.read(root, "val-num-samples", t.val_num_samples);

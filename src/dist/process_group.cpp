@@ -3,6 +3,10 @@
 #include <torch/csrc/distributed/c10d/Backend.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#ifdef USE_C10D_NCCL
+#include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "src/python_number.h"
@@ -61,9 +65,23 @@ ProcessGroup::ProcessGroup(const std::string& backend, std::chrono::milliseconds
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
     options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
     pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank_, world_size_, options);
+  } else if (backend == "nccl") {
+#ifdef USE_C10D_NCCL
+    if (!torch::cuda::is_available() || local_rank_ >= int(torch::cuda::device_count())) {
+      throw std::runtime_error(
+          "dist-backend 'nccl' needs a CUDA device for local rank " + std::to_string(local_rank_) +
+          " (" + std::to_string(torch::cuda::device_count()) + " visible); use gloo on CPU");
+    }
+    // As open_clip_train: torch.cuda.set_device(local_rank), then the NCCL group.
+    c10::cuda::set_device(c10::DeviceIndex(local_rank_));
+    auto options = c10d::ProcessGroupNCCL::Options::create();
+    options->timeout = timeout;
+    pg_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank_, world_size_, options);
+#else
+    throw std::runtime_error("dist-backend 'nccl': this LibTorch was built without NCCL");
+#endif
   } else {
-    throw std::runtime_error("distributed backend '" + backend +
-                             "' is not available in this build (gloo is; NCCL needs a CUDA run)");
+    throw std::runtime_error("unknown dist-backend '" + backend + "' (gloo or nccl)");
   }
 }
 
@@ -92,6 +110,14 @@ void ProcessGroup::broadcast(torch::Tensor& t, int root) {
 
 void ProcessGroup::barrier() { wait(pg_->barrier()); }
 
+torch::Tensor ProcessGroup::reduce_scatter_sum(const std::vector<torch::Tensor>& inputs) {
+  std::vector<at::Tensor> out{torch::empty_like(inputs.at(size_t(rank_)))};
+  std::vector<std::vector<at::Tensor>> in(1);
+  for (const auto& t : inputs) in[0].push_back(t.contiguous());
+  wait(pg_->reduce_scatter(out, in));
+  return out[0];
+}
+
 namespace {
 
 class AllGatherWithGrad : public torch::autograd::Function<AllGatherWithGrad> {
@@ -107,8 +133,10 @@ class AllGatherWithGrad : public torch::autograd::Function<AllGatherWithGrad> {
     for (auto& g : grads) {
       if (!g.defined()) throw std::runtime_error("all_gather_with_grad: undefined slice grad");
     }
-    // All-to-all by gathering every rank's stacked slice gradients; then PyTorch's
-    // torch.sum(torch.stack(gxs), dim=0) with gxs in rank order.
+    // torch.distributed.nn's _AllGather.backward: NCCL reduce-scatters the slice gradients;
+    // other backends all-to-all them and sum torch.stack(gxs) over dim 0 in rank order.
+    if (pg->backend_name() == "nccl") return {pg->reduce_scatter_sum(grads), torch::Tensor()};
+    // The all-to-all, by gathering every rank's stacked slice gradients.
     auto gathered = pg->all_gather(torch::stack(grads).contiguous());
     std::vector<torch::Tensor> gxs;
     for (auto& g : gathered) gxs.push_back(g[pg->rank()]);

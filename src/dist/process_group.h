@@ -40,6 +40,8 @@ class ProcessGroup {
   void all_reduce_sum(torch::Tensor& t);
   void broadcast(torch::Tensor& t, int root);
   void barrier();
+  // Sum over ranks of inputs[r] lands on rank r (inputs: world_size tensors of one shape).
+  torch::Tensor reduce_scatter_sum(const std::vector<torch::Tensor>& inputs);
 
  private:
   int rank_ = 0, world_size_ = 1, local_rank_ = 0;

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <stdexcept>
@@ -39,7 +40,14 @@ torch::Device parse_device(const std::string& d) {
   if (d == "cuda") {
     if (!torch::cuda::is_available())
       throw std::runtime_error("device = \"cuda\" but no CUDA device is available");
-    return torch::Device(torch::kCUDA, 0);
+    // One GPU per process, as open_clip_train: cuda:LOCAL_RANK.
+    const char* local = std::getenv("LOCAL_RANK");
+    const int index = local != nullptr ? std::atoi(local) : 0;
+    if (index >= int(torch::cuda::device_count())) {
+      throw std::runtime_error("LOCAL_RANK " + std::to_string(index) + " but only " +
+                               std::to_string(torch::cuda::device_count()) + " CUDA devices");
+    }
+    return torch::Device(torch::kCUDA, c10::DeviceIndex(index));
   }
   throw std::runtime_error("unknown device '" + d + "' (expected \"cpu\" or \"cuda\")");
 }
@@ -107,6 +115,11 @@ Trainer::Trainer(const TrainConfig& cfg)
   if (cfg.world_size > 1) {
     const std::string backend =
         !cfg.dist_backend.empty() ? cfg.dist_backend : (device_.is_cuda() ? "nccl" : "gloo");
+    if (backend == "nccl" && !device_.is_cuda()) {
+      throw std::runtime_error(
+          "dist-backend 'nccl' needs device = \"cuda\" (NCCL reduces GPU "
+          "tensors); use gloo on CPU");
+    }
     pg_ = std::make_unique<dist::ProcessGroup>(backend);
     if (pg_->world_size() != cfg.world_size) {
       throw std::runtime_error("world size mismatch: config " + std::to_string(cfg.world_size) +
