@@ -23,21 +23,49 @@ std::filesystem::path write_scenario(const std::filesystem::path& dir, const std
   return path;
 }
 
-test::CommandResult run(const std::filesystem::path& scenario, const std::filesystem::path& out) {
-  return test::run_cli("run " + scenario.string() + " --out " + out.string() + " --no-golden -q");
+test::CommandResult run(const std::filesystem::path& scenario, const std::filesystem::path& out,
+                        int world = 1) {
+  const std::string args = scenario.string() + " --out " + out.string() + " --no-golden -q";
+  if (world == 1) return test::run_cli("run " + args);
+  return test::run_command(test::torchrun(world, std::string(kCliBin) + " run " + args));
 }
 
-void expect_resume_is_bitwise(const std::string& precision) {
-  const auto dir = test::temp_dir("resume_" + precision);
-  auto r = run(write_scenario(dir, "full", precision, ""), dir / "out");
+// `rank_buffers_from_rank0`: BatchNorm running statistics are per rank (each rank's forward
+// updates its own; DDP broadcasts rank 0's before the next forward), and the checkpoint holds
+// rank 0's. So rank r > 0 resumes holding rank 0's buffers: its step-k record differs from its
+// uninterrupted one there, and only there — the next forward starts from rank 0's either way.
+void expect_log_resumes(const std::filesystem::path& full_path,
+                        const std::filesystem::path& resumed_path, const std::string& title,
+                        bool rank_buffers_from_rank0 = false);
+
+// World > 1: rank 0 writes the checkpoint; every rank resumes from it and each rank's log must
+// continue as that rank's uninterrupted log.
+void expect_resume_is_bitwise(const std::string& precision, int world = 1) {
+  const auto dir = test::temp_dir("resume_" + precision + "_w" + std::to_string(world));
+  auto r = run(write_scenario(dir, "full", precision, ""), dir / "out", world);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto ckpt = dir / "out" / "full.checkpoints" / "step_3.safetensors";
   ASSERT_TRUE(std::filesystem::exists(ckpt));
   r = run(write_scenario(dir, "resumed", precision, "resume = \"" + ckpt.string() + "\"\n"),
-          dir / "out");
+          dir / "out", world);
   ASSERT_EQ(r.exit_code, 0) << r.output;
+  if (world == 1) {
+    expect_log_resumes(dir / "out" / "full.h5", dir / "out" / "resumed.h5", precision);
+    return;
+  }
+  for (int rank = 0; rank < world; ++rank) {
+    const std::string suffix = ".rank" + std::to_string(rank) + ".h5";
+    expect_log_resumes(
+        dir / "out" / ("full" + suffix), dir / "out" / ("resumed" + suffix),
+        precision + " gloo world " + std::to_string(world) + " rank " + std::to_string(rank),
+        rank > 0);
+  }
+}
 
-  LogReader full(dir / "out" / "full.h5"), resumed(dir / "out" / "resumed.h5");
+void expect_log_resumes(const std::filesystem::path& full_path,
+                        const std::filesystem::path& resumed_path, const std::string& title,
+                        bool rank_buffers_from_rank0) {
+  LogReader full(full_path), resumed(resumed_path);
   ASSERT_TRUE(resumed.complete());
   int64_t compared = 0, after = 0;
   for (const auto& [name, rs] : resumed.series()) {
@@ -48,6 +76,7 @@ void expect_resume_is_bitwise(const std::string& precision) {
       EXPECT_GE(step, 3) << name << ": a resumed log starts at its checkpoint's step";
       // A resumed log evaluates the state it starts from; the full run did not eval at step 3.
       if (step == 3 && name.rfind("eval/", 0) == 0) continue;
+      if (step == 3 && rank_buffers_from_rank0 && name.rfind("buffers/", 0) == 0) continue;
       const auto it = std::find(fs->steps.begin(), fs->steps.end(), step);
       ASSERT_NE(it, fs->steps.end()) << name << " step " << step;
       EXPECT_EQ(rs.digests[i], fs->digests[size_t(it - fs->steps.begin())])
@@ -56,11 +85,11 @@ void expect_resume_is_bitwise(const std::string& precision) {
       after += step > 3 ? 1 : 0;
     }
   }
-  std::cout << precision << ": resumed from step 3; " << after
+  std::cout << title << ": resumed from step 3; " << after
             << " digests at steps 4-6 compared, all equal to the uninterrupted run's\n";
   // Every tensor family, three steps after the checkpoint.
   EXPECT_GT(after, 3 * 300) << "compared " << compared;
-  if (precision == "amp") {
+  if (title.rfind("amp", 0) == 0) {
     ASSERT_NE(resumed.find("scaler/scale"), nullptr);
   }
 }
@@ -70,6 +99,13 @@ TEST(Resume, Fp32ContinuesBitwise) { expect_resume_is_bitwise("fp32"); }
 // The GradScaler's scale and growth tracker are part of the state (the first steps overflow
 // and back the scale off, so a fresh scaler would diverge).
 TEST(Resume, AmpContinuesBitwise) { expect_resume_is_bitwise("amp"); }
+
+// bf16 weights and AdamW moments go through the checkpoint in their own dtype.
+TEST(Resume, Bf16ContinuesBitwise) { expect_resume_is_bitwise("bf16"); }
+
+// Two Gloo ranks: rank 0's checkpoint holds the replicated state; each rank's data slice
+// follows from (seed, step, rank), so both ranks continue their own logs bit for bit.
+TEST(Resume, GlooWorldTwoContinuesBitwise) { expect_resume_is_bitwise("fp32", 2); }
 
 TEST(Resume, RefusesACheckpointFromOtherSettingsOrNoCheckpoint) {
   const auto dir = test::temp_dir("resume_mismatch");
