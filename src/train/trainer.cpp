@@ -142,6 +142,9 @@ Trainer::Trainer(const TrainConfig& cfg)
   }
   // DDP broadcasts rank 0's parameters and buffers at construction; so do we.
   if (pg_) dist::broadcast_module(*pg_, *model_);
+  // open_clip_train/main.py: random_seed(seed, 0) before the model, random_seed(seed, rank)
+  // after it, so anything random from here on differs between ranks.
+  torch::manual_seed(uint64_t(cfg.seed + rank()));
   AdamWOptions o;
   o.lr = cfg.lr;
   o.beta1 = cfg.beta1;
