@@ -302,12 +302,9 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
         r.fail(*sc, "aug-cfg scale must satisfy 0 < min <= max");
     }
     r.read(*a, "re_prob", t.aug_re_prob);
-    bool use_timm = false;
-    r.read(*a, "use_timm", use_timm);
-    if (use_timm) {
-      r.fail(*a->get("use_timm"),
-             "aug-cfg use_timm (timm's create_transform pipeline) is not supported");
-    }
+    if (a->contains("re_prob") && (t.aug_re_prob < 0 || t.aug_re_prob > 1))
+      r.fail(*a->get("re_prob"), "aug-cfg re_prob must be in [0, 1]");
+    r.read(*a, "use_timm", t.aug_use_timm);
   }
   if (root.contains("device") && t.device != "cpu" && t.device != "cuda") {
     r.fail(*root.get("device"), "device must be \"cpu\" or \"cuda\"");
@@ -397,7 +394,10 @@ nlohmann::json Scenario::resolved() const {
       {"zeroshot-templates", t.zeroshot_templates},
       {"save-frequency", t.save_frequency},
       {"save-every-steps", t.save_every_steps},
-      {"aug-cfg", {{"scale", {t.aug_scale_min, t.aug_scale_max}}, {"re_prob", t.aug_re_prob}}},
+      {"aug-cfg",
+       {{"scale", {t.aug_scale_min, t.aug_scale_max}},
+        {"re_prob", t.aug_re_prob},
+        {"use_timm", t.aug_use_timm}}},
       {"skip-bad-samples", t.skip_bad_samples},
       {"numerics", {{"bn-fp32", t.bn_fp32}, {"bn-eps", t.bn_eps}}},
       {"train-num-samples", t.train_num_samples},

@@ -14,6 +14,7 @@
 #include "src/data/csv_dataset.h"
 #include "src/data/image_decode.h"
 #include "src/data/pil_resample.h"
+#include "src/data/random_erasing.h"
 #include "src/data/transforms.h"
 #include "src/data/webdataset.h"
 #include "test_paths.h"
@@ -285,6 +286,58 @@ TEST(RealData, FormatDetection) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("anim.gif"), std::string::npos);
   }
+}
+
+}  // namespace
+}  // namespace cliprepro
+
+namespace cliprepro {
+namespace {
+
+// timm's RandomErasing(mode='pixel'): one region of 2%..1/3 of the image, aspect 0.3..3.33,
+// N(0, 1) noise, with the given probability; a function of the generator's seed.
+TEST(RandomErasing, ErasesOneRegionWithinTimmsBoundsAtTheGivenRate) {
+  constexpr int kTrials = 2000;
+  int erased = 0;
+  double sum = 0, sum_sq = 0, n = 0;
+  for (int t = 0; t < kTrials; ++t) {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(uint64_t(t));
+    auto img = torch::zeros({3, 64, 48});
+    const bool did = random_erasing_(img, 0.3, gen);
+    const auto mask = img.ne(0).any(0);  // (H, W)
+    ASSERT_EQ(did, mask.any().item<bool>()) << t;
+    if (!did) continue;
+    ++erased;
+    const auto rows = mask.any(1).nonzero(), cols = mask.any(0).nonzero();
+    const int64_t h = rows.size(0), w = cols.size(0);
+    // One solid rectangle: every pixel inside the bounding box erased.
+    EXPECT_EQ(mask.sum().item<int64_t>(), h * w) << t;
+    EXPECT_EQ(rows[-1].item<int64_t>() - rows[0].item<int64_t>() + 1, h) << t;
+    const double area = 64.0 * 48.0;
+    EXPECT_GE(double(h * w), 0.02 * area * 0.8) << t;  // rounding of h and w
+    EXPECT_LE(double(h * w), area / 3.0 * 1.2) << t;
+    EXPECT_LT(h, 64);
+    EXPECT_LT(w, 48);
+    const auto v = img.masked_select(mask.unsqueeze(0).expand_as(img)).to(torch::kFloat64);
+    sum += v.sum().item<double>();
+    sum_sq += v.square().sum().item<double>();
+    n += double(v.numel());
+  }
+  // Binomial(2000, 0.3): sd 0.010; 5 sd.
+  EXPECT_NEAR(double(erased) / kTrials, 0.3, 0.05);
+  EXPECT_NEAR(sum / n, 0.0, 0.01);
+  EXPECT_NEAR(std::sqrt(sum_sq / n), 1.0, 0.01);
+  // Probability 0 never draws; the same seed erases the same region with the same noise.
+  auto g0 = at::make_generator<at::CPUGeneratorImpl>(7);
+  auto img0 = torch::zeros({3, 8, 8});
+  EXPECT_FALSE(random_erasing_(img0, 0.0, g0));
+  auto ga = at::make_generator<at::CPUGeneratorImpl>(9),
+       gb = at::make_generator<at::CPUGeneratorImpl>(9);
+  auto a = torch::zeros({3, 32, 32}), b = torch::zeros({3, 32, 32});
+  random_erasing_(a, 1.0, ga);
+  random_erasing_(b, 1.0, gb);
+  EXPECT_TRUE(torch::equal(a, b));
+  EXPECT_TRUE(a.ne(0).any().item<bool>());
 }
 
 }  // namespace

@@ -161,13 +161,28 @@ TEST(RealDataTraining, AugCfgFollowsOpenClip) {
   r = run(path);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("re_prob is ignored without use_timm"), std::string::npos) << r.output;
-  // use_timm switches OpenCLIP to timm's pipeline, which cliprepro does not implement.
-  text.replace(text.find("re_prob = 0.3 }"), 15, "use_timm = true }");
-  test::write_file(path, text);
-  r = run(path);
-  EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("re_prob.toml:"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("use_timm"), std::string::npos) << r.output;
+  // use_timm = true: timm's pipeline, which with these keys is the same crop and normalisation
+  // plus RandomErasing (pixel mode). re_prob = 0 gives the plain run's images; re_prob = 1
+  // erases a region in every image, drawn after that image's crop.
+  // (Readers closed before the next run rewrites the log.)
+  const auto plain_images =
+      LogReader(image_set() / "out" / "re_prob.h5").read_full("data/images", 1);
+  for (const char* p : {"0.0", "1.0"}) {
+    text = test::read_file(path);
+    const auto at = text.find("re_prob = ");
+    text.replace(at, text.find(" }", at) - at, std::string("re_prob = ") + p + ", use_timm = true");
+    test::write_file(path, text);
+    r = run(path);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output.find("re_prob is ignored"), std::string::npos) << r.output;
+    const auto images = LogReader(image_set() / "out" / "re_prob.h5").read_full("data/images", 1);
+    if (std::string(p) == "0.0") {
+      EXPECT_TRUE(torch::equal(images, plain_images));
+    } else {
+      const auto changed = images.ne(plain_images).flatten(1).any(1);
+      EXPECT_TRUE(changed.all().item<bool>()) << changed;
+    }
+  }
 }
 
 TEST(RealDataTraining, ZeroShotOnAnImageFolderWithTemplates) {

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "src/data/image_decode.h"
+#include "src/data/random_erasing.h"
 
 namespace cliprepro {
 
@@ -99,7 +100,9 @@ Batch RealData::batch(const std::vector<int64_t>& ids, int64_t epoch) const {
       }
       auto gen = at::make_generator<at::CPUGeneratorImpl>(
           sample_seed(options_.seed, epoch, source_ids[size_t(i)]));
-      b.images[i].copy_(train_transform(img, s, gen, options_.scale));
+      auto x = train_transform(img, s, gen, options_.scale);
+      random_erasing_(x, options_.re_prob, gen);
+      b.images[i].copy_(x);
       b.captions[size_t(i)] = raw.caption;
     }
   });

@@ -23,6 +23,7 @@ struct RealDataOptions {
   std::string train_data;    // CSV file, or shard list with braces and "::"
   CsvOptions csv;
   std::array<double, 2> scale = kOpenClipScale;  // aug-cfg scale (RandomResizedCrop)
+  double re_prob = 0.0;  // aug-cfg re_prob with use_timm: timm's RandomErasing, pixel mode
   int64_t image_size = 224;
   int64_t context_length = 77;
   uint64_t seed = 0;

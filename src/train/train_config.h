@@ -30,6 +30,7 @@ struct TrainConfig {
   std::string csv_img_key = "filepath", csv_caption_key = "title", csv_separator = "\t";
   double aug_scale_min = 0.9, aug_scale_max = 1.0;  // aug-cfg scale: RandomResizedCrop's
   double aug_re_prob = 0.0;  // aug-cfg re_prob: ignored without use_timm, as by OpenCLIP
+  bool aug_use_timm = false;  // aug-cfg use_timm: timm's pipeline (RRC + RandomErasing pixel)
   // cliprepro extension: leave out (and report) samples that cannot be read or decoded instead
   // of stopping with an error; they are found when the data is indexed, before training.
   bool skip_bad_samples = false;

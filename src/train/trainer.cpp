@@ -80,6 +80,7 @@ Trainer::Trainer(const TrainConfig& cfg)
     o.csv.caption_key = cfg.csv_caption_key;
     o.csv.separator = cfg.csv_separator.empty() ? '\t' : cfg.csv_separator[0];
     o.scale = {cfg.aug_scale_min, cfg.aug_scale_max};
+    o.re_prob = cfg.aug_use_timm ? cfg.aug_re_prob : 0.0;
     o.image_size = model_cfg_.vision.image_size;
     o.context_length = model_cfg_.text.context_length;
     o.seed = uint64_t(cfg.seed);
@@ -96,7 +97,7 @@ Trainer::Trainer(const TrainConfig& cfg)
     for (const auto& sk : real_->skipped()) {
       std::fprintf(stderr, "warning: skipped %s: %s\n", sk.source.c_str(), sk.reason.c_str());
     }
-    if (cfg.aug_re_prob > 0) {
+    if (cfg.aug_re_prob > 0 && !cfg.aug_use_timm) {
       std::fprintf(stderr,
                    "warning: aug-cfg re_prob is ignored without use_timm, as OpenCLIP ignores it "
                    "(open_clip/transform.py: 'Unused augmentation cfg items')\n");
@@ -220,6 +221,7 @@ std::string Trainer::trajectory() const {
       {"train-data", cfg_.train_data},
       {"train-num-samples", cfg_.train_num_samples},
       {"aug-cfg-scale", {cfg_.aug_scale_min, cfg_.aug_scale_max}},
+      {"aug-cfg-re_prob", cfg_.aug_use_timm ? cfg_.aug_re_prob : 0.0},
       {"skip-bad-samples", cfg_.skip_bad_samples},
       {"bn-fp32", cfg_.bn_fp32},
       {"bn-eps", cfg_.bn_eps},
