@@ -34,6 +34,10 @@ void for_each_full(const LogReader& log, const TensorSeries& s, Fn fn) {
   }
 }
 
+bool has_full(const TensorSeries& s, int64_t step) {
+  return std::find(s.full_steps.begin(), s.full_steps.end(), step) != s.full_steps.end();
+}
+
 // Steps whose stored full tensor does not hash to the logged digest of that step.
 std::set<int64_t> corrupt_steps(const LogReader& log, const TensorSeries& s) {
   std::set<int64_t> bad;
@@ -79,6 +83,8 @@ TensorDiff missing_diff(const std::string& name, const std::string& phase,
 
 CompareResult compare_logs(const LogReader& a, const LogReader& b, const CompareOptions& opts) {
   CompareResult r;
+  r.tolerance = opts.tolerance.text();
+  r.tolerance_reason = opts.tolerance_reason;
   for (const auto& [name, sb] : b.series()) {
     const TensorSeries* sa = a.find(name);
     if (sa == nullptr) {
@@ -97,6 +103,8 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
     if (sbp == nullptr) continue;
     const TensorSeries& sb = *sbp;
     ++r.tensors_compared;
+    r.compared.emplace_back(name, sa.phase);
+    const Tolerance& tol = opts.tolerance.for_tensor(name);
     TensorDiff d;
     d.name = name;
     d.phase = sa.phase;
@@ -108,8 +116,7 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
     }
     std::map<int64_t, uint64_t> da;
     for (size_t i = 0; i < sa.steps.size(); ++i) da[sa.steps[i]] = sa.digests[i];
-    int64_t first = -1;
-    std::vector<int64_t> missing_in_a;
+    std::vector<int64_t> differing, missing_in_a;
     for (size_t i = 0; i < sb.steps.size(); ++i) {
       auto it = da.find(sb.steps[i]);
       if (it == da.end()) {
@@ -118,42 +125,47 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
       }
       ++d.steps_compared;
       ++r.digests_compared;
-      if (it->second != sb.digests[i]) {
-        ++d.steps_differing;
-        if (first < 0) first = sb.steps[i];
-      }
+      if (it->second != sb.digests[i]) differing.push_back(sb.steps[i]);
     }
-    if (first >= 0) {
-      d.reason = "digest";
-      d.first_step = first;
-    }
-    // Full tensors stored by both: compare bits where the digests do not already prove them
-    // equal (the integrity check below ties stored bits to digests), and locate the first
-    // element that differs.
-    std::map<int64_t, uint64_t> db;
-    for (size_t i = 0; i < sb.steps.size(); ++i) db[sb.steps[i]] = sb.digests[i];
+    // A stored tensor that no longer hashes to its digest is compared by value even when the
+    // two logs' digests agree: the bits on disk are what a reader would trust.
     const auto bad_a = corrupt_steps(a, sa), bad_b = corrupt_steps(b, sb);
-    for (size_t row = 0; row < sb.full_steps.size(); ++row) {
-      const int64_t step = sb.full_steps[row];
+    for (const auto* bad : {&bad_a, &bad_b})
+      for (const int64_t step : *bad)
+        if (da.count(step) && has_full(sa, step) && has_full(sb, step) &&
+            std::find(differing.begin(), differing.end(), step) == differing.end())
+          differing.push_back(step);
+    std::sort(differing.begin(), differing.end());
+    d.steps_differing = int64_t(differing.size());
+    r.full_compared +=
+        int64_t(std::count_if(sb.full_steps.begin(), sb.full_steps.end(), [&](int64_t s) {
+          return std::find(sa.full_steps.begin(), sa.full_steps.end(), s) != sa.full_steps.end();
+        }));
+    // Steps whose digests differ, in order: with both full tensors stored, the tolerance
+    // decides (and the first differing element is located); without, the step differs.
+    for (const int64_t step : differing) {
       auto ra = std::find(sa.full_steps.begin(), sa.full_steps.end(), step);
-      if (ra == sa.full_steps.end()) continue;
-      ++r.full_compared;
-      auto ia = da.find(step), ib = db.find(step);
-      if (ia != da.end() && ib != db.end() && ia->second == ib->second && !bad_a.count(step) &&
-          !bad_b.count(step)) {
-        continue;
+      auto rb = std::find(sb.full_steps.begin(), sb.full_steps.end(), step);
+      if (ra == sa.full_steps.end() || rb == sb.full_steps.end()) {
+        d.reason = "digest";
+        d.first_step = step;
+        break;
       }
       auto ta = a.read_full_rows(name, int64_t(ra - sa.full_steps.begin()), 1)[0];
-      auto tb = b.read_full_rows(name, int64_t(row), 1)[0];
-      const ElementwiseDiff v = diff_tensors(ta, tb);
-      if (v.bitwise_equal) continue;
-      if (d.first_step < 0 || step <= d.first_step) {
-        d.reason = "values";
-        d.first_step = step;
-        d.elements_differing = v.differing;
-        d.first_element = v.first_differing;
-        d.max_abs_err = v.max_abs;
+      auto tb = b.read_full_rows(name, int64_t(rb - sb.full_steps.begin()), 1)[0];
+      if (tol.kind != Tolerance::Kind::kBitwise && check_tolerance(tol, ta, tb).pass) {
+        ++d.steps_tolerated;
+        ++r.steps_tolerated;
+        continue;
       }
+      const ElementwiseDiff v = diff_tensors(ta, tb);
+      d.reason = v.bitwise_equal ? "digest" : "values";  // equal bits: a digest is wrong
+      d.first_step = step;
+      d.elements_differing = v.differing;
+      d.first_element = v.first_differing;
+      d.max_abs_err = v.max_abs;
+      d.max_ulp = v.max_ulp;
+      d.cosine = v.cosine;
       break;
     }
     if (d.first_step >= 0) {
@@ -187,13 +199,20 @@ std::string format_compare(const CompareResult& r, const std::string& label_a,
                            const std::string& label_b, size_t max_rows) {
   std::ostringstream o;
   if (r.equal()) {
-    o << "MATCH: " << label_a << " and " << label_b << " are bitwise identical ("
-      << r.tensors_compared << " tensors, " << r.digests_compared << " digests, " << r.full_compared
+    if (r.steps_tolerated == 0) {
+      o << "MATCH: " << label_a << " and " << label_b << " are bitwise identical (";
+    } else {
+      o << "MATCH within tolerance " << r.tolerance << ": " << label_a << " and " << label_b << " ("
+        << r.steps_tolerated << " tensor-steps within tolerance but not bitwise; ";
+    }
+    o << r.tensors_compared << " tensors, " << r.digests_compared << " digests, " << r.full_compared
       << " full tensors compared)\n";
+    if (!r.tolerance_reason.empty()) o << "policy: " << r.tolerance_reason << "\n";
     return o.str();
   }
   const auto& f = r.diffs.front();
-  o << "DIFFER: " << label_a << " vs " << label_b << "\n";
+  o << "DIFFER: " << label_a << " vs " << label_b << " (tolerance " << r.tolerance << ")\n";
+  if (!r.tolerance_reason.empty()) o << "policy: " << r.tolerance_reason << "\n";
   o << "first difference: ";
   if (f.first_step >= 0) o << "step " << f.first_step << ", ";
   o << "phase " << f.phase << ", tensor " << f.name << " (" << f.reason;

@@ -7,12 +7,17 @@
 #include <vector>
 
 #include "harness/log_reader.h"
+#include "harness/tolerance.h"
 
 namespace cliprepro {
 
 struct CompareOptions {
   // Golden check: B may hold a subset of A's tensors and steps; A's extras are not differences.
   bool b_is_subset = false;
+  // Applied where both logs stored the full tensor of a step whose digests differ; a step with
+  // digests only can match bitwise or not at all.
+  TolerancePolicy tolerance;
+  std::string tolerance_reason;  // why this policy (golden check: fingerprint match or not)
 };
 
 struct TensorDiff {
@@ -25,11 +30,18 @@ struct TensorDiff {
   // From full tensors at first_step, when both logs stored them there.
   int64_t elements_differing = -1, first_element = -1;
   double max_abs_err = std::numeric_limits<double>::quiet_NaN();
+  double cosine = std::numeric_limits<double>::quiet_NaN();
+  int64_t max_ulp = -1;
+  int64_t steps_tolerated = 0;  // digests differed, values within the tolerance
 };
 
 struct CompareResult {
   int64_t tensors_compared = 0, digests_compared = 0, full_compared = 0;
-  std::vector<TensorDiff> diffs;  // sorted: first divergence first
+  int64_t steps_tolerated = 0;  // (tensor, step) pairs within the tolerance but not bitwise
+  std::string tolerance = "bitwise";
+  std::string tolerance_reason;
+  std::vector<std::pair<std::string, std::string>> compared;  // (tensor, phase) in both logs
+  std::vector<TensorDiff> diffs;                              // sorted: first divergence first
   bool equal() const { return diffs.empty(); }
 };
 

@@ -108,4 +108,33 @@ nlohmann::json env_fingerprint() {
   };
 }
 
+nlohmann::json fingerprint_key(const nlohmann::json& fp) {
+  auto at = [&](const nlohmann::json::json_pointer& p) {
+    return fp.contains(p) ? fp.at(p) : nlohmann::json(nullptr);
+  };
+  using P = nlohmann::json::json_pointer;
+  nlohmann::json env = at(P("/determinism/env"));
+  if (env.is_object()) env.erase("CUBLAS_WORKSPACE_CONFIG");  // set by every run on CUDA
+  return {{"torch_version", at(P("/torch_version"))},
+          {"device", at(P("/device"))},
+          {"cpu_model", at(P("/cpu/model"))},
+          {"cpu_arch", at(P("/cpu/arch"))},
+          {"cpu_isa_flags", at(P("/cpu/isa_flags"))},
+          {"intra_op_threads", at(P("/determinism/intra_op_threads"))},
+          {"pinning_env", env},
+          {"gpus", at(P("/cuda/devices"))},
+          {"cudnn_version", at(P("/cuda/cudnn_version"))},
+          {"cudart_version", at(P("/cuda/cudart_version"))}};
+}
+
+std::vector<std::string> fingerprint_differences(const nlohmann::json& a, const nlohmann::json& b) {
+  const auto ka = fingerprint_key(a), kb = fingerprint_key(b);
+  std::vector<std::string> out;
+  for (const auto& [field, va] : ka.items()) {
+    const auto& vb = kb.at(field);
+    if (va != vb) out.push_back(field + ": " + va.dump() + " vs " + vb.dump());
+  }
+  return out;
+}
+
 }  // namespace cliprepro

@@ -3,10 +3,19 @@
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace cliprepro {
 
 nlohmann::json env_fingerprint();
+
+// The part of a fingerprint that decides whether two runs can be bitwise equal: torch version,
+// device (and GPU, cuDNN, CUDA runtime), CPU model, architecture and ISA flags, ISA/threading
+// pins in the environment, intra-op threads. Not: git commit, compiler, OS release, time.
+nlohmann::json fingerprint_key(const nlohmann::json& fingerprint);
+
+// "field: a vs b" for every key field that differs (empty: same key).
+std::vector<std::string> fingerprint_differences(const nlohmann::json& a, const nlohmann::json& b);
 
 // "<sha>" or "<sha>-dirty"; "unknown" outside a git checkout.
 std::string git_commit();

@@ -6,7 +6,17 @@
 #include <cstdio>
 #include <cstring>
 
+#include "harness/env_fingerprint.h"
+
 namespace cliprepro {
+namespace {
+
+nlohmann::json parse_fingerprint(const LogReader& log) {
+  auto fp = nlohmann::json::parse(log.attr("fingerprint"), nullptr, false);
+  return fp.is_object() ? fp : nlohmann::json::object();  // absent or unreadable: no key
+}
+
+}  // namespace
 
 void require_golden(const Scenario& s) {
   if (s.golden.path.empty()) {
@@ -50,6 +60,17 @@ CompareResult check_golden(const std::filesystem::path& log, const Scenario& s) 
   LogReader run(log), golden(s.golden.path);
   CompareOptions opts;
   opts.b_is_subset = true;
+  const auto fp_run = parse_fingerprint(run), fp_golden = parse_fingerprint(golden);
+  const auto differences = fingerprint_differences(fp_run, fp_golden);
+  if (differences.empty()) {
+    opts.tolerance_reason = "same environment fingerprint as the golden: bitwise";
+  } else {
+    opts.tolerance = s.golden.tolerance;
+    std::string what;
+    for (const auto& d : differences) what += (what.empty() ? "" : "; ") + d;
+    opts.tolerance_reason = "environment fingerprint differs from the golden's (" + what +
+                            "): the scenario's tolerance " + opts.tolerance.text();
+  }
   return compare_logs(run, golden, opts);
 }
 

@@ -86,6 +86,12 @@ RunResult train_and_log(const Scenario& s, const RunOptions& opts) {
       {"resolved_config", s.resolved().dump(2)},
       {"model_config", trainer.model_config().json_text},
       {"skipped_samples", skipped},
+      {"debug_flip", trainer.bit_flip().step > 0
+                         ? nlohmann::json{{"step", trainer.bit_flip().step},
+                                          {"tensor", trainer.bit_flip().tensor},
+                                          {"element", trainer.bit_flip().element},
+                                          {"bit", trainer.bit_flip().bit}}
+                         : nlohmann::json(nullptr)},
       {"fingerprint", env_fingerprint().dump(2)},
       {"git_commit", git_commit()},
       {"created_utc", utc_now()},

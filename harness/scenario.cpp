@@ -199,6 +199,7 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
                 "val-num-samples",
                 "zeroshot-frequency",
                 "determinism",
+                "debug",
                 "log",
                 "golden"},
                "");
@@ -271,6 +272,25 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
   r.read(root, "csv-caption-key", t.csv_caption_key);
   r.read(root, "csv-separator", t.csv_separator);
   r.read(root, "skip-bad-samples", t.skip_bad_samples);
+  if (const auto* dbg = r.table(root, "debug")) {
+    r.check_keys(*dbg, {"flip-step", "flip-tensor", "flip-element", "flip-bit", "flip-seed"},
+                 "debug");
+    auto& f = t.flip;
+    r.read(*dbg, "flip-step", f.step);
+    r.read(*dbg, "flip-tensor", f.tensor);
+    r.read(*dbg, "flip-element", f.element);
+    r.read(*dbg, "flip-bit", f.bit);
+    int64_t seed = 0;
+    r.read(*dbg, "flip-seed", seed);
+    f.seed = uint64_t(seed);
+    if (!dbg->contains("flip-step") || f.step < 1)
+      r.fail(dbg->contains("flip-step") ? *dbg->get("flip-step") : *root.get("debug"),
+             "[debug] needs flip-step >= 1 (the step after whose update the bit flips)");
+    if (dbg->contains("flip-element") && f.element < 0)
+      r.fail(*dbg->get("flip-element"), "'flip-element' must be >= 0");
+    if (dbg->contains("flip-bit") && f.bit < 0)
+      r.fail(*dbg->get("flip-bit"), "'flip-bit' must be >= 0");
+  }
   if (const auto* n = r.table(root, "numerics")) {
     r.check_keys(*n, {"bn-fp32", "bn-eps"}, "numerics");
     r.read(*n, "bn-fp32", t.bn_fp32);
@@ -344,7 +364,8 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
   }
   s.golden.selection = s.log;
   if (const auto* g = r.table(root, "golden")) {
-    r.check_keys(*g, {"path", "full-steps", "full-tensors"}, "golden");
+    r.check_keys(*g, {"path", "full-steps", "full-tensors", "tolerance", "tolerance-for"},
+                 "golden");
     std::string gp;
     r.read(*g, "path", gp);
     if (gp.empty()) r.fail(*g, "[golden] needs 'path'");
@@ -354,6 +375,21 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
     s.golden.selection.full_tensors.clear();
     r.read_steps(*g, "full-steps", s.golden.selection.full_steps);
     r.read_strings(*g, "full-tensors", s.golden.selection.full_tensors);
+    std::string tol = "bitwise";
+    r.read(*g, "tolerance", tol);
+    std::vector<std::string> overrides;
+    r.read_strings(*g, "tolerance-for", overrides);
+    try {
+      s.golden.tolerance.fallback = parse_tolerance(tol);
+    } catch (const std::invalid_argument& e) {
+      r.fail(*g->get("tolerance"), e.what());
+    }
+    try {
+      for (const auto& o : overrides)
+        s.golden.tolerance.overrides.push_back(parse_tolerance_override(o));
+    } catch (const std::invalid_argument& e) {
+      r.fail(*g->get("tolerance-for"), e.what());
+    }
   }
   return s;
 }
@@ -400,6 +436,12 @@ nlohmann::json Scenario::resolved() const {
         {"use_timm", t.aug_use_timm}}},
       {"skip-bad-samples", t.skip_bad_samples},
       {"numerics", {{"bn-fp32", t.bn_fp32}, {"bn-eps", t.bn_eps}}},
+      {"debug",
+       {{"flip-step", t.flip.step},
+        {"flip-tensor", t.flip.tensor},
+        {"flip-element", t.flip.element},
+        {"flip-bit", t.flip.bit},
+        {"flip-seed", t.flip.seed}}},
       {"train-num-samples", t.train_num_samples},
       {"val-num-samples", t.val_num_samples},
       {"zeroshot-frequency", t.zeroshot_frequency},
@@ -416,7 +458,8 @@ nlohmann::json Scenario::resolved() const {
       {"golden",
        {{"path", golden.path.string()},
         {"full-steps", steps_json(golden.selection.full_steps)},
-        {"full-tensors", golden.selection.full_tensors}}},
+        {"full-tensors", golden.selection.full_tensors},
+        {"tolerance", golden.tolerance.text()}}},
   };
 }
 

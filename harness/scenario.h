@@ -7,6 +7,7 @@
 #include <string>
 
 #include "harness/log_selection.h"
+#include "harness/tolerance.h"
 #include "src/train/train_config.h"
 
 namespace cliprepro {
@@ -19,6 +20,9 @@ class ScenarioError : public std::runtime_error {
 struct GoldenConfig {
   std::filesystem::path path;  // resolved against the scenario file's directory
   LogSelection selection;      // full tensors kept in the golden; digests as [log]
+  // Applied by `golden check` when the run's environment fingerprint differs from the
+  // golden's; with the same fingerprint the check is bitwise.
+  TolerancePolicy tolerance;
 };
 
 struct Scenario {

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <bit>
+#include <cmath>
 #include <cstdio>
 #include <limits>
 #include <sstream>
@@ -90,6 +91,12 @@ ElementwiseDiff diff_tensors(const torch::Tensor& a_in, const torch::Tensor& b_i
   auto rel = torch::where(abs_err.eq(0), torch::zeros_like(abs_err), abs_err / denom);
   rel = torch::where(rel.isnan(), torch::full_like(rel, INFINITY), rel);
   r.max_rel = rel.max().item<double>();
+  {
+    const double dot = (a64 * b64).sum().item<double>();
+    const double na = a64.norm().item<double>(), nb = b64.norm().item<double>();
+    r.cosine = na == 0 && nb == 0 ? 1.0 : (na == 0 || nb == 0) ? 0.0 : dot / (na * nb);
+    if (!std::isfinite(dot) || !std::isfinite(na) || !std::isfinite(nb)) r.cosine = NAN;
+  }
   if (is_float) {
     auto d = (ordered_bits(a) - ordered_bits(b)).abs();
     d = torch::where(both_nan, torch::zeros_like(d), d);

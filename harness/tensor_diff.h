@@ -22,6 +22,10 @@ struct ElementwiseDiff {
   // Largest distance in units in the last place of the common float format (fp64/fp32/fp16/
   // bf16); -0 and +0 are 0 apart; NaN vs a number is INT64_MAX. Integers: max |a-b|.
   int64_t max_ulp = 0;
+  // Cosine similarity of the flattened tensors in float64: 1 for bitwise-equal tensors (also
+  // all-zero or empty ones), 0 when exactly one is all zeros, NaN when a NaN or Inf is involved
+  // in a difference (no direction to compare).
+  double cosine = 1.0;
 };
 
 // a and b must have the same dtype (otherwise both are compared in float64 and max_ulp is

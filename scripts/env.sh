@@ -14,9 +14,11 @@ CLIPREPRO_VENV="${CLIPREPRO_VENV:-${CLIPREPRO_HOME}/venv-torch-${CLIPREPRO_TORCH
 CLIPREPRO_PYTHON="${CLIPREPRO_VENV}/bin/python"
 # libgloo-dev: headers only — torch's ProcessGroupGloo.hpp includes gloo headers the wheel does not
 # ship (gloo's code itself is inside libtorch_cpu.so; Debian's libgloo is not linked).
+# libxml2-utils: xmllint, which validates compare's JUnit output against tests/data/junit.xsd.
 CLIPREPRO_DEBIAN_PACKAGES=(
   build-essential cmake pkg-config git python3-venv
   libhdf5-dev hdf5-tools libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev libpng-dev libjpeg62-turbo-dev libicu-dev zlib1g-dev libgloo-dev clang-format
+  libxml2-utils
 )
 CLIPREPRO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "harness/compare.h"
 #include "harness/golden.h"
+#include "harness/log_reader.h"
 #include "harness/run_scenario.h"
 #include "tests/test_util.h"
 
@@ -110,6 +112,68 @@ TEST(Compare, IdenticalLogsMatchAndMissingTensorsDiffer) {
   CompareOptions subset;
   subset.b_is_subset = true;
   EXPECT_TRUE(compare_logs(ra, rb, subset).equal());
+}
+
+// A golden blessed at one lr, a run at lr·(1 + 1e-5): never bitwise equal. With the golden's
+// fingerprint the check is bitwise and fails; with another key field (torch version) it applies
+// the scenario's tolerance and passes; a field outside the key (git commit) changes nothing.
+TEST(GoldenFingerprint, SameFingerprintIsBitwiseOtherwiseTheScenarioTolerance) {
+  const auto dir = test::temp_dir("golden_fp");
+  auto scenario = [&](const std::string& name, const std::string& lr) {
+    const auto path = dir / (name + ".toml");
+    test::write_file(path, "name = \"" + name +
+                               "\"\nmodel = \"tiny\"\ntrain-num-samples = 64\n"
+                               "val-num-samples = 16\nbatch-size = 16\nsteps = 2\nwarmup = 1\n"
+                               "seed = 4\nlr = " +
+                               lr +
+                               "\n[determinism]\nthreads = 2\n"
+                               "[golden]\npath = \"golden.h5\"\nfull-steps = [\"0:\"]\n"
+                               "full-tensors = [\"*\"]\ntolerance = \"rtol=1e-3,atol=1e-4\"\n"
+                               "tolerance-for = [\"*k_proj.bias=rtol=0,atol=3e-3\", "
+                               "\"*in_proj_bias=rtol=0,atol=3e-3\"]\n");
+    return load_scenario(path);
+  };
+  const Scenario golden = scenario("golden", "1e-3"), run = scenario("run", "1.00001e-3");
+  bless_golden(golden, false);
+  RunOptions o;
+  o.log_path = dir / "run.h5";
+  o.selection = run.golden.selection;
+  o.progress = false;
+  train_and_log(run, o);
+
+  auto r = check_golden(o.log_path, run);
+  EXPECT_FALSE(r.equal());
+  EXPECT_EQ(r.tolerance, "bitwise");
+  EXPECT_NE(r.tolerance_reason.find("same environment fingerprint"), std::string::npos)
+      << r.tolerance_reason;
+
+  auto fp = nlohmann::json::parse(LogReader(golden.golden.path).attr("fingerprint"));
+  fp["git_commit"] = "0000000";
+  test::set_root_attr(golden.golden.path, "fingerprint", fp.dump());
+  EXPECT_EQ(check_golden(o.log_path, run).tolerance, "bitwise");
+
+  fp["torch_version"] = "0.0.0";
+  test::set_root_attr(golden.golden.path, "fingerprint", fp.dump());
+  r = check_golden(o.log_path, run);
+  EXPECT_TRUE(r.equal()) << format_compare(r, "run", "golden");
+  EXPECT_GT(r.steps_tolerated, 10);
+  EXPECT_NE(r.tolerance_reason.find("torch_version"), std::string::npos) << r.tolerance_reason;
+  EXPECT_NE(format_compare(r, "run", "golden").find("policy: environment fingerprint differs"),
+            std::string::npos);
+}
+
+TEST(GoldenFingerprint, BadToleranceInScenarioNamesFileAndLine) {
+  const auto dir = test::temp_dir("golden_fp_bad");
+  const auto path = dir / "bad.toml";
+  test::write_file(path,
+                   "name = \"bad\"\nmodel = \"tiny\"\n[golden]\npath = \"g.h5\"\n"
+                   "tolerance = \"ulp=-1\"\n");
+  try {
+    load_scenario(path);
+    FAIL() << "accepted a negative ULP bound";
+  } catch (const ScenarioError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.toml:5:"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

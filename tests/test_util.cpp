@@ -116,4 +116,11 @@ void flip_bit(const std::filesystem::path& file, const std::string& dataset, int
                   "write");
 }
 
+void set_root_attr(const std::filesystem::path& file, const std::string& name,
+                   const std::string& value) {
+  h5_quiet();
+  H5Id f = h5_check(H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "open " + file.string());
+  h5_write_string_attr(f.get(), name, value);
+}
+
 }  // namespace cliprepro::test

@@ -35,4 +35,8 @@ std::filesystem::path short_scenario(const std::filesystem::path& dir, const std
 void flip_bit(const std::filesystem::path& file, const std::string& dataset, int64_t row,
               int64_t element, int bit);
 
+// Rewrites a string attribute on the file's root group (e.g. a log's fingerprint).
+void set_root_attr(const std::filesystem::path& file, const std::string& name,
+                   const std::string& value);
+
 }  // namespace cliprepro::test

@@ -2,8 +2,10 @@
 
 #include <cstdio>
 #include <iostream>
+#include <stdexcept>
 
 #include "harness/compare.h"
+#include "harness/compare_report.h"
 #include "harness/env_fingerprint.h"
 #include "harness/golden.h"
 #include "harness/run_scenario.h"
@@ -74,10 +76,34 @@ int cmd_golden_check(const std::filesystem::path& scenario, const std::filesyste
   return c.equal() ? kExitMatch : kExitDiffer;
 }
 
-int cmd_compare(const std::filesystem::path& a, const std::filesystem::path& b, size_t max_rows) {
-  LogReader ra(a), rb(b);
-  const CompareResult c = compare_logs(ra, rb);
-  std::fputs(format_compare(c, a.string(), b.string(), max_rows).c_str(), stdout);
+namespace {
+
+// Written next to its destination and renamed into place: a CI job never reads half a report.
+void write_atomically(const std::filesystem::path& path, const std::string& text) {
+  const std::string tmp = path.string() + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) throw std::runtime_error("cannot write " + tmp);
+  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  if (std::fclose(f) != 0 || !ok) throw std::runtime_error("cannot write " + tmp);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("cannot rename " + tmp + " to " + path.string());
+}
+
+}  // namespace
+
+int cmd_compare(const CompareArgs& args) {
+  CompareOptions opts;
+  opts.tolerance.fallback = parse_tolerance(args.tolerance);
+  for (const auto& o : args.tolerance_for)
+    opts.tolerance.overrides.push_back(parse_tolerance_override(o));
+  LogReader ra(args.a), rb(args.b);
+  const CompareResult c = compare_logs(ra, rb, opts);
+  const std::string la = args.a.string(), lb = args.b.string();
+  std::fputs(format_compare(c, la, lb, args.max_rows).c_str(), stdout);
+  if (!args.json.empty()) write_atomically(args.json, compare_json(c, la, lb).dump(2) + "\n");
+  if (!args.junit.empty()) write_atomically(args.junit, compare_junit(c, la, lb));
+  if (!args.markdown.empty())
+    write_atomically(args.markdown, compare_markdown(c, la, lb, args.max_rows));
   return c.equal() ? kExitMatch : kExitDiffer;
 }
 

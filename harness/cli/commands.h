@@ -3,6 +3,7 @@
 #pragma once
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace cliprepro::cli {
 
@@ -20,7 +21,15 @@ struct RunArgs {
 int cmd_run(const RunArgs& a);
 int cmd_golden_bless(const std::filesystem::path& scenario, bool quiet);
 int cmd_golden_check(const std::filesystem::path& scenario, const std::filesystem::path& log);
-int cmd_compare(const std::filesystem::path& a, const std::filesystem::path& b, size_t max_rows);
+struct CompareArgs {
+  std::filesystem::path a, b;
+  size_t max_rows = 20;
+  std::string tolerance = "bitwise";            // see harness/tolerance.h
+  std::vector<std::string> tolerance_for;       // GLOB=POLICY overrides
+  std::filesystem::path json, junit, markdown;  // written when set
+};
+
+int cmd_compare(const CompareArgs& args);
 int cmd_env();
 
 }  // namespace cliprepro::cli

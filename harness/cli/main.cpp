@@ -58,13 +58,28 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   check->add_option("log", check_log, "Run log (.h5)")->required()->check(CLI::ExistingFile);
 
-  std::string cmp_a, cmp_b;
-  size_t max_rows = 20;
-  auto* compare =
-      app.add_subcommand("compare", "Compare two logs: first difference and per-tensor summary");
-  compare->add_option("a", cmp_a, "First log (.h5)")->required()->check(CLI::ExistingFile);
-  compare->add_option("b", cmp_b, "Second log (.h5)")->required()->check(CLI::ExistingFile);
-  compare->add_option("--max-rows", max_rows, "Differing tensors to list")->capture_default_str();
+  cli::CompareArgs cmp;
+  auto* compare = app.add_subcommand(
+      "compare",
+      "Compare two logs: first divergence (step, phase, tensor in execution order) and a "
+      "per-tensor summary. Exit 0 match, 1 differ, 2 error");
+  compare->add_option("a", cmp.a, "Log under test (.h5)")->required()->check(CLI::ExistingFile);
+  compare->add_option("b", cmp.b, "Reference log (.h5)")->required()->check(CLI::ExistingFile);
+  compare->add_option("--max-rows", cmp.max_rows, "Differing tensors to list")
+      ->capture_default_str();
+  compare
+      ->add_option("--tolerance", cmp.tolerance,
+                   "Where both logs hold a step's full tensor: bitwise, ulp=N, rtol=R,atol=A, "
+                   "torch (torch.testing defaults per dtype) or depth[:k=K,c=C]. Steps with "
+                   "digests only must match bitwise")
+      ->capture_default_str();
+  compare->add_option("--tolerance-for", cmp.tolerance_for,
+                      "Per tensor family, GLOB=POLICY (repeatable; the first matching glob wins), "
+                      "e.g. 'optimizer/*=rtol=1e-5,atol=1e-8'");
+  compare->add_option("--json", cmp.json, "Also write the result as JSON to this file");
+  compare->add_option("--junit", cmp.junit,
+                      "Also write JUnit XML (one testcase per tensor) to this file");
+  compare->add_option("--markdown", cmp.markdown, "Also write a markdown summary to this file");
 
   cliprepro::InferOptions infer_opt;
   auto* infer = app.add_subcommand(
@@ -109,7 +124,7 @@ int main(int argc, char** argv) {
     if (*run) return cli::cmd_run(run_args);
     if (*bless) return cli::cmd_golden_bless(bless_scenario, bless_quiet);
     if (*check) return cli::cmd_golden_check(check_scenario, check_log);
-    if (*compare) return cli::cmd_compare(cmp_a, cmp_b, max_rows);
+    if (*compare) return cli::cmd_compare(cmp);
     if (*infer) {
       cliprepro::run_infer(infer_opt);
       return cli::kExitMatch;

@@ -8,6 +8,17 @@
 
 namespace cliprepro {
 
+// [debug] flip: compare's self-test. After step `step`'s update, one bit of one live state tensor
+// (params/*, buffers/*, optimizer/exp_avg*/*) is flipped in place — so the run's log differs from
+// that step on. Unset fields are drawn from `seed`.
+struct BitFlip {
+  int64_t step = 0;      // 0 = off
+  std::string tensor;    // log name; "" = random
+  int64_t element = -1;  // flat index; -1 = random
+  int bit = -1;          // 0 = least significant; -1 = random
+  uint64_t seed = 0;
+};
+
 struct TrainConfig {
   std::string model = "tiny";  // shipped config name or path to an OpenCLIP model-config JSON
   std::string precision = "fp32";
@@ -29,7 +40,7 @@ struct TrainConfig {
   std::string train_data;                  // CSV file or WebDataset shard list (braces, "::")
   std::string csv_img_key = "filepath", csv_caption_key = "title", csv_separator = "\t";
   double aug_scale_min = 0.9, aug_scale_max = 1.0;  // aug-cfg scale: RandomResizedCrop's
-  double aug_re_prob = 0.0;  // aug-cfg re_prob: ignored without use_timm, as by OpenCLIP
+  double aug_re_prob = 0.0;   // aug-cfg re_prob: ignored without use_timm, as by OpenCLIP
   bool aug_use_timm = false;  // aug-cfg use_timm: timm's pipeline (RRC + RandomErasing pixel)
   // cliprepro extension: leave out (and report) samples that cannot be read or decoded instead
   // of stopping with an error; they are found when the data is indexed, before training.
@@ -43,6 +54,7 @@ struct TrainConfig {
   std::string imagenet_val;        // OpenCLIP's --imagenet-val: an ImageFolder for zero-shot
   std::vector<std::string> zeroshot_templates = {"a photo of a {}."};
   DeterminismConfig determinism;
+  BitFlip flip;
   // Checkpoints (rank 0 writes <checkpoint_dir>/step_<s>.safetensors) and resume.
   std::string resume;            // OpenCLIP's --resume: a cliprepro training checkpoint
   int64_t save_frequency = 0;    // OpenCLIP's --save-frequency: every N epochs; 0 = off

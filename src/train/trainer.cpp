@@ -4,8 +4,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <random>
 #include <stdexcept>
 
 #include "src/data/image_folder.h"
@@ -183,6 +185,82 @@ Trainer::Trainer(const TrainConfig& cfg)
                                ", but the run has only " + std::to_string(total_steps()) +
                                " steps");
     }
+  }
+  resolve_flip();
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> Trainer::live_state() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& kv : model_->named_parameters())
+    out.emplace_back("params/" + kv.key(), kv.value());
+  for (const auto& kv : model_->named_buffers())
+    out.emplace_back("buffers/" + kv.key(), kv.value());
+  for (const auto& g : optimizer_->groups()) {
+    for (const auto& p : g.params) {
+      out.emplace_back("optimizer/exp_avg/" + p.name, p.exp_avg);
+      out.emplace_back("optimizer/exp_avg_sq/" + p.name, p.exp_avg_sq);
+    }
+  }
+  return out;
+}
+
+void Trainer::resolve_flip() {
+  flip_ = cfg_.flip;
+  if (flip_.step <= 0) return;
+  if (flip_.step > total_steps()) {
+    throw std::runtime_error("[debug] flip-step " + std::to_string(flip_.step) +
+                             " is after the last step (" + std::to_string(total_steps()) + ")");
+  }
+  std::mt19937_64 rng(flip_.seed);
+  const auto state = live_state();
+  std::vector<const std::pair<std::string, torch::Tensor>*> candidates;
+  for (const auto& s : state) {
+    if (s.second.is_floating_point() && s.second.numel() > 0) candidates.push_back(&s);
+  }
+  const std::pair<std::string, torch::Tensor>* target = nullptr;
+  if (flip_.tensor.empty()) {
+    target = candidates[std::uniform_int_distribution<size_t>(0, candidates.size() - 1)(rng)];
+    flip_.tensor = target->first;
+  } else {
+    for (const auto* c : candidates) {
+      if (c->first == flip_.tensor) target = c;
+    }
+    if (target == nullptr) {
+      throw std::runtime_error("[debug] flip-tensor '" + flip_.tensor +
+                               "' is not a floating-point params/, buffers/ or optimizer/exp_avg* "
+                               "tensor of this model");
+    }
+  }
+  const auto& t = target->second;
+  if (flip_.element < 0)
+    flip_.element = std::uniform_int_distribution<int64_t>(0, t.numel() - 1)(rng);
+  const int bits = int(t.element_size() * 8);
+  if (flip_.bit < 0) flip_.bit = std::uniform_int_distribution<int>(0, bits - 1)(rng);
+  if (flip_.element >= t.numel() || flip_.bit >= bits) {
+    throw std::runtime_error("[debug] flip of " + flip_.tensor + ": element " +
+                             std::to_string(flip_.element) + " / bit " + std::to_string(flip_.bit) +
+                             " outside its " + std::to_string(t.numel()) + " elements of " +
+                             std::to_string(bits) + " bits");
+  }
+}
+
+void Trainer::apply_flip() {
+  for (auto& [name, t] : live_state()) {
+    if (name != flip_.tensor) continue;
+    torch::NoGradGuard no_grad;
+    const auto int_type = t.element_size() == 8   ? torch::kInt64
+                          : t.element_size() == 4 ? torch::kInt32
+                                                  : torch::kInt16;
+    auto element = t.detach().view({-1}).view(int_type)[flip_.element];
+    // The top bit of a signed integer view is its minimum value (two's complement).
+    const int bits = int(t.element_size() * 8);
+    const int64_t mask = flip_.bit == bits - 1 ? (bits == 64 ? std::numeric_limits<int64_t>::min()
+                                                             : -(int64_t(1) << (bits - 1)))
+                                               : int64_t(1) << flip_.bit;
+    element.bitwise_xor_(torch::scalar_tensor(mask, int_type));
+    std::fprintf(stderr, "debug: flipped bit %d of %s[%lld] after step %lld\n", flip_.bit,
+                 name.c_str(), (long long)flip_.element, (long long)flip_.step);
+    return;
   }
 }
 
@@ -443,6 +521,7 @@ TrainSummary Trainer::run(const StepObserver& observe, const ProgressFn& progres
     StepRecord rec;
     rec.step = step;
     const double loss = train_step(step - 1, observe ? &rec : nullptr);
+    if (step == flip_.step) apply_flip();
     if (step == start_step_ + 1) s.first_loss = loss;
     s.last_loss = loss;
     const bool epoch_end = step % bpe == 0;

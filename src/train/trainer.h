@@ -76,6 +76,8 @@ class Trainer {
     return cfg_.zeroshot_frequency > 0 && (!real_ || !cfg_.imagenet_val.empty());
   }
   int world_size() const { return pg_ ? pg_->world_size() : 1; }
+  // [debug] flip with every field resolved (random ones drawn); step 0 when off.
+  const BitFlip& bit_flip() const { return flip_; }
   // Training samples left out when the data was indexed (see RealData::skipped).
   std::vector<SkippedSample> skipped_samples() const {
     return real_ ? real_->skipped() : std::vector<SkippedSample>{};
@@ -94,6 +96,10 @@ class Trainer {
                         const torch::Tensor& logit_scale, CaptureTape* tape) const;
   void optimizer_step();
   ZeroShotResult evaluate();
+  // Live training state by log name: params/*, buffers/*, optimizer/exp_avg{,_sq}/*.
+  std::vector<std::pair<std::string, torch::Tensor>> live_state() const;
+  void resolve_flip();
+  void apply_flip();
   // A batch's images on the device, in the dtype the precision feeds the model.
   torch::Tensor input_images(const torch::Tensor& images) const;
 
@@ -114,6 +120,7 @@ class Trainer {
   Batch val_batch_;
   torch::Tensor class_tokens_;
   int64_t templates_per_class_ = 1;
+  BitFlip flip_;
 };
 
 }  // namespace cliprepro
