@@ -4,6 +4,8 @@
 #include <map>
 #include <sstream>
 
+#include "harness/svg_plot.h"
+
 namespace cliprepro {
 namespace {
 
@@ -165,6 +167,47 @@ std::string compare_markdown(const CompareResult& r, const std::string& label_a,
       << num(d.cosine) << " |\n";
   }
   if (r.diffs.size() > max_rows) o << "\n… and " << r.diffs.size() - max_rows << " more.\n";
+  return o.str();
+}
+
+std::string compare_html(const CompareResult& r, const std::string& label_a,
+                         const std::string& label_b) {
+  std::ostringstream o;
+  o << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>cliprepro compare</title>\n"
+       "<style>body{font-family:sans-serif;max-width:1200px;margin:1em auto}table{border-"
+       "collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}"
+       ".match{color:#080}.differ{color:#b00}</style></head><body>\n<h1 class=\""
+    << (r.equal() ? "match\">match" : "differ\">differ") << "</h1>\n<p><code>"
+    << html_escape(label_a) << "</code> vs <code>" << html_escape(label_b)
+    << "</code>; tolerance <code>" << html_escape(r.tolerance) << "</code>; " << r.tensors_compared
+    << " tensors, " << r.digests_compared << " digests, " << r.full_compared
+    << " full tensors compared";
+  if (r.steps_tolerated > 0) o << ", " << r.steps_tolerated << " tensor-steps within tolerance";
+  o << ".</p>\n";
+  if (!r.tolerance_reason.empty())
+    o << "<p>Policy: " << html_escape(r.tolerance_reason) << ".</p>\n";
+  if (!r.equal()) {
+    o << "<p><b>First divergence</b>: " << html_escape(describe(r.diffs.front()))
+      << " &mdash; <code>" << html_escape(r.diffs.front().name) << "</code> ("
+      << r.diffs.front().phase
+      << ")</p>\n<table><tr><th>#</th><th>step</th><th>phase</th><th>tensor</th><th>reason</th>"
+         "<th>steps &ne; / compared</th><th>elements &ne;</th><th>first element</th><th>max abs"
+         "</th><th>max ULP</th><th>cosine</th><th>detail</th></tr>\n";
+    for (size_t i = 0; i < r.diffs.size(); ++i) {
+      const auto& d = r.diffs[i];
+      o << "<tr><td>" << i + 1 << "</td><td>" << d.first_step << "</td><td>" << d.phase
+        << "</td><td><code>" << html_escape(d.name) << "</code></td><td>" << d.reason << "</td><td>"
+        << d.steps_differing << " / " << d.steps_compared << "</td><td>"
+        << (d.elements_differing < 0 ? "" : std::to_string(d.elements_differing)) << "</td><td>"
+        << (d.first_element < 0 ? "" : std::to_string(d.first_element)) << "</td><td>"
+        << (std::isnan(d.max_abs_err) ? "" : format_number(d.max_abs_err)) << "</td><td>"
+        << (d.max_ulp < 0 ? "" : std::to_string(d.max_ulp)) << "</td><td>"
+        << (std::isnan(d.cosine) ? "" : format_number(d.cosine)) << "</td><td>"
+        << html_escape(d.detail) << "</td></tr>\n";
+    }
+    o << "</table>\n";
+  }
+  o << "</body></html>\n";
   return o.str();
 }
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Runs build/tests/bench/bench_logging once and prints the logging-overhead ratios:
-step time with digests+stats / logging off, full dumps / off (tiny and RN50), and full-dump
-write bandwidth / raw sequential write bandwidth.
+"""Runs a benchmark binary once and prints its ratios.
 
-    python3 scripts/bench_ratios.py [path/to/bench_logging]
+build/tests/bench/bench_logging (default): step time with digests+stats / logging off, full
+dumps / off (tiny and RN50), and full-dump write bandwidth / raw sequential write bandwidth.
+build/tests/bench/bench_compare: `cliprepro compare` time / `h5diff -d 0` time on the same logs.
+
+    python3 scripts/bench_ratios.py [path/to/bench_logging | path/to/bench_compare]
 """
 import json
 import subprocess
@@ -20,6 +22,14 @@ def counter(name, key):
             return b[key]
     raise KeyError(name)
 
+
+if "bench_compare" in binary:
+    for arg, what in ((0, "identical logs"), (1, "every value differs")):
+        ours = counter(f"BM_Compare/{arg}", "real_time")
+        theirs = counter(f"BM_H5diff/{arg}", "real_time")
+        print(f"{what:20s}: cliprepro compare {ours:9.0f} ms | h5diff -d 0 {theirs:9.0f} ms | "
+              f"compare takes {ours/theirs:.3f}x h5diff's time ({theirs/ours:.1f}x faster)")
+    sys.exit(0)
 
 for model in ("Tiny", "RN50"):
     off = counter(f"BM_Step{model}/0", "step_s")

@@ -11,6 +11,9 @@ OUT_DIR/shards/shard-{000..S}.tar — the same samples as WebDataset shards (KEY
 With --corrupt K, row K of the CSV points at a truncated JPEG. With --val-classes C, also
 OUT_DIR/val/<class>/NN.jpg: an ImageFolder (torchvision layout, OpenCLIP's --imagenet-val) of C
 classes named after colours, 4 images each, filled with the class's colour plus noise.
+With --shapes, each training image shows its caption (a coloured square, circle, triangle or
+star at a random place and size on a noisy grey background), so a model can learn the set;
+captions are then "a <colour> <thing>".
 """
 import argparse
 import io
@@ -18,10 +21,33 @@ import os
 import tarfile
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 COLOURS = ["red", "green", "blue", "yellow", "purple", "orange"]
 THINGS = ["square", "circle", "triangle", "star"]
+RGB = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220),
+       "yellow": (230, 220, 30), "purple": (140, 40, 160), "orange": (240, 140, 20)}
+
+
+def draw_shape(rng, w, h, colour, thing):
+    """A noisy grey background with one filled shape of `colour` covering 30-60 % of the side."""
+    bg = rng.normal(128, 30, size=(h // 4 + 1, w // 4 + 1, 3)).clip(0, 255).astype(np.uint8)
+    img = Image.fromarray(bg).resize((w, h), Image.BILINEAR)
+    d = ImageDraw.Draw(img)
+    r = int(min(w, h) * rng.uniform(0.15, 0.3))
+    cx, cy = int(rng.integers(r, w - r + 1)), int(rng.integers(r, h - r + 1))
+    fill = RGB[colour]
+    if thing == "square":
+        d.rectangle([cx - r, cy - r, cx + r, cy + r], fill=fill)
+    elif thing == "circle":
+        d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
+    elif thing == "triangle":
+        d.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=fill)
+    else:
+        pts = [(cx + (r if k % 2 == 0 else r // 2) * np.cos(np.pi * k / 5 - np.pi / 2),
+                cy + (r if k % 2 == 0 else r // 2) * np.sin(np.pi * k / 5 - np.pi / 2)) for k in range(10)]
+        d.polygon(pts, fill=fill)
+    return img
 
 
 def main():
@@ -30,6 +56,7 @@ def main():
     ap.add_argument("n", type=int)
     ap.add_argument("--corrupt", type=int, default=-1)
     ap.add_argument("--val-classes", type=int, default=0)
+    ap.add_argument("--shapes", action="store_true")
     a = ap.parse_args()
     rng = np.random.default_rng(7)
     out = os.path.abspath(a.out)
@@ -38,8 +65,12 @@ def main():
     rows = []
     for i in range(a.n):
         h, w = int(rng.integers(40, 120)), int(rng.integers(40, 120))
-        px = rng.integers(0, 256, size=(h // 4 + 1, w // 4 + 1, 3)).astype(np.uint8)
-        img = Image.fromarray(px).resize((w, h), Image.BILINEAR)
+        colour, thing = COLOURS[i % len(COLOURS)], THINGS[(i // 2) % len(THINGS)]
+        if a.shapes:
+            img = draw_shape(rng, w, h, colour, thing)
+        else:
+            px = rng.integers(0, 256, size=(h // 4 + 1, w // 4 + 1, 3)).astype(np.uint8)
+            img = Image.fromarray(px).resize((w, h), Image.BILINEAR)
         ext = "png" if i % 3 == 2 else "jpg"
         buf = io.BytesIO()
         img.save(buf, format="PNG" if ext == "png" else "JPEG", quality=90)
@@ -49,7 +80,7 @@ def main():
         path = os.path.join(out, "images", f"{i:04d}.{ext}")
         with open(path, "wb") as f:
             f.write(data)
-        caption = f"a {COLOURS[i % len(COLOURS)]} {THINGS[(i // 2) % len(THINGS)]}, photo {i}"
+        caption = f"a {colour} {thing}" if a.shapes else f"a {colour} {thing}, photo {i}"
         rows.append((path, caption, ext, data))
     with open(os.path.join(out, "train.csv"), "w") as f:
         f.write("filepath\ttitle\n")
@@ -71,8 +102,7 @@ def main():
                 add(tar, f"{i:06d}.txt", caption.encode())
             if s == 0:
                 add(tar, "orphan.jpg", rows[0][3])  # no caption: skipped
-    rgb = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220),
-           "yellow": (230, 220, 30), "purple": (140, 40, 160), "orange": (240, 140, 20)}
+    rgb = RGB
     for c in range(a.val_classes):
         name = COLOURS[c % len(COLOURS)] + ("" if c < len(COLOURS) else f"_{c}")
         os.makedirs(os.path.join(out, "val", name), exist_ok=True)

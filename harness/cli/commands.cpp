@@ -4,10 +4,12 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "harness/bisect.h"
 #include "harness/compare.h"
 #include "harness/compare_report.h"
 #include "harness/env_fingerprint.h"
 #include "harness/golden.h"
+#include "harness/precision_report.h"
 #include "harness/run_scenario.h"
 #include "harness/scenario.h"
 #include "src/dist/process_group.h"
@@ -104,11 +106,36 @@ int cmd_compare(const CompareArgs& args) {
   if (!args.junit.empty()) write_atomically(args.junit, compare_junit(c, la, lb));
   if (!args.markdown.empty())
     write_atomically(args.markdown, compare_markdown(c, la, lb, args.max_rows));
+  if (!args.html.empty()) write_atomically(args.html, compare_html(c, la, lb));
   return c.equal() ? kExitMatch : kExitDiffer;
 }
 
-int cmd_env() {
-  std::cout << env_fingerprint().dump(2) << "\n";
+int cmd_report(const ReportArgs& args) {
+  ReportOptions opts;
+  opts.title = args.title;
+  opts.labels = args.labels;
+  opts.heat_family = args.heat_family;
+  const PrecisionReport rep = build_precision_report(args.logs, opts);
+  std::filesystem::create_directories(args.out_dir);
+  write_atomically(args.out_dir / "report.html", precision_report_html(rep));
+  write_atomically(args.out_dir / "report.md", precision_report_markdown(rep));
+  for (const auto& f : rep.findings) std::printf("- %s\n", f.c_str());
+  std::printf("report     %s, %s\n", (args.out_dir / "report.html").string().c_str(),
+              (args.out_dir / "report.md").string().c_str());
+  return kExitMatch;
+}
+
+int cmd_bisect(const BisectArgs& args) {
+  CompareOptions opts;
+  opts.tolerance.fallback = parse_tolerance(args.tolerance);
+  const BisectResult r = bisect_logs(args.a, args.b, args.work_dir, opts);
+  std::fputs(format_bisect(r).c_str(), stdout);
+  return r.divergence_step < 0 ? kExitMatch : kExitDiffer;
+}
+
+int cmd_env(bool key_only) {
+  const auto fp = env_fingerprint();
+  std::cout << (key_only ? fingerprint_key(fp) : fp).dump(2) << "\n";
   return kExitMatch;
 }
 

@@ -24,12 +24,27 @@ int cmd_golden_check(const std::filesystem::path& scenario, const std::filesyste
 struct CompareArgs {
   std::filesystem::path a, b;
   size_t max_rows = 20;
-  std::string tolerance = "bitwise";            // see harness/tolerance.h
-  std::vector<std::string> tolerance_for;       // GLOB=POLICY overrides
-  std::filesystem::path json, junit, markdown;  // written when set
+  std::string tolerance = "bitwise";                  // see harness/tolerance.h
+  std::vector<std::string> tolerance_for;             // GLOB=POLICY overrides
+  std::filesystem::path json, junit, markdown, html;  // written when set
 };
 
 int cmd_compare(const CompareArgs& args);
-int cmd_env();
+struct ReportArgs {
+  std::vector<std::filesystem::path> logs;  // the first is the reference
+  std::vector<std::string> labels;
+  std::string title = "cliprepro precision report";
+  std::string heat_family = "params";
+  std::filesystem::path out_dir;  // report.html and report.md
+};
+int cmd_report(const ReportArgs& args);
+
+struct BisectArgs {
+  std::filesystem::path a, b, work_dir = "bisect";
+  std::string tolerance = "bitwise";
+};
+int cmd_bisect(const BisectArgs& args);
+
+int cmd_env(bool key_only);
 
 }  // namespace cliprepro::cli

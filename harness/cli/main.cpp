@@ -80,6 +80,28 @@ int main(int argc, char** argv) {
   compare->add_option("--junit", cmp.junit,
                       "Also write JUnit XML (one testcase per tensor) to this file");
   compare->add_option("--markdown", cmp.markdown, "Also write a markdown summary to this file");
+  compare->add_option("--html", cmp.html, "Also write a self-contained HTML report to this file");
+
+  cli::ReportArgs rep;
+  auto* report = app.add_subcommand(
+      "report",
+      "Precision report: how far runs drift from the first (reference) run: loss and zero-shot "
+      "curves, per-family error growth and a step x tensor heat map where both logs hold full "
+      "tensors, BatchNorm running-stat and Adam moment drift, loss-scale events. Writes "
+      "OUT/report.html (self-contained, works offline) and OUT/report.md");
+  report->add_option("logs", rep.logs, "Reference log, then the runs to compare with it (.h5)")
+      ->required()
+      ->expected(2, -1)
+      ->check(CLI::ExistingFile);
+  report->add_option("--out", rep.out_dir, "Output directory")->required();
+  report->add_option("--labels", rep.labels, "One label per log (default: scenario names)")
+      ->delimiter(',');
+  report->add_option("--title", rep.title, "Report title")->capture_default_str();
+  report
+      ->add_option("--heat-family", rep.heat_family,
+                   "Tensor family of the heat map: params, grads, activations, buffers, "
+                   "bn_batch, optimizer/exp_avg, optimizer/exp_avg_sq")
+      ->capture_default_str();
 
   cliprepro::InferOptions infer_opt;
   auto* infer = app.add_subcommand(
@@ -107,7 +129,24 @@ int main(int argc, char** argv) {
   infer->add_option("--threads", infer_opt.threads, "Intra-op threads")->capture_default_str();
   infer->add_option("--device", infer_opt.device, "cpu or cuda[:N]")->capture_default_str();
 
+  cli::BisectArgs bis;
+  auto* bisect = app.add_subcommand(
+      "bisect",
+      "Where two run logs first diverge, re-run both from their nearest training checkpoint "
+      "before that step (<out>/<name>.checkpoints/, save-every-steps) or from the start, with "
+      "every tensor in full through that step, and name the first differing tensor in "
+      "execution order down to the element. Exit 0 no divergence, 1 located, 2 error");
+  bisect->add_option("a", bis.a, "Run log (.h5)")->required()->check(CLI::ExistingFile);
+  bisect->add_option("b", bis.b, "Run log (.h5)")->required()->check(CLI::ExistingFile);
+  bisect->add_option("--work-dir", bis.work_dir, "Where the re-run logs go (a/, b/)")
+      ->capture_default_str();
+  bisect->add_option("--tolerance", bis.tolerance, "As compare's --tolerance")
+      ->capture_default_str();
+
   auto* env = app.add_subcommand("env", "Print the environment fingerprint as JSON");
+  bool env_key = false;
+  env->add_flag("--key", env_key,
+                "Only the fields that decide bitwise reproducibility (what goldens are keyed on)");
 
   try {
     app.parse(argc, argv);
@@ -125,11 +164,13 @@ int main(int argc, char** argv) {
     if (*bless) return cli::cmd_golden_bless(bless_scenario, bless_quiet);
     if (*check) return cli::cmd_golden_check(check_scenario, check_log);
     if (*compare) return cli::cmd_compare(cmp);
+    if (*report) return cli::cmd_report(rep);
+    if (*bisect) return cli::cmd_bisect(bis);
     if (*infer) {
       cliprepro::run_infer(infer_opt);
       return cli::kExitMatch;
     }
-    if (*env) return cli::cmd_env();
+    if (*env) return cli::cmd_env(env_key);
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return cli::kExitError;

@@ -59,7 +59,10 @@ struct TrainConfig {
   std::string resume;            // OpenCLIP's --resume: a cliprepro training checkpoint
   int64_t save_frequency = 0;    // OpenCLIP's --save-frequency: every N epochs; 0 = off
   int64_t save_every_steps = 0;  // cliprepro extension: every N steps; 0 = off
-  std::string checkpoint_dir;    // set by the harness: <out>/<name>.checkpoints
+  // > 0: end the run after this step (bisect re-runs); the lr schedule still spans
+  // total_steps(), so the steps run are those of the full run. Not a trajectory setting.
+  int64_t stop_after_step = 0;
+  std::string checkpoint_dir;  // set by the harness: <out>/<name>.checkpoints
 
   // batch-size is per rank, as in OpenCLIP: one (micro-)batch consumes batch_size * world_size
   // samples, one optimizer step accum_freq of them.

@@ -517,7 +517,8 @@ TrainSummary Trainer::run(const StepObserver& observe, const ProgressFn& progres
     record_eval(init, s.zero_shot_before);
   }
   if (observe) observe(init);
-  for (int64_t step = start_step_ + 1; step <= total; ++step) {
+  const int64_t last = cfg_.stop_after_step > 0 ? std::min(total, cfg_.stop_after_step) : total;
+  for (int64_t step = start_step_ + 1; step <= last; ++step) {
     StepRecord rec;
     rec.step = step;
     const double loss = train_step(step - 1, observe ? &rec : nullptr);
@@ -534,7 +535,7 @@ TrainSummary Trainer::run(const StepObserver& observe, const ProgressFn& progres
     maybe_save_checkpoint(step);
     if (progress) progress(step, total, loss, optimizer_->groups()[0].lr);
   }
-  s.steps = total;
+  s.steps = last;
   return s;
 }
 
