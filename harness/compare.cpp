@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "harness/digest.h"
+#include "harness/tensor_depth.h"
 #include "harness/tensor_diff.h"
 
 namespace cliprepro {
@@ -85,6 +86,7 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
   CompareResult r;
   r.tolerance = opts.tolerance.text();
   r.tolerance_reason = opts.tolerance_reason;
+  const auto depth = tensor_depths(b);
   for (const auto& [name, sb] : b.series()) {
     const TensorSeries* sa = a.find(name);
     if (sa == nullptr) {
@@ -153,7 +155,8 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
       }
       auto ta = a.read_full_rows(name, int64_t(ra - sa.full_steps.begin()), 1)[0];
       auto tb = b.read_full_rows(name, int64_t(rb - sb.full_steps.begin()), 1)[0];
-      if (tol.kind != Tolerance::Kind::kBitwise && check_tolerance(tol, ta, tb).pass) {
+      if (tol.kind != Tolerance::Kind::kBitwise &&
+          check_tolerance(tol, ta, tb, depth.at(name)).pass) {
         ++d.steps_tolerated;
         ++r.steps_tolerated;
         continue;

@@ -34,7 +34,7 @@ run() {  # run NAME [WORLD]
   echo "[seed-study] $1: $(( $(date +%s) - t0 )) s" >&2
 }
 
-for s in base amp amp-bn-fp32 amp-bf16 amp-bf16-bn-fp32 warmup-short warmup-long beta2-0.99 \
+for s in base precision-fp32 amp amp-bn-fp32 amp-bf16 amp-bf16-bn-fp32 warmup-short warmup-long beta2-0.99 \
          aug-default aug-strong; do
   run "$s"
 done
@@ -47,8 +47,8 @@ report() {  # report DIR TITLE LOG...
   build/cliprepro report "$@" --out "${out}/${dir}" --title "${title}" >/dev/null
 }
 r="${runs}"
-report precision "Seed study: fp16 / bf16 autocast around BatchNorm, against fp32" \
-  "$r/base.h5" "$r/amp.h5" "$r/amp-bn-fp32.h5" "$r/amp-bf16.h5" "$r/amp-bf16-bn-fp32.h5"
+report precision "Seed study: fp16 / bf16 autocast around BatchNorm, against fp32 (48 steps)" \
+  "$r/precision-fp32.h5" "$r/amp.h5" "$r/amp-bn-fp32.h5" "$r/amp-bf16.h5" "$r/amp-bf16-bn-fp32.h5"
 report warmup "Seed study: warmup length (reference: 16 steps)" \
   "$r/base.h5" "$r/warmup-short.h5" "$r/warmup-long.h5"
 report beta2 "Seed study: AdamW beta2 0.99 against 0.999" "$r/base.h5" "$r/beta2-0.99.h5"

@@ -9,6 +9,7 @@
 
 #include "harness/compare.h"
 #include "harness/log_reader.h"
+#include "harness/tensor_depth.h"
 #include "harness/tensor_diff.h"
 #include "harness/tolerance.h"
 #include "test_paths.h"
@@ -241,6 +242,41 @@ TEST(CompareReport, CliWritesJsonJunitAndMarkdownWithExitCodes) {
   r = test::run_cli("compare " + t.a.string() + " " + t.b.string() + " --tolerance rtol=oops");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("tolerance 'rtol=oops'"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace cliprepro
+
+namespace cliprepro {
+namespace {
+
+// Depths of the tiny model's tensors from a real log: capture points in execution order per
+// tower; forward tensors count from the input, parameters (and their gradients) from the loss.
+TEST(TensorDepth, ForwardFromTheInputBackwardFromTheLossPerTower) {
+  LogReader log(two_runs().a);
+  const auto d = tensor_depths(log);
+  // tiny visual tower: conv1 bn1 act1 conv2 bn2 act2 conv3 bn3 act3 avgpool layer1.0 … layer4.0
+  // attnpool = 15 capture points.
+  EXPECT_EQ(d.at("activations/visual.conv1"), 1);
+  EXPECT_EQ(d.at("activations/visual.bn1"), 2);
+  EXPECT_EQ(d.at("activations/visual.attnpool"), 15);
+  EXPECT_EQ(d.at("bn_batch/visual.bn1.mean"), 2);
+  EXPECT_EQ(d.at("grads/visual.conv1.weight"), 15);
+  EXPECT_EQ(d.at("params/visual.conv1.weight"), 15);
+  EXPECT_EQ(d.at("optimizer/exp_avg_sq/visual.bn1.weight"), 14);
+  EXPECT_EQ(d.at("buffers/visual.bn1.running_var"), 14);
+  EXPECT_EQ(d.at("grads/visual.layer1.0.conv1.weight"), 5);
+  EXPECT_EQ(d.at("grads/visual.attnpool.c_proj.weight"), 1);
+  // Text tower: token_embedding, transformer.resblocks.0, .1, ln_final.
+  EXPECT_EQ(d.at("activations/token_embedding"), 1);
+  EXPECT_EQ(d.at("activations/ln_final"), 4);
+  EXPECT_EQ(d.at("grads/token_embedding.weight"), 4);
+  EXPECT_EQ(d.at("grads/transformer.resblocks.0.attn.in_proj_weight"), 3);
+  EXPECT_EQ(d.at("grads/transformer.resblocks.1.attn.in_proj_weight"), 2);
+  // Outputs and tensors no capture point holds.
+  EXPECT_EQ(d.at("scalars/loss"), 1);
+  EXPECT_EQ(d.at("activations/logits_per_image"), 1);
+  EXPECT_EQ(d.at("grads/text_projection"), 1);
 }
 
 }  // namespace
