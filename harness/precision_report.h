@@ -29,7 +29,8 @@ struct RunReport {
   std::vector<std::string> heat_rows;
   std::vector<int64_t> heat_steps;
   std::vector<std::vector<double>> heat;
-  // Every logged step, from the stored L2 norms: max over tensors of |norm / norm_ref - 1|.
+  // Every logged step, from the stored L2 norms: |norm / norm_ref - 1| of the total L2 norm of
+  // all layers' tensors.
   Curve bn_running_mean_drift, bn_running_var_drift, adam_exp_avg_drift, adam_exp_avg_sq_drift;
   int64_t first_param_difference = -1;  // first step whose parameter digests differ; -1 never
 };
