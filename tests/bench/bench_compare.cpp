@@ -1,8 +1,10 @@
 // `cliprepro compare` against `h5diff -d` on the same pair of large logs, side by side in one run
 // (scripts/bench_ratios.py build/tests/bench/bench_compare prints the ratios). Two pairs:
 //  - identical: two runs that reproduced (the common CI case); compare settles it by digests;
-//  - every value differs: each tensor of B is A's times (1 + 2^-20), so both tools must read and
-//    compare every stored element (compare also computes max error, ULP and cosine per tensor).
+//  - every value differs: each tensor of B is A's times (1 + 2^-20). h5diff compares and counts
+//    every element of every dataset; compare re-hashes every stored tensor against its digest
+//    (integrity), then diffs each tensor's first differing step element by element (max
+//    error, ULP, cosine) — the first divergence is all it reports per tensor.
 // Logs: 12 tensors of 1 Mi float32 values, full at each of 8 steps (384 MiB per log), written
 // once to /tmp and removed at exit.
 #include <benchmark/benchmark.h>
