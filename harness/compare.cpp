@@ -80,6 +80,25 @@ TensorDiff missing_diff(const std::string& name, const std::string& phase,
   return d;
 }
 
+// Where a step has digests only: the nearest steps at which both logs hold this tensor in full,
+// so a reader knows where values can be inspected (or that `cliprepro bisect` is needed).
+std::string nearby_full_steps(const TensorSeries& sa, const TensorSeries& sb, int64_t step) {
+  int64_t before = -1, after = -1;
+  for (const int64_t s : sb.full_steps) {
+    if (std::find(sa.full_steps.begin(), sa.full_steps.end(), s) == sa.full_steps.end()) continue;
+    if (s < step && s > before) before = s;
+    if (s > step && (after < 0 || s < after)) after = s;
+  }
+  if (before < 0 && after < 0) return "digests only; no step has it in full in both logs";
+  std::string t = "digests only; in full in both logs at step";
+  if (before >= 0 && after >= 0) {
+    return t + "s " + std::to_string(before) + " (before) and " + std::to_string(after) +
+           " (after)";
+  }
+  return t + " " + std::to_string(before >= 0 ? before : after) +
+         (before >= 0 ? " (before)" : " (after)");
+}
+
 }  // namespace
 
 CompareResult compare_logs(const LogReader& a, const LogReader& b, const CompareOptions& opts) {
@@ -151,6 +170,7 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
       if (ra == sa.full_steps.end() || rb == sb.full_steps.end()) {
         d.reason = "digest";
         d.first_step = step;
+        d.detail = nearby_full_steps(sa, sb, step);
         break;
       }
       auto ta = a.read_full_rows(name, int64_t(ra - sa.full_steps.begin()), 1)[0];

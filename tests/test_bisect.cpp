@@ -5,6 +5,8 @@
 // and element.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "harness/bisect.h"
 #include "harness/compare.h"
 #include "harness/log_reader.h"
@@ -57,6 +59,12 @@ TEST(Bisect, LocatesAFlipBetweenDigestStepsFromTheNearestCheckpoint) {
     // is the first to see the flip. Which parameter holds it, the logs cannot tell.
     ASSERT_EQ(c.diffs.front().first_step, 5);
     EXPECT_EQ(c.diffs.front().name, "scalars/loss");
+    const auto flipped = std::find_if(c.diffs.begin(), c.diffs.end(),
+                                      [](const TensorDiff& d) { return d.name == kFlipped; });
+    ASSERT_NE(flipped, c.diffs.end());
+    EXPECT_EQ(flipped->first_step, 6);
+    EXPECT_EQ(flipped->reason, "digest");
+    EXPECT_EQ(flipped->detail, "digests only; no step has it in full in both logs");
   }
   const auto work = test::temp_dir("bisect_work");
   const BisectResult r = bisect_logs(logs().a, logs().b, work);
