@@ -121,6 +121,7 @@ nlohmann::json fingerprint_key(const nlohmann::json& fp) {
           {"cpu_arch", at(P("/cpu/arch"))},
           {"cpu_isa_flags", at(P("/cpu/isa_flags"))},
           {"intra_op_threads", at(P("/determinism/intra_op_threads"))},
+          {"aten_cpu_capability", at(P("/determinism/aten_cpu_capability"))},
           {"pinning_env", env},
           {"gpus", at(P("/cuda/devices"))},
           {"cudnn_version", at(P("/cuda/cudnn_version"))},

@@ -2,18 +2,45 @@
 
 #include <torch/torch.h>
 
+#include <ATen/Version.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <cstdlib>
+#include <string>
 
 namespace cliprepro {
 
+std::string aten_capability_for(const std::string& cpu_isa) {
+  if (cpu_isa.rfind("AVX512", 0) == 0) return "avx512";
+  if (cpu_isa.rfind("AVX2", 0) == 0) return "avx2";
+  if (cpu_isa == "SSE41" || cpu_isa == "AVX") return "default";
+  return "";  // "ALL", unset: ATen picks the best the CPU has
+}
+
 void apply_process_environment(const DeterminismConfig& cfg) {
   if (!cfg.cpu_isa.empty()) setenv("ONEDNN_MAX_CPU_ISA", cfg.cpu_isa.c_str(), 1);
+  // ATen's own vectorised kernels (softmax, exp, reductions, …) dispatch on the CPU too: pin
+  // them to the same ISA, or an AVX-512 machine computes other bits than an AVX2 one. ATen reads
+  // the variable once, at its first kernel dispatch; apply_determinism checks it took.
+  const std::string capability = aten_capability_for(cfg.cpu_isa);
+  if (!capability.empty()) setenv("ATEN_CPU_CAPABILITY", capability.c_str(), 1);
   if (!cfg.mkl_cbwr.empty()) setenv("MKL_CBWR", cfg.mkl_cbwr.c_str(), 1);
   // Deterministic cuBLAS needs a fixed workspace configuration.
   if (cfg.deterministic) setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 1);
 }
 
 nlohmann::json apply_determinism(const DeterminismConfig& cfg, uint64_t seed) {
+  const std::string capability = aten_capability_for(cfg.cpu_isa);
+  std::string effective = at::get_cpu_capability();
+  std::transform(effective.begin(), effective.end(), effective.begin(), ::tolower);
+  if (!capability.empty() && effective != capability) {
+    std::fprintf(stderr,
+                 "warning: cpu-isa %s pins ATen's kernels to %s, but this process already runs "
+                 "%s ones (ATen chose before the pin): bits may differ from a pinned run\n",
+                 cfg.cpu_isa.c_str(), capability.c_str(), effective.c_str());
+  }
   auto& ctx = at::globalContext();
   ctx.setDeterministicAlgorithms(cfg.deterministic, /*warn_only=*/false);
   ctx.setDeterministicFillUninitializedMemory(cfg.deterministic);
@@ -54,9 +81,11 @@ nlohmann::json read_determinism_switches() {
       {"bf16_reduction_cublas", static_cast<int>(ctx.allowBF16ReductionCuBLAS())},
       {"mkldnn_enabled", ctx.userEnabledMkldnn()},
       {"intra_op_threads", at::get_num_threads()},
+      {"aten_cpu_capability", at::get_cpu_capability()},
       {"inter_op_threads", at::get_num_interop_threads()},
       {"env",
        {{"ONEDNN_MAX_CPU_ISA", env("ONEDNN_MAX_CPU_ISA")},
+        {"ATEN_CPU_CAPABILITY", env("ATEN_CPU_CAPABILITY")},
         {"MKL_CBWR", env("MKL_CBWR")},
         {"OMP_NUM_THREADS", env("OMP_NUM_THREADS")},
         {"OMP_WAIT_POLICY", env("OMP_WAIT_POLICY")},
