@@ -24,11 +24,6 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
-bool ends_with(const std::string& s, const std::string& x) {
-  return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
-}
-
 // The per-step value of a 0-d series (its stored mean).
 Curve scalar_curve(const LogReader& log, const std::string& name) {
   Curve c;
@@ -98,7 +93,7 @@ SqSums squared_error(const torch::Tensor& a, const torch::Tensor& r) {
 
 std::string family_of(const std::string& name) {
   for (const auto& f : report_families()) {
-    if (starts_with(name, f + "/")) return f;
+    if (name.starts_with(f + "/")) return f;
   }
   return "";
 }
@@ -161,7 +156,7 @@ void compare_full(const LogReader& a, const LogReader& ref, const std::string& h
 int64_t first_param_difference(const LogReader& a, const LogReader& ref) {
   int64_t first = -1;
   for (const auto& [name, s] : a.series()) {
-    if (!starts_with(name, "params/")) continue;
+    if (!name.starts_with("params/")) continue;
     const TensorSeries* r = ref.find(name);
     if (r == nullptr) continue;
     const auto ri = step_index(r->steps);
@@ -190,16 +185,15 @@ RunReport analyse(const LogReader& a, const LogReader& ref, const std::string& l
   if (is_reference) return r;
   compare_full(a, ref, heat_family, r);
   auto bn = [](const char* suffix) {
-    return [suffix](const std::string& n) {
-      return starts_with(n, "buffers/") && ends_with(n, suffix);
-    };
+    return
+        [suffix](const std::string& n) { return n.starts_with("buffers/") && n.ends_with(suffix); };
   };
   r.bn_running_mean_drift = norm_drift(a, ref, bn(".running_mean"));
   r.bn_running_var_drift = norm_drift(a, ref, bn(".running_var"));
   r.adam_exp_avg_drift =
-      norm_drift(a, ref, [](const std::string& n) { return starts_with(n, "optimizer/exp_avg/"); });
+      norm_drift(a, ref, [](const std::string& n) { return n.starts_with("optimizer/exp_avg/"); });
   r.adam_exp_avg_sq_drift = norm_drift(
-      a, ref, [](const std::string& n) { return starts_with(n, "optimizer/exp_avg_sq/"); });
+      a, ref, [](const std::string& n) { return n.starts_with("optimizer/exp_avg_sq/"); });
   r.first_param_difference = first_param_difference(a, ref);
   return r;
 }

@@ -6,8 +6,6 @@
 namespace cliprepro {
 namespace {
 
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
-
 struct Layer {
   int64_t index, tower_size;
 };
@@ -19,13 +17,13 @@ std::map<std::string, int64_t> tensor_depths(const LogReader& log) {
   // Capture points per tower in execution order.
   std::map<bool, std::vector<std::pair<int32_t, std::string>>> towers;
   for (const auto& [name, s] : log.series()) {
-    if (!starts_with(name, kAct) || s.order.empty()) continue;
+    if (!name.starts_with(kAct) || s.order.empty()) continue;
     const std::string point = name.substr(kAct.size());
     if (point.find('_') != std::string::npos && point.find('.') == std::string::npos &&
         point != "token_embedding" && point != "ln_final") {
       continue;  // image_features, logits_per_image, ...: outputs, not layers
     }
-    towers[starts_with(point, "visual.")].push_back({s.order.front(), point});
+    towers[point.starts_with("visual.")].push_back({s.order.front(), point});
   }
   std::map<std::string, Layer> layer;
   for (auto& [visual, points] : towers) {
@@ -39,7 +37,7 @@ std::map<std::string, int64_t> tensor_depths(const LogReader& log) {
     const Layer* best = nullptr;
     size_t best_len = 0;
     for (const auto& [point, l] : layer) {
-      if ((path == point || starts_with(path, point + ".")) && point.size() > best_len) {
+      if ((path == point || path.starts_with(point + ".")) && point.size() > best_len) {
         best = &l, best_len = point.size();
       }
     }
@@ -48,10 +46,10 @@ std::map<std::string, int64_t> tensor_depths(const LogReader& log) {
   std::map<std::string, int64_t> depth;
   for (const auto& [name, s] : log.series()) {
     int64_t d = 1;
-    if (starts_with(name, kAct)) {
+    if (name.starts_with(kAct)) {
       const auto it = layer.find(name.substr(kAct.size()));
       if (it != layer.end()) d = it->second.index;
-    } else if (starts_with(name, "bn_batch/")) {
+    } else if (name.starts_with("bn_batch/")) {
       const std::string m = name.substr(9, name.rfind('.') - 9);
       if (const Layer* l = holder(m)) d = l->index;
     } else {
