@@ -1,6 +1,6 @@
 #include "harness/digest_stats.h"
 
-#include <xxhash.h>
+#include <xxh_x86dispatch.h>  // XXH3 with run-time SSE2/AVX2/AVX-512 choice: same digest
 
 #include <cmath>
 #include <limits>
@@ -22,7 +22,9 @@ struct Acc {
 };
 
 // Branch-free, vectorisable pass over one float32 block; false if it met a NaN/Inf or overflow.
-bool fast_block(const float* p, int64_t n, float shift, Acc& a) {
+// Inlined into a baseline (SSE2) and an AVX2 copy: the same float operations in the same
+// per-lane order and no FMA ("avx2" does not enable it), so both give the same bits.
+[[gnu::always_inline]] inline bool block_pass(const float* p, int64_t n, float shift, Acc& a) {
   float s1[kLanes] = {}, s2[kLanes] = {}, zeros[kLanes] = {};
   float lo[kLanes], hi[kLanes];
   for (int l = 0; l < kLanes; ++l) lo[l] = hi[l] = p[0];
@@ -62,6 +64,15 @@ bool fast_block(const float* p, int64_t n, float shift, Acc& a) {
   a.hi = std::max(a.hi, bhi);
   a.n += double(n);
   return true;
+}
+
+bool block_pass_baseline(const float* p, int64_t n, float shift, Acc& a) {
+  return block_pass(p, n, shift, a);
+}
+
+__attribute__((target("avx2"))) bool block_pass_avx2(const float* p, int64_t n, float shift,
+                                                     Acc& a) {
+  return block_pass(p, n, shift, a);
 }
 
 template <typename T>
@@ -105,7 +116,7 @@ TensorStats finish(const Acc& a, double shift) {
 
 }  // namespace
 
-DigestStats digest_and_stats(const torch::Tensor& host, bool with_stats) {
+DigestStats digest_and_stats(const torch::Tensor& host, bool with_stats, SimdPath path) {
   DigestStats r;
   if (!with_stats || host.scalar_type() != torch::kFloat32 || host.numel() == 0) {
     r.digest = bytes_digest(host.data_ptr(), host.nbytes());
@@ -125,12 +136,14 @@ DigestStats digest_and_stats(const torch::Tensor& host, bool with_stats) {
   std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state(XXH3_createState(),
                                                                  XXH3_freeState);
   XXH3_64bits_reset(state.get());
+  static const bool has_avx2 = __builtin_cpu_supports("avx2");
+  const auto pass = path == SimdPath::kAuto && has_avx2 ? block_pass_avx2 : block_pass_baseline;
   Acc a;
   for (int64_t b = 0; b < n; b += kBlock) {
     const int64_t m = std::min(kBlock, n - b);
-    XXH3_64bits_update(state.get(), p + b, size_t(m) * sizeof(float));
+    XXH3_64bits_update_dispatch(state.get(), p + b, size_t(m) * sizeof(float));
     Acc block;
-    if (fast_block(p + b, m, shift, block)) {
+    if (pass(p + b, m, shift, block)) {
       a.s1 += block.s1;
       a.s2 += block.s2;
       a.zero += block.zero;

@@ -1,5 +1,7 @@
 #include "harness/log_writer.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <chrono>
 #include <stdexcept>
@@ -66,6 +68,24 @@ void append_rows(hid_t dset, hid_t memtype, const void* data, hsize_t index, hsi
       h5_check(H5Screate_simple(int(count.size()), count.data(), nullptr), "memory space");
   h5_check_status(H5Dwrite(dset, memtype, mspace.get(), fspace.get(), H5P_DEFAULT, data),
                   "write rows");
+}
+
+// Splits tensors over `threads` bins of about equal bytes (largest first onto the lightest bin).
+std::vector<std::vector<size_t>> balanced_bins(const std::vector<torch::Tensor>& tensors,
+                                               int threads) {
+  std::vector<size_t> by_size(tensors.size());
+  for (size_t i = 0; i < by_size.size(); ++i) by_size[i] = i;
+  std::stable_sort(by_size.begin(), by_size.end(), [&](size_t a, size_t b) {
+    return tensors[a].nbytes() > tensors[b].nbytes();
+  });
+  std::vector<std::vector<size_t>> bins(size_t(std::max(threads, 1)));
+  std::vector<size_t> load(bins.size(), 0);
+  for (size_t i : by_size) {
+    const size_t b = size_t(std::min_element(load.begin(), load.end()) - load.begin());
+    bins[b].push_back(i);
+    load[b] += tensors[i].nbytes();
+  }
+  return bins;
 }
 
 }  // namespace
@@ -147,6 +167,8 @@ void LogWriter::rethrow_if_failed() {
 }
 
 void LogWriter::write(const StepRecord& record) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
   auto batch = std::make_unique<StepBatch>();
   batch->step = record.step;
   const bool digest_step = selection_.wants_digest(record.step);
@@ -173,27 +195,32 @@ void LogWriter::write(const StepRecord& record) {
     views.push_back(x);
     full.push_back(f);
   }
-  // Digests and statistics of all tensors, spread over the intra-op threads (idle between steps).
+  // Digests and statistics of all tensors on the intra-op threads (idle between steps), one
+  // bin of about equal bytes per thread. Each row is written by one thread only.
   const bool stats = selection_.stats;
-  at::parallel_for(0, int64_t(views.size()), 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      Row& row = batch->rows[size_t(i)];
-      const auto& x = views[size_t(i)];
-      auto host = host_contiguous(x);  // no copy for contiguous CPU tensors
-      if (x.is_cpu()) {
-        const auto ds = digest_and_stats(host, stats);  // one pass over the bytes
-        row.digest = ds.digest;
-        row.stats = ds.stats.as_array();
-      } else {
-        row.digest = bytes_digest(host.data_ptr(), host.nbytes());
-        if (stats) row.stats = tensor_stats(x).as_array();  // reduced on the device
+  const auto bins = balanced_bins(views, at::get_num_threads());
+  at::parallel_for(0, int64_t(bins.size()), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      for (size_t i : bins[size_t(b)]) {
+        Row& row = batch->rows[i];
+        const auto& x = views[i];
+        auto host = host_contiguous(x);  // no copy for contiguous CPU tensors
+        if (x.is_cpu()) {
+          const auto ds = digest_and_stats(host, stats);  // one pass over the bytes
+          row.digest = ds.digest;
+          row.stats = ds.stats.as_array();
+        } else {
+          row.digest = bytes_digest(host.data_ptr(), host.nbytes());
+          if (stats) row.stats = tensor_stats(x).as_array();  // reduced on the device
+        }
+        // The live tensor changes next step: keep a copy for the writer thread.
+        if (full[i]) row.full = host.data_ptr() == x.data_ptr() ? host.clone() : host;
       }
-      // The live tensor changes next step: keep a copy for the writer thread.
-      if (full[size_t(i)]) row.full = host.data_ptr() == x.data_ptr() ? host.clone() : host;
     }
   });
   for (const auto& row : batch->rows)
     batch->bytes += sizeof(Row) + (row.full.defined() ? row.full.nbytes() : 0);
+  const auto t1 = Clock::now();
   std::unique_lock lock(mu_);
   rethrow_if_failed();
   if (closing_) throw std::runtime_error("log writer is closed");
@@ -201,9 +228,19 @@ void LogWriter::write(const StepRecord& record) {
   // Back-pressure: wait while the queue is over its bound (an oversized step waits for empty).
   cv_.wait(lock, [&] { return error_ || queue_.empty() || queued_bytes_ + batch->bytes <= limit; });
   rethrow_if_failed();
+  times_.hash_s += std::chrono::duration<double>(t1 - t0).count();
+  times_.wait_s += std::chrono::duration<double>(Clock::now() - t1).count();
   queued_bytes_ += batch->bytes;
   queue_.push_back(std::move(batch));
   cv_.notify_all();
+}
+
+void LogWriter::sync() {
+  std::unique_lock lock(mu_);
+  // queued_bytes_ drops to 0 once every queued step is on disk (streaming) or in memory
+  // (buffered); the writer flushes within flush-seconds.
+  cv_.wait(lock, [&] { return error_ || (queue_.empty() && queued_bytes_ == 0); });
+  rethrow_if_failed();
 }
 
 void LogWriter::writer_loop() {
@@ -227,6 +264,7 @@ void LogWriter::writer_loop() {
       batches.swap(queue_);  // take everything queued
       closing = closing_;
     }
+    const auto io_start = Clock::now();
     try {
       for (auto& b : batches) {
         write_batch(*b);
@@ -257,6 +295,10 @@ void LogWriter::writer_loop() {
       queued_bytes_ = 0;
       cv_.notify_all();
       return;
+    }
+    {
+      std::lock_guard lock(mu_);
+      times_.io_s += std::chrono::duration<double>(Clock::now() - io_start).count();
     }
     if (closing && batches.empty()) return;
   }

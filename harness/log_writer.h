@@ -32,6 +32,12 @@ inline constexpr int kLogFormatVersion = 1;
 // compactness matters, not crashes).
 enum class WriteMode { kStreaming, kBuffered };
 
+// Where logging time goes, in seconds: hashing on the training thread (digests, statistics,
+// copies of full tensors), waiting there for queue space, and HDF5 work on the writer thread.
+struct LogWriterTimes {
+  double hash_s = 0, wait_s = 0, io_s = 0;
+};
+
 class LogWriter {
  public:
   // `provenance`: entries become root attributes (strings as is, other JSON values dumped).
@@ -42,8 +48,16 @@ class LogWriter {
   LogWriter& operator=(const LogWriter&) = delete;
 
   void write(const StepRecord& record);
+  // Blocks until every step written so far has been handed to HDF5 and, when streaming, flushed
+  // to disk (at most flush-seconds later). Rethrows a writer-thread error.
+  void sync();
   // Drains the queue, marks the log complete and closes it. Rethrows a writer-thread error.
   void close();
+  // Totals so far (complete once close() has returned).
+  LogWriterTimes times() {
+    std::lock_guard lock(mu_);
+    return times_;
+  }
 
   struct Row;
   struct StepBatch;
@@ -76,6 +90,7 @@ class LogWriter {
   std::exception_ptr error_;
   std::thread thread_;
   bool closed_ = false;
+  LogWriterTimes times_;  // hash_s, wait_s: training thread; io_s: writer thread (under mu_)
 };
 
 }  // namespace cliprepro

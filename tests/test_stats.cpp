@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <xxhash.h>
+
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -90,6 +93,25 @@ TEST(DigestStats, FusedPassMatchesSeparateDigestAndStats) {
     EXPECT_NEAR(fused.stats.mean, ref.mean, 1e-5 * std::abs(ref.mean)) << n;
     EXPECT_NEAR(fused.stats.std, ref.std, 1e-4 * ref.std + 1e-12) << n;
     EXPECT_NEAR(fused.stats.l2, ref.l2, 1e-5 * ref.l2) << n;
+  }
+}
+
+TEST(DigestStats, Avx2AndBaselinePassesGiveTheSameBits) {
+  if (!__builtin_cpu_supports("avx2")) GTEST_FAIL() << "this check needs a CPU with AVX2";
+  torch::manual_seed(4);
+  for (int64_t n : {1, 17, 16384, 50000, 1000003}) {
+    // Wide dynamic range and exact zeros: rounding differences would show in s1/s2.
+    auto x = torch::randn({n}) * torch::exp(torch::randn({n}) * 4);
+    x.index_put_({torch::rand({n}) < 0.1}, 0.0f);
+    if (n > 20) x[n - 3] = std::numeric_limits<float>::infinity();
+    const auto a = digest_and_stats(x, true, SimdPath::kAuto);
+    const auto b = digest_and_stats(x, true, SimdPath::kBaseline);
+    EXPECT_EQ(a.digest, b.digest) << n;
+    EXPECT_EQ(a.digest, XXH3_64bits(x.data_ptr(), x.nbytes())) << n;  // the library's SSE2 build
+    const auto sa = a.stats.as_array(), sb = b.stats.as_array();
+    for (size_t k = 0; k < sa.size(); ++k) {
+      EXPECT_EQ(std::bit_cast<uint64_t>(sa[k]), std::bit_cast<uint64_t>(sb[k])) << n << " " << k;
+    }
   }
 }
 

@@ -1,29 +1,19 @@
 // cliprepro: train CLIP reproducibly, log its bits to HDF5, compare runs and goldens.
 #include <CLI/CLI.hpp>
 
-#include <unistd.h>
-
 #include <cstdlib>
 #include <exception>
 #include <iostream>
 
 #include "harness/cli/commands.h"
 #include "harness/infer.h"
+#include "src/train/determinism.h"
 
 namespace cli = cliprepro::cli;
 
-// libgomp reads OMP_WAIT_POLICY when it loads, before main. Its default (spin) makes
-// LibTorch's OpenMP workers burn both cores while our log writer thread needs one, which
-// slowed logged runs several-fold here. Passive waiting changes timing only, never bits; a user
-// who sets the variable keeps their value.
-void ensure_passive_omp_wait(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
-  setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-  execv("/proc/self/exe", argv);  // only returns on failure: then carry on as we are
-}
-
 int main(int argc, char** argv) {
-  ensure_passive_omp_wait(argv);
+  // Passive OpenMP waiting: see docs/design.md.
+  cliprepro::reexec_with_passive_omp_wait(argv);
   CLI::App app{
       "cliprepro: reproducible, bit-level explainable CLIP (OpenCLIP RN50) training.\n"
       "Exit codes: 0 match, 1 runs differ, 2 error."};

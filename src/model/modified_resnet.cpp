@@ -14,20 +14,26 @@ torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t padding) {
   return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, k).padding(padding).bias(false));
 }
 
-// BatchNorm that, in training mode, also records the batch statistics it normalises with:
-// the kernel's own per-channel mean and 1/sqrt(var + eps), from a side call to the same
-// native kernel (without running stats, so nothing is updated twice).
+// BatchNorm that, in training mode, also records the batch statistics it normalises with: the
+// per-channel mean and 1/sqrt(var + eps) the kernel saves for backward, from the one forward
+// call. It takes BatchNormImplBase::forward's steps (num_batches_tracked, momentum) and calls
+// the op at::batch_norm dispatches to, so output, running stats and autograd node
+// (NativeBatchNormBackward0, or cuDNN's) are those of m.forward(x).
 torch::Tensor bn_native(torch::nn::BatchNorm2dImpl& m, const torch::Tensor& x, CaptureTape* tape,
                         const std::string& path) {
-  if (tape != nullptr && m.is_training()) {
-    torch::NoGradGuard no_grad;
-    auto [out, mean, invstd] =
-        at::native_batch_norm(x, m.weight, m.bias, {}, {}, /*training=*/true,
-                              m.options.momentum().value_or(0.1), m.options.eps());
-    tape->record("bn_batch/" + path + ".mean", mean);
-    tape->record("bn_batch/" + path + ".invstd", invstd);
+  if (tape == nullptr || !m.is_training()) return m.forward(x);
+  TORCH_CHECK(x.dim() == 4, "BatchNorm2d expects 4-D input, got ", x.dim(), "-D");
+  double factor = m.options.momentum().value_or(0.0);
+  if (m.options.track_running_stats() && m.num_batches_tracked.defined()) {
+    m.num_batches_tracked += 1;
+    if (!m.options.momentum()) factor = 1.0 / m.num_batches_tracked.item<double>();
   }
-  return m.forward(x);
+  auto [out, mean, invstd, reserve, backend] = at::_batch_norm_impl_index(
+      x, m.weight, m.bias, m.running_mean, m.running_var, /*training=*/true, factor,
+      m.options.eps(), at::globalContext().userEnabledCuDNN());
+  tape->record("bn_batch/" + path + ".mean", mean);
+  tape->record("bn_batch/" + path + ".invstd", invstd);
+  return out;
 }
 
 // `in_fp32` (bn-fp32): normalise an fp32 copy of the input with fp32 parameters and statistics.

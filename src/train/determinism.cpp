@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <string>
 
+#include <unistd.h>
+
 namespace cliprepro {
 
 std::string aten_capability_for(const std::string& cpu_isa) {
@@ -17,6 +19,12 @@ std::string aten_capability_for(const std::string& cpu_isa) {
   if (cpu_isa.rfind("AVX2", 0) == 0) return "avx2";
   if (cpu_isa == "SSE41" || cpu_isa == "AVX") return "default";
   return "";  // "ALL", unset: ATen picks the best the CPU has
+}
+
+void reexec_with_passive_omp_wait(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;  // a user's value is kept
+  setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  execv("/proc/self/exe", argv);  // only returns on failure: then carry on as we are
 }
 
 void apply_process_environment(const DeterminismConfig& cfg) {

@@ -13,6 +13,12 @@ struct DeterminismConfig {
   bool allow_tf32 = false;    // TF32 in cuBLAS/cuDNN (CUDA only)
 };
 
+// libgomp reads OMP_WAIT_POLICY when it loads, before main. Its default (spin) makes LibTorch's
+// OpenMP workers burn every core between parallel regions, starving the log writer thread.
+// Unless the variable is set, re-executes the program with OMP_WAIT_POLICY=PASSIVE (call first
+// thing in main; returns only when set already or when exec fails). Timing only, never bits.
+void reexec_with_passive_omp_wait(char** argv);
+
 // Environment variables read by oneDNN, MKL and cuBLAS at first use: call before any tensor op.
 void apply_process_environment(const DeterminismConfig& cfg);
 
