@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "src/model/clip.h"
+#include "src/model/modified_resnet.h"
 
 namespace cliprepro {
 namespace {
@@ -122,6 +123,48 @@ TEST(Model, SameSeedSameInitialWeights) {
   auto pa = a->named_parameters();
   auto pb = b->named_parameters();
   for (const auto& kv : pa) EXPECT_TRUE(torch::equal(kv.value(), pb[kv.key()])) << kv.key();
+}
+
+// Capturing BatchNorm batch statistics must not change training: a bottleneck run with a tape
+// gives the same output, running stats and gradients, bit for bit, as one run without, and the
+// recorded mean/invstd are the batch's (biased variance, eps inside the root).
+TEST(Model, BatchNormCaptureLeavesTrainingBitwiseUnchanged) {
+  torch::manual_seed(11);
+  Bottleneck a(64, 16, 2), b(64, 16, 2);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& kv : a->named_parameters()) kv.value().normal_();
+    auto pb = b->named_parameters();
+    for (const auto& kv : a->named_parameters()) pb[kv.key()].copy_(kv.value());
+  }
+  a->train();
+  b->train();
+  const auto x = torch::randn({4, 64, 8, 8});
+  for (int step = 0; step < 2; ++step) {
+    CaptureTape tape;
+    auto ya = a->forward(x, &tape, "layer1.0");
+    auto yb = b->forward(x, nullptr, "layer1.0");
+    ASSERT_TRUE(torch::equal(ya, yb));
+    (ya * ya).sum().backward();
+    (yb * yb).sum().backward();
+    auto pb = b->named_parameters();
+    for (const auto& kv : a->named_parameters())
+      EXPECT_TRUE(torch::equal(kv.value().grad(), pb[kv.key()].grad())) << kv.key();
+    auto bb = b->named_buffers();
+    for (const auto& kv : a->named_buffers())
+      EXPECT_TRUE(torch::equal(kv.value(), bb[kv.key()])) << kv.key();
+    std::map<std::string, torch::Tensor> rec(tape.entries().begin(), tape.entries().end());
+    ASSERT_TRUE(rec.count("bn_batch/layer1.0.bn1.mean"));
+    ASSERT_TRUE(rec.count("bn_batch/layer1.0.downsample.1.invstd"));
+    // The recorded statistics are of bn1's input, conv1(x).
+    const auto in = a->conv1->forward(x).detach();
+    const auto mean = in.mean({0, 2, 3});
+    const auto var = in.var({0, 2, 3}, /*unbiased=*/false);
+    EXPECT_TRUE(torch::allclose(rec.at("bn_batch/layer1.0.bn1.mean"), mean, 1e-5, 1e-6));
+    EXPECT_TRUE(torch::allclose(rec.at("bn_batch/layer1.0.bn1.invstd"),
+                                1.0 / torch::sqrt(var + a->bn1->options.eps()), 1e-4, 1e-6));
+    EXPECT_EQ(a->bn1->num_batches_tracked.item<int64_t>(), step + 1);
+  }
 }
 
 }  // namespace
