@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <stdexcept>
 
 #include "harness/digest.h"
@@ -70,14 +71,19 @@ void append_rows(hid_t dset, hid_t memtype, const void* data, hsize_t index, hsi
                   "write rows");
 }
 
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
 // Splits tensors over `threads` bins of about equal bytes (largest first onto the lightest bin).
 std::vector<std::vector<size_t>> balanced_bins(const std::vector<torch::Tensor>& tensors,
                                                int threads) {
   std::vector<size_t> by_size(tensors.size());
   for (size_t i = 0; i < by_size.size(); ++i) by_size[i] = i;
-  std::stable_sort(by_size.begin(), by_size.end(), [&](size_t a, size_t b) {
-    return tensors[a].nbytes() > tensors[b].nbytes();
-  });
+  std::stable_sort(by_size.begin(), by_size.end(),
+                   [&](size_t a, size_t b) { return tensors[a].nbytes() > tensors[b].nbytes(); });
   std::vector<std::vector<size_t>> bins(size_t(std::max(threads, 1)));
   std::vector<size_t> load(bins.size(), 0);
   for (size_t i : by_size) {
@@ -265,6 +271,7 @@ void LogWriter::writer_loop() {
       closing = closing_;
     }
     const auto io_start = Clock::now();
+    const double cpu_start = thread_cpu_seconds();
     try {
       for (auto& b : batches) {
         write_batch(*b);
@@ -299,6 +306,7 @@ void LogWriter::writer_loop() {
     {
       std::lock_guard lock(mu_);
       times_.io_s += std::chrono::duration<double>(Clock::now() - io_start).count();
+      times_.io_cpu_s += thread_cpu_seconds() - cpu_start;
     }
     if (closing && batches.empty()) return;
   }

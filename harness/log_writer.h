@@ -33,9 +33,10 @@ inline constexpr int kLogFormatVersion = 1;
 enum class WriteMode { kStreaming, kBuffered };
 
 // Where logging time goes, in seconds: hashing on the training thread (digests, statistics,
-// copies of full tensors), waiting there for queue space, and HDF5 work on the writer thread.
+// copies of full tensors), waiting there for queue space, and HDF5 work on the writer thread,
+// as wall time and as that thread's CPU time (the wall time stretches when it shares a core).
 struct LogWriterTimes {
-  double hash_s = 0, wait_s = 0, io_s = 0;
+  double hash_s = 0, wait_s = 0, io_s = 0, io_cpu_s = 0;
 };
 
 class LogWriter {

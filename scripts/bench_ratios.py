@@ -46,10 +46,12 @@ for model in ("Tiny", "RN50"):
     cap = counter(f"BM_Step{model}/3", "step_s")
     hash_s = counter(f"BM_Step{model}/1", "hash_s")
     io_s = counter(f"BM_Step{model}/1", "io_s")
+    io_cpu_s = counter(f"BM_Step{model}/1", "io_cpu_s")
     print(f"{model:5s} step: off {off*1e3:9.1f} ms | digests+stats {dig*1e3:9.1f} ms "
           f"(overhead {100*(dig/off-1):+.1f} %) | full dumps {full*1e3:9.1f} ms (x{full/off:.2f})")
     print(f"      digests+stats: capture only {100*(cap/off-1):+.1f} % | hashing on the training "
-          f"thread {hash_s*1e3:.1f} ms/step | writer thread (concurrent) {io_s*1e3:.1f} ms/step")
+          f"thread {hash_s*1e3:.1f} ms/step | writer thread (concurrent) {io_s*1e3:.1f} ms/step "
+          f"wall, {io_cpu_s*1e3:.1f} ms/step CPU")
 dump = counter("BM_FullDumpWrite", "MBps")
 raw = counter("BM_RawSequentialWrite", "MBps")
 print(f"full-dump write {dump:.0f} MB/s vs raw sequential write {raw:.0f} MB/s: {100*dump/raw:.0f} % of raw")

@@ -67,6 +67,7 @@ void BM_Step(benchmark::State& state, const std::string& model, int64_t batch) {
     state.counters["hash_s"] = (t.hash_s - warm_times.hash_s) / n;  // training thread
     state.counters["wait_s"] = (t.wait_s - warm_times.wait_s) / n;  // training thread, queue full
     state.counters["io_s"] = (t.io_s - warm_times.io_s) / n;        // writer thread
+    state.counters["io_cpu_s"] = (t.io_cpu_s - warm_times.io_cpu_s) / n;
   }
   state.SetItemsProcessed(int64_t(state.iterations()) * batch);
   std::remove(path.c_str());
@@ -98,12 +99,15 @@ void BM_DigestStats(benchmark::State& state) {
 }
 BENCHMARK(BM_DigestStats)->Args({16, 0})->Args({16, 1})->Unit(benchmark::kMillisecond);
 
-// The writer thread's HDF5 cost per step for digests+stats rows only: as many series as an RN50
-// log (~1100), flushed after every step (flush-seconds = 0), tensors tiny so hashing is nil.
+// The writer thread's HDF5 cost per step for digests+stats rows: as many series as an RN50 log,
+// one in six a 0-d tensor (stored in full, as steps and moments are), flushed after every step
+// (flush-seconds = 0); tensors tiny so hashing is nil.
 void BM_WriterDigestRows(benchmark::State& state) {
   std::vector<NamedTensor> tensors;
-  for (int64_t i = 0; i < state.range(0); ++i)
-    tensors.push_back({"params/p" + std::to_string(i), Phase::kOptimizer, torch::ones({4})});
+  for (int64_t i = 0; i < state.range(0); ++i) {
+    tensors.push_back({"params/p" + std::to_string(i), Phase::kOptimizer,
+                       i % 6 == 0 ? torch::ones({}) : torch::ones({4})});
+  }
   const auto path = bench_path("rows");
   LogSelection sel;
   sel.flush_seconds = 0;
@@ -117,9 +121,10 @@ void BM_WriterDigestRows(benchmark::State& state) {
   }
   writer->close();
   state.counters["io_s"] = writer->times().io_s / double(step);
+  state.counters["io_cpu_s"] = writer->times().io_cpu_s / double(step);
   std::remove(path.c_str());
 }
-BENCHMARK(BM_WriterDigestRows)->Arg(1100)->Iterations(40)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_WriterDigestRows)->Arg(1100)->Arg(2200)->Iterations(40)->Unit(benchmark::kMillisecond);
 
 // RN50-sized parameter set (float32), written as one full dump per iteration.
 std::vector<NamedTensor> rn50_sized_tensors() {
