@@ -91,7 +91,7 @@ class LogWriter {
   std::exception_ptr error_;
   std::thread thread_;
   bool closed_ = false;
-  LogWriterTimes times_;  // hash_s, wait_s: training thread; io_s: writer thread (under mu_)
+  LogWriterTimes times_;  // under mu_: hash_s, wait_s by write(); io_s, io_cpu_s by the writer
 };
 
 }  // namespace cliprepro

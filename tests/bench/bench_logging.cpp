@@ -99,30 +99,48 @@ void BM_DigestStats(benchmark::State& state) {
 }
 BENCHMARK(BM_DigestStats)->Args({16, 0})->Args({16, 1})->Unit(benchmark::kMillisecond);
 
+// Writes `tensors` as one step per benchmark iteration into a new log, closes and removes it.
+// `sync_each`: wait until each step is on disk before the next (one flush per step).
+struct WrittenLog {
+  int64_t steps = 0;
+  double wall_s = 0;  // from the first write through close(), which drains the writer
+  LogWriterTimes times;
+};
+WrittenLog write_step_per_iteration(benchmark::State& state, const char* name,
+                                    const LogSelection& sel,
+                                    const std::vector<NamedTensor>& tensors, bool sync_each) {
+  const auto path = bench_path(name);
+  LogWriter writer(path, sel, 1 << 30, nlohmann::json::object());
+  WrittenLog r;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    StepRecord rec;
+    rec.step = r.steps++;
+    rec.tensors = tensors;
+    writer.write(rec);
+    if (sync_each) writer.sync();
+  }
+  writer.close();
+  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.times = writer.times();
+  std::remove(path.c_str());
+  return r;
+}
+
 // The writer thread's HDF5 cost per step for digests+stats rows: as many series as an RN50 log,
-// one in six a 0-d tensor (stored in full, as steps and moments are), flushed after every step
-// (flush-seconds = 0); tensors tiny so hashing is nil.
+// one in six a 0-d tensor (stored in full, as steps and moments are), each step flushed before
+// the next is written (flush-seconds = 0, sync); tensors tiny so hashing is nil.
 void BM_WriterDigestRows(benchmark::State& state) {
   std::vector<NamedTensor> tensors;
   for (int64_t i = 0; i < state.range(0); ++i) {
     tensors.push_back({"params/p" + std::to_string(i), Phase::kOptimizer,
                        i % 6 == 0 ? torch::ones({}) : torch::ones({4})});
   }
-  const auto path = bench_path("rows");
   LogSelection sel;
   sel.flush_seconds = 0;
-  auto writer = std::make_unique<LogWriter>(path, sel, 1 << 30, nlohmann::json::object());
-  int64_t step = 0;
-  for (auto _ : state) {
-    StepRecord rec;
-    rec.step = step++;
-    rec.tensors = tensors;
-    writer->write(rec);
-  }
-  writer->close();
-  state.counters["io_s"] = writer->times().io_s / double(step);
-  state.counters["io_cpu_s"] = writer->times().io_cpu_s / double(step);
-  std::remove(path.c_str());
+  const auto r = write_step_per_iteration(state, "rows", sel, tensors, /*sync_each=*/true);
+  state.counters["io_s"] = r.times.io_s / double(r.steps);
+  state.counters["io_cpu_s"] = r.times.io_cpu_s / double(r.steps);
 }
 BENCHMARK(BM_WriterDigestRows)->Arg(1100)->Arg(2200)->Iterations(40)->Unit(benchmark::kMillisecond);
 
@@ -143,23 +161,11 @@ void BM_FullDumpWrite(benchmark::State& state) {
   const auto tensors = rn50_sized_tensors();
   int64_t bytes = 0;
   for (const auto& t : tensors) bytes += int64_t(t.tensor.nbytes());
-  const auto path = bench_path("dump");
   LogSelection sel;
   sel.full_steps = {parse_step_spec("0:")};
   sel.full_tensors = {"*"};
-  auto writer = std::make_unique<LogWriter>(path, sel, 1 << 30, nlohmann::json::object());
-  int64_t step = 0;
-  const auto t0 = std::chrono::steady_clock::now();
-  for (auto _ : state) {
-    StepRecord rec;
-    rec.step = step++;
-    rec.tensors = tensors;
-    writer->write(rec);
-  }
-  writer->close();
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  state.counters["MBps"] = double(bytes * step) / wall / 1e6;
-  std::remove(path.c_str());
+  const auto r = write_step_per_iteration(state, "dump", sel, tensors, /*sync_each=*/false);
+  state.counters["MBps"] = double(bytes * r.steps) / r.wall_s / 1e6;
 }
 BENCHMARK(BM_FullDumpWrite)->Iterations(4)->Unit(benchmark::kMillisecond);
 
