@@ -154,6 +154,14 @@ void h5_write_i64_array_attr(hid_t obj, const std::string& name, const std::vect
     h5_check_status(H5Awrite(attr.get(), H5T_NATIVE_INT64, v.data()), "write attribute " + name);
 }
 
+void h5_write_i64_attr(hid_t obj, const std::string& name, int64_t v) {
+  H5Id space = h5_check(H5Screate(H5S_SCALAR), "scalar space");
+  H5Id attr =
+      h5_check(H5Acreate2(obj, name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+               "create attribute " + name);
+  h5_check_status(H5Awrite(attr.get(), H5T_NATIVE_INT64, &v), "write attribute " + name);
+}
+
 std::vector<int64_t> h5_read_i64_array_attr(hid_t obj, const std::string& name) {
   H5Id attr = h5_check(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "open attribute " + name);
   H5Id space = h5_check(H5Aget_space(attr.get()), "attribute space");

@@ -50,6 +50,8 @@ void h5_write_string_attr(hid_t obj, const std::string& name, const std::string&
 std::string h5_read_string_attr(hid_t obj, const std::string& name);
 bool h5_has_attr(hid_t obj, const std::string& name);
 void h5_write_i64_array_attr(hid_t obj, const std::string& name, const std::vector<int64_t>& v);
+// A scalar int64 attribute (h5_read_i64_array_attr reads it as one element).
+void h5_write_i64_attr(hid_t obj, const std::string& name, int64_t v);
 std::vector<int64_t> h5_read_i64_array_attr(hid_t obj, const std::string& name);
 
 // Silences HDF5's own error stack printing; errors are reported by our exceptions.

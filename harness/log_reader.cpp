@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "harness/log_format.h"
+
 namespace cliprepro {
 namespace {
 
@@ -24,26 +26,19 @@ herr_t collect_attr(hid_t obj, const char* name, const H5A_info_t*, void* data) 
 }
 
 struct VisitState {
-  hid_t file;
+  int format_version;
   std::map<std::string, TensorSeries>* series;
+  std::map<int64_t, std::string> by_index;  // format 2: `series` attribute -> name
 };
 
-herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* data) {
-  if (info->type != H5O_TYPE_GROUP) return 0;
-  auto* st = static_cast<VisitState*>(data);
-  H5Id g = h5_check(H5Gopen2(root, name, H5P_DEFAULT), std::string("open group ") + name);
-  if (H5Lexists(g.get(), "digest", H5P_DEFAULT) <= 0) return 0;
-  TensorSeries s;
-  s.name = name;
-  s.dtype = h5_read_string_attr(g.get(), "dtype");
-  s.phase = h5_read_string_attr(g.get(), "phase");
-  s.shape = h5_read_i64_array_attr(g.get(), "shape");
-  s.steps = read_1d<int64_t>(g.get(), "steps", H5T_NATIVE_INT64);
-  s.digests = read_1d<uint64_t>(g.get(), "digest", H5T_NATIVE_UINT64);
-  s.order = read_1d<int32_t>(g.get(), "order", H5T_NATIVE_INT32);
+// Format 1 kept each tensor's step series in its own group.
+void read_v1_series(hid_t g, TensorSeries& s) {
+  s.steps = read_1d<int64_t>(g, "steps", H5T_NATIVE_INT64);
+  s.digests = read_1d<uint64_t>(g, "digest", H5T_NATIVE_UINT64);
+  s.order = read_1d<int32_t>(g, "order", H5T_NATIVE_INT32);
   size_t n = std::min({s.steps.size(), s.digests.size(), s.order.size()});
-  if (H5Lexists(g.get(), "stats", H5P_DEFAULT) > 0) {
-    auto flat = read_1d<double>(g.get(), "stats", H5T_NATIVE_DOUBLE);
+  if (H5Lexists(g, "stats", H5P_DEFAULT) > 0) {
+    auto flat = read_1d<double>(g, "stats", H5T_NATIVE_DOUBLE);
     s.stats.resize(flat.size() / 8);
     for (size_t i = 0; i < s.stats.size(); ++i)
       std::copy_n(flat.begin() + long(8 * i), 8, s.stats[i].begin());
@@ -54,6 +49,54 @@ herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* 
   s.steps.resize(n);
   s.digests.resize(n);
   s.order.resize(n);
+}
+
+// Format 2: every tensor's rows in /digests, in step order; rows past /progress (a killed run's
+// unfinished flush) are left out.
+void read_digest_table(hid_t file, int64_t last_complete_step, VisitState& st) {
+  H5Id d = h5_check(H5Dopen2(file, kDigestTable, H5P_DEFAULT), "open /digests");
+  H5Id ftype = h5_check(H5Dget_type(d.get()), "/digests type");
+  const bool stats = H5Tget_member_index(ftype.get(), "stats") >= 0;
+  H5Id space = h5_check(H5Dget_space(d.get()), "space");
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  std::vector<DigestRow> rows(n > 0 ? size_t(n) : 0);
+  if (!rows.empty()) {
+    H5Id mtype = digest_row_mem_type(stats);
+    h5_check_status(H5Dread(d.get(), mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()),
+                    "read /digests");
+  }
+  for (const auto& r : rows) {
+    if (r.step > last_complete_step) continue;
+    auto it = st.by_index.find(r.series);
+    if (it == st.by_index.end()) {
+      throw std::runtime_error("/digests names series " + std::to_string(r.series) +
+                               ", which no group under /tensors has");
+    }
+    TensorSeries& s = (*st.series)[it->second];
+    s.steps.push_back(r.step);
+    s.digests.push_back(r.digest);
+    s.order.push_back(r.order);
+    if (stats) s.stats.push_back(r.stats);
+  }
+}
+
+herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* data) {
+  if (info->type != H5O_TYPE_GROUP) return 0;
+  auto* st = static_cast<VisitState*>(data);
+  H5Id g = h5_check(H5Gopen2(root, name, H5P_DEFAULT), std::string("open group ") + name);
+  const bool v1 = st->format_version == 1;
+  if (v1 ? H5Lexists(g.get(), "digest", H5P_DEFAULT) <= 0 : !h5_has_attr(g.get(), "series"))
+    return 0;  // an intermediate group of a dotted/slashed name
+  TensorSeries s;
+  s.name = name;
+  s.dtype = h5_read_string_attr(g.get(), "dtype");
+  s.phase = h5_read_string_attr(g.get(), "phase");
+  s.shape = h5_read_i64_array_attr(g.get(), "shape");
+  if (v1) {
+    read_v1_series(g.get(), s);
+  } else {
+    st->by_index[h5_read_i64_array_attr(g.get(), "series").at(0)] = s.name;
+  }
   if (H5Lexists(g.get(), "full_steps", H5P_DEFAULT) > 0) {
     s.full_steps = read_1d<int64_t>(g.get(), "full_steps", H5T_NATIVE_INT64);
     H5Id d = h5_check(H5Dopen2(g.get(), "full", H5P_DEFAULT), "open full");
@@ -87,10 +130,17 @@ LogReader::LogReader(const std::filesystem::path& path) : path_(path) {
   if (H5Lexists(file_.get(), "progress", H5P_DEFAULT) > 0) {
     last_complete_step_ = read_1d<int64_t>(file_.get(), "progress", H5T_NATIVE_INT64).at(0);
   }
-  VisitState st{file_.get(), &series_};
+  const std::string version = attr("format_version");
+  if (version != "1" && version != std::to_string(kLogFormatVersion)) {
+    throw std::runtime_error(path.string() + " has log format version " + version +
+                             "; this cliprepro reads versions 1 to " +
+                             std::to_string(kLogFormatVersion));
+  }
+  VisitState st{std::stoi(version), &series_, {}};
   h5_check_status(
       H5Ovisit2(tensors.get(), H5_INDEX_NAME, H5_ITER_INC, visit_object, &st, H5O_INFO_BASIC),
       "walk /tensors");
+  if (st.format_version >= 2) read_digest_table(file_.get(), last_complete_step_, st);
 }
 
 std::string LogReader::attr(const std::string& name) const {

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "harness/device_digest.h"
 #include "harness/digest.h"
 #include "harness/digest_stats.h"
 #include "harness/tensor_stats.h"
@@ -14,7 +15,8 @@
 namespace cliprepro {
 namespace {
 
-constexpr hsize_t kSeriesChunk = 256;        // rows per chunk of the 1-D step series
+constexpr hsize_t kSeriesChunk = 256;        // rows per chunk of a full_steps series
+constexpr hsize_t kDigestChunk = 4096;       // rows per chunk of /digests (~400 KiB)
 constexpr size_t kMaxChunkBytes = 1u << 20;  // ~1 MiB chunks for full tensors
 
 H5Id create_extendible(hid_t group, const std::string& name, hid_t type,
@@ -116,14 +118,11 @@ struct LogWriter::StepBatch {
 };
 
 struct LogWriter::Series {
-  H5Id group, steps, digest, order, stats, full_steps, full;
+  H5Id group, full_steps, full;
   H5Id type;  // HDF5 type of the tensor's dtype
   std::vector<hsize_t> shape;
-  hsize_t n = 0, n_full = 0;  // rows on disk
-  std::vector<int64_t> pending_steps;
-  std::vector<uint64_t> pending_digests;
-  std::vector<int32_t> pending_order;
-  std::vector<double> pending_stats;
+  int32_t index = 0;   // its `series` number in /digests
+  hsize_t n_full = 0;  // full rows on disk
   std::vector<int64_t> pending_full_steps;
   std::vector<torch::Tensor> pending_full;  // owned contiguous CPU copies, one per row
 };
@@ -149,6 +148,12 @@ LogWriter::LogWriter(const std::filesystem::path& path, LogSelection selection, 
   }
   H5Id g = h5_check(H5Gcreate2(root, "tensors", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                     "create /tensors");
+  {
+    H5Id file_type = digest_row_file_type(selection_.stats);
+    digests_ = create_extendible(root, kDigestTable, file_type.get(), {}, kDigestChunk,
+                                 mode == WriteMode::kBuffered);
+    digest_mem_type_ = digest_row_mem_type(selection_.stats);
+  }
   hsize_t one = 1;
   H5Id space = h5_check(H5Screate_simple(1, &one, nullptr), "space");
   progress_ = h5_check(H5Dcreate2(root, "progress", H5T_STD_I64LE, space.get(), H5P_DEFAULT,
@@ -210,17 +215,23 @@ void LogWriter::write(const StepRecord& record) {
       for (size_t i : bins[size_t(b)]) {
         Row& row = batch->rows[i];
         const auto& x = views[i];
-        auto host = host_contiguous(x);  // no copy for contiguous CPU tensors
         if (x.is_cpu()) {
+          auto host = x.contiguous();                     // no copy when already contiguous
           const auto ds = digest_and_stats(host, stats);  // one pass over the bytes
           row.digest = ds.digest;
           row.stats = ds.stats.as_array();
+          // The live tensor changes next step: keep a copy for the writer thread.
+          if (full[i]) row.full = host.data_ptr() == x.data_ptr() ? host.clone() : host;
         } else {
-          row.digest = bytes_digest(host.data_ptr(), host.nbytes());
-          if (stats) row.stats = tensor_stats(x).as_array();  // reduced on the device
+          // Digest and statistics on the device; only a stored tensor comes to the host whole.
+          if (full[i]) {
+            row.full = host_contiguous(x);
+            row.digest = bytes_digest(row.full.data_ptr(), row.full.nbytes());
+          } else {
+            row.digest = device_digest(x);
+          }
+          if (stats) row.stats = tensor_stats(x).as_array();
         }
-        // The live tensor changes next step: keep a copy for the writer thread.
-        if (full[i]) row.full = host.data_ptr() == x.data_ptr() ? host.clone() : host;
       }
     }
   });
@@ -330,14 +341,11 @@ LogWriter::Series& LogWriter::series_for(const Row& row) {
   h5_write_string_attr(s->group.get(), "phase", phase_name(row.phase));
   h5_write_i64_array_attr(s->group.get(), "shape",
                           std::vector<int64_t>(row.shape.begin(), row.shape.end()));
+  s->index = int32_t(series_.size());
+  h5_write_i64_attr(s->group.get(), "series", s->index);
   s->shape = row.shape;
   s->type = h5_type_for(row.dtype);
   const bool z = mode_ == WriteMode::kBuffered;
-  s->steps = create_extendible(s->group.get(), "steps", H5T_STD_I64LE, {}, kSeriesChunk, z);
-  s->digest = create_extendible(s->group.get(), "digest", H5T_STD_U64LE, {}, kSeriesChunk, z);
-  s->order = create_extendible(s->group.get(), "order", H5T_STD_I32LE, {}, kSeriesChunk, z);
-  if (selection_.stats)
-    s->stats = create_extendible(s->group.get(), "stats", H5T_IEEE_F64LE, {8}, kSeriesChunk, z);
   if (row.may_full) {  // created up front: no new objects may appear once SWMR has started
     s->full_steps =
         create_extendible(s->group.get(), "full_steps", H5T_STD_I64LE, {}, kSeriesChunk, z);
@@ -356,11 +364,7 @@ void LogWriter::write_batch(StepBatch& batch) {
       throw std::runtime_error("tensor " + row.name + " changed shape at step " +
                                std::to_string(batch.step));
     }
-    s.pending_steps.push_back(batch.step);
-    s.pending_digests.push_back(row.digest);
-    s.pending_order.push_back(row.order);
-    if (s.stats.valid())
-      s.pending_stats.insert(s.pending_stats.end(), row.stats.begin(), row.stats.end());
+    pending_rows_.push_back(DigestRow{batch.step, s.index, row.order, row.digest, row.stats});
     if (row.full.defined()) {
       if (!s.full.valid()) throw std::runtime_error("internal: no full dataset for " + row.name);
       s.pending_full_steps.push_back(batch.step);
@@ -372,7 +376,7 @@ void LogWriter::write_batch(StepBatch& batch) {
 }
 
 void LogWriter::flush_to_disk() {
-  flush_series();
+  flush_rows();
   h5_check_status(
       H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &last_written_),
       "write /progress");
@@ -385,22 +389,17 @@ void LogWriter::flush_to_disk() {
   }
 }
 
-void LogWriter::flush_series() {
+void LogWriter::flush_rows() {
+  if (!pending_rows_.empty()) {
+    // Every tensor's digest row of every pending step in one append.
+    const hsize_t k = pending_rows_.size();
+    append_rows(digests_.get(), digest_mem_type_.get(), pending_rows_.data(), n_digest_rows_, k,
+                {});
+    n_digest_rows_ += k;
+    pending_rows_.clear();
+  }
   for (auto& [name, sp] : series_) {
     Series& s = *sp;
-    const hsize_t k = s.pending_steps.size();
-    if (k > 0) {
-      append_rows(s.steps.get(), H5T_NATIVE_INT64, s.pending_steps.data(), s.n, k, {});
-      append_rows(s.digest.get(), H5T_NATIVE_UINT64, s.pending_digests.data(), s.n, k, {});
-      append_rows(s.order.get(), H5T_NATIVE_INT32, s.pending_order.data(), s.n, k, {});
-      if (s.stats.valid())
-        append_rows(s.stats.get(), H5T_NATIVE_DOUBLE, s.pending_stats.data(), s.n, k, {8});
-      s.n += k;
-      s.pending_steps.clear();
-      s.pending_digests.clear();
-      s.pending_order.clear();
-      s.pending_stats.clear();
-    }
     const hsize_t kf = s.pending_full_steps.size();
     if (kf > 0) {
       // Memory type = file type: the raw bits go to disk unconverted. Small rows (scalars) are
@@ -433,11 +432,12 @@ void LogWriter::close() {
   }
   if (thread_.joinable()) thread_.join();
   rethrow_if_failed();
-  flush_series();
+  flush_rows();
   h5_check_status(
       H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &last_written_),
       "write /progress");
   series_.clear();
+  digests_.reset();
   progress_.reset();
   file_.reset();
   // Attributes cannot change under SWMR: reopen to mark the log complete.

@@ -1,5 +1,6 @@
-// Writes one HDF5 log per run: provenance attributes on the root, and for each tensor name a
-// group /tensors/<name> with step-indexed, extendible datasets (docs/hdf5-layout.md).
+// Writes one HDF5 log per run: provenance attributes on the root, one /digests table with a row
+// per tensor per logged step (digest, statistics, execution order), and for each tensor name a
+// group /tensors/<name> with its dtype/shape/phase and any full tensors (docs/hdf5-layout.md).
 //
 // write() runs on the training thread: it digests every selected tensor, computes its
 // statistics and copies the tensors to be stored in full, then hands the step to a background
@@ -18,12 +19,11 @@
 #include <thread>
 
 #include "harness/h5_types.h"
+#include "harness/log_format.h"
 #include "harness/log_selection.h"
 #include "src/train/trainer.h"
 
 namespace cliprepro {
-
-inline constexpr int kLogFormatVersion = 1;
 
 // kStreaming: the writer thread writes and flushes whatever steps are queued (each step as soon
 // as it keeps up; several at once when it falls behind), in HDF5 SWMR mode from step 1 on, so a
@@ -68,7 +68,7 @@ class LogWriter {
   void writer_loop();
   void write_batch(StepBatch& batch);
   Series& series_for(const Row& row);
-  void flush_series();
+  void flush_rows();
   void flush_to_disk();
   void rethrow_if_failed();
 
@@ -78,6 +78,9 @@ class LogWriter {
   WriteMode mode_;
   H5Id file_;
   std::map<std::string, std::unique_ptr<Series>> series_;
+  H5Id digests_, digest_mem_type_;  // /digests and its in-memory row type
+  hsize_t n_digest_rows_ = 0;       // rows on disk
+  std::vector<DigestRow> pending_rows_;
   bool swmr_ = false;
   int64_t last_written_ = -1;
   int64_t first_written_ = -1;  // 0, or a resumed run's checkpoint step

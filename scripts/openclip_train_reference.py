@@ -31,7 +31,7 @@ from open_clip_train.train import train_one_epoch, unwrap_model
 from torch import optim
 
 from openclip_reference import model_name, write_tensors
-from read_log import raw_row
+from read_log import raw_row, tensor_names
 
 
 def read_full(f, name, step):
@@ -47,10 +47,7 @@ def read_full(f, name, step):
 
 
 def names_in(f, family):
-    out = []
-    f["tensors/" + family].visititems(
-        lambda n, o: out.append(family + "/" + n) if isinstance(o, h5py.Group) and "digest" in o else None)
-    return out
+    return tensor_names(f, "tensors/" + family)
 
 
 class LogBatches:

@@ -3,6 +3,9 @@
 digest (XXH3-64 of the raw bytes) of every stored full tensor. Exit 1 on a mismatch.
 
     python3 scripts/read_log.py runs/quickstart.h5
+
+Format 2 (docs/hdf5-layout.md) keeps every tensor's digest rows in one table, /digests; format 1
+kept them in each tensor's group. `digest_rows` reads either.
 """
 import json
 import sys
@@ -26,6 +29,44 @@ def raw_row(ds, row):
     return np.ascontiguousarray(ds[row])
 
 
+def is_tensor(obj, version):
+    """Whether a node under /tensors is a tensor's group (not an intermediate group)."""
+    if not isinstance(obj, h5py.Group):
+        return False
+    return "digest" in obj if version == 1 else "series" in obj.attrs
+
+
+def tensor_names(f, under="tensors"):
+    """Names (`family/name`) of the tensors under `under`."""
+    version = int(f.attrs["format_version"])
+    prefix = under[len("tensors/"):] + "/" if under != "tensors" else ""
+    out = []
+    f[under].visititems(lambda n, o: out.append(prefix + n) if is_tensor(o, version) else None)
+    return out
+
+
+def digest_rows(f):
+    """{tensor name: {step: (order, digest, stats or None)}} for the steps up to /progress."""
+    version = int(f.attrs["format_version"])
+    last = int(f["progress"][0])
+    out = {}
+    if version == 1:
+        for name in tensor_names(f):
+            g = f["tensors/" + name]
+            stats = g["stats"][()] if "stats" in g else None
+            out[name] = {int(s): (int(o), int(d), None if stats is None else stats[i])
+                         for i, (s, o, d) in enumerate(zip(g["steps"][()], g["order"][()],
+                                                           g["digest"][()]))}
+        return out
+    by_index = {int(f["tensors/" + n].attrs["series"]): n for n in tensor_names(f)}
+    rows = f["digests"][()]  # a numpy structured array: step, series, order, digest[, stats]
+    has_stats = "stats" in rows.dtype.names
+    for r in rows[rows["step"] <= last]:
+        out.setdefault(by_index[int(r["series"])], {})[int(r["step"])] = (
+            int(r["order"]), int(r["digest"]), r["stats"] if has_stats else None)
+    return out
+
+
 def main(path):
     families, datasets, checked = {}, 0, 0
     try:
@@ -41,28 +82,28 @@ def main(path):
         json.loads(f.attrs["fingerprint"])
 
         def visit(name, obj):
-            nonlocal datasets, checked
+            nonlocal datasets
             if isinstance(obj, h5py.Dataset):
                 obj[()]  # every dataset must read
                 datasets += 1
-                return
-            if "digest" not in obj:
-                return
-            families[name.split("/")[0]] = families.get(name.split("/")[0], 0) + 1
-            if "full" not in obj:
-                return
-            digest = dict(zip(obj["steps"][()], obj["digest"][()]))
-            full = obj["full"]
-            for row, step in enumerate(obj["full_steps"][()]):
-                if step not in digest or (not complete and step > last) or row >= full.shape[0]:
+
+        f.visititems(visit)
+        rows = digest_rows(f)
+        for name in tensor_names(f):
+            family = name.split("/")[0]
+            families[family] = families.get(family, 0) + 1
+            g = f["tensors/" + name]
+            if "full" not in g:
+                continue
+            full = g["full"]
+            for row, step in enumerate(g["full_steps"][()]):
+                step = int(step)
+                if step not in rows.get(name, {}) or step > last or row >= full.shape[0]:
                     continue
-                bits = raw_row(full, row)
-                got = xxhash.xxh3_64_intdigest(bits.tobytes())
-                if got != int(digest[step]):
+                got = xxhash.xxh3_64_intdigest(raw_row(full, row).tobytes())
+                if got != rows[name][step][1]:
                     raise SystemExit(f"digest mismatch: {name} step {step}")
                 checked += 1
-
-        f["tensors"].visititems(visit)
     state = "complete" if complete else f"incomplete, last complete step {last}"
     print(f"{path} ({state}): {datasets} datasets read; tensors per family: {families}; "
           f"{checked} stored tensors re-digested, all equal to the logged digests")

@@ -7,8 +7,10 @@
 
 #include "harness/digest.h"
 #include "harness/glob.h"
+#include "harness/log_format.h"
 #include "harness/log_reader.h"
 #include "harness/log_writer.h"
+#include "test_paths.h"
 #include "tests/test_util.h"
 
 namespace cliprepro {
@@ -106,6 +108,7 @@ TEST(LogIo, SelectionLimitsFullTensorsButDigestsEverything) {
   sel.digest_every = 2;
   sel.full_steps = {parse_step_spec("-1")};
   sel.full_tensors = {"params/*"};
+  sel.stats = false;
   {
     LogWriter w(path, sel, 4, {});
     for (int64_t step = 0; step <= 4; ++step) {
@@ -125,6 +128,44 @@ TEST(LogIo, SelectionLimitsFullTensorsButDigestsEverything) {
   // Scalars are always stored in full, even between digest steps.
   EXPECT_EQ(r.find("scalars/loss")->full_steps, (std::vector<int64_t>{0, 1, 2, 3, 4}));
   EXPECT_EQ(r.read_full("params/w", 4)[0].item<float>(), 4.0f);
+  // Without statistics the digest table has no stats column, and the digests are still there.
+  EXPECT_TRUE(r.find("params/w")->stats.empty());
+  EXPECT_EQ(r.find("params/w")->digests[2], tensor_digest(torch::full({3}, 4.0f)));
+}
+
+// tests/data/log-v1/log_v1.h5 is a run log written in format 1 (datasets per tensor): the same
+// scenario run now, in the current format, must match it, tensor by tensor and bit by bit.
+TEST(LogIo, ReadsFormatVersion1Logs) {
+  const auto dir = test::temp_dir("log_v1");
+  const std::filesystem::path data = std::filesystem::path(kSourceDir) / "tests/data/log-v1";
+  const auto run = test::run_cli("run --quiet --no-golden --out " + dir.string() + " " +
+                                 (data / "log_v1.toml").string());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const auto cmp = test::run_cli("compare " + (data / "log_v1.h5").string() + " " +
+                                 (dir / "log_v1.h5").string());
+  EXPECT_EQ(cmp.exit_code, 0) << cmp.output;
+  LogReader old_log(data / "log_v1.h5"), new_log(dir / "log_v1.h5");
+  EXPECT_EQ(old_log.attr("format_version"), "1");
+  EXPECT_EQ(new_log.attr("format_version"), std::to_string(kLogFormatVersion));
+  ASSERT_GT(old_log.series().size(), 100u);
+  ASSERT_EQ(old_log.series().size(), new_log.series().size());
+  for (const auto& [name, o] : old_log.series()) {
+    const TensorSeries* n = new_log.find(name);
+    ASSERT_NE(n, nullptr) << name;
+    EXPECT_EQ(n->dtype, o.dtype) << name;
+    EXPECT_EQ(n->shape, o.shape) << name;
+    EXPECT_EQ(n->phase, o.phase) << name;
+    EXPECT_EQ(n->steps, o.steps) << name;
+    EXPECT_EQ(n->digests, o.digests) << name;
+    EXPECT_EQ(n->order, o.order) << name;
+    ASSERT_EQ(n->stats.size(), o.stats.size()) << name;
+    ASSERT_FALSE(o.stats.empty()) << name;
+    EXPECT_EQ(std::memcmp(n->stats.data(), o.stats.data(), o.stats.size() * sizeof(o.stats[0])), 0)
+        << name;
+  }
+  const auto a = old_log.read_full("params/text_projection", 3);
+  const auto b = new_log.read_full("params/text_projection", 3);
+  EXPECT_TRUE(torch::equal(a.view(torch::kInt32), b.view(torch::kInt32)));
 }
 
 }  // namespace

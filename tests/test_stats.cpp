@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 
+#include "harness/device_digest.h"
 #include "harness/digest.h"
 #include "harness/digest_stats.h"
 #include "harness/tensor_stats.h"
@@ -111,6 +112,37 @@ TEST(DigestStats, Avx2AndBaselinePassesGiveTheSameBits) {
     const auto sa = a.stats.as_array(), sb = b.stats.as_array();
     for (size_t k = 0; k < sa.size(); ++k) {
       EXPECT_EQ(std::bit_cast<uint64_t>(sa[k]), std::bit_cast<uint64_t>(sb[k])) << n << " " << k;
+    }
+  }
+}
+
+// The block-parallel digest (what runs on a CUDA tensor's device) is XXH3_64bits for every
+// length: around the short/long switch at 240 bytes, around the 1 KiB block and 64-byte stripe
+// boundaries (the last stripe overlapping the last block or not), and over several 8 MiB
+// chunks of blocks.
+TEST(DigestStats, DeviceDigestIsXxh3) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(21);
+  std::vector<int64_t> lengths{0,    1,    16,   17,   129,  240,  241,  255,  256,  1023, 1024,
+                               1025, 1087, 1088, 1089, 1984, 2047, 2048, 2049, 3000, 65536};
+  lengths.push_back((int64_t(8192) * 1024) * 2 + 777);  // three chunks, a partial tail block
+  for (int64_t n : lengths) {
+    auto bytes = torch::randint(0, 256, {n}, gen, torch::kUInt8);
+    EXPECT_EQ(xxh3_by_blocks(bytes), XXH3_64bits(bytes.data_ptr(), size_t(n))) << n;
+  }
+  // Other dtypes and layouts digest their C-order bytes, as tensor_digest does.
+  auto half = torch::randn({7, 81}, torch::kFloat16);  // 1134 bytes: not a multiple of 8
+  EXPECT_EQ(xxh3_by_blocks(half), tensor_digest(half));
+  auto wide = torch::randn({300, 40}, torch::kFloat64);
+  EXPECT_EQ(xxh3_by_blocks(wide.t()), tensor_digest(wide.t()));  // non-contiguous
+  // A one-bit change changes it.
+  auto flipped = wide.clone();
+  flipped.view(torch::kInt64)[123][7].bitwise_xor_(int64_t(1) << 40);
+  EXPECT_NE(xxh3_by_blocks(flipped), xxh3_by_blocks(wide));
+  // On a GPU the same route runs on the device (the log writer's path for CUDA tensors).
+  if (torch::cuda::is_available()) {
+    for (int64_t n : lengths) {
+      auto bytes = torch::randint(0, 256, {n}, gen, torch::kUInt8);
+      EXPECT_EQ(device_digest(bytes.cuda()), tensor_digest(bytes)) << n;
     }
   }
 }
