@@ -23,7 +23,7 @@ struct DigestRow {
 };
 
 // Compound types for DigestRow: little-endian and packed on disk, native in memory. Without
-// `stats` the types have no stats member (logs written with `[log] stats = false`).
+// `stats` the types have no stats member (goldens, which keep digests only).
 H5Id digest_row_file_type(bool stats);
 H5Id digest_row_mem_type(bool stats);
 
