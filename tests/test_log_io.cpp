@@ -168,5 +168,28 @@ TEST(LogIo, ReadsFormatVersion1Logs) {
   EXPECT_TRUE(torch::equal(a.view(torch::kInt32), b.view(torch::kInt32)));
 }
 
+// A log from a newer cliprepro is refused by name, not misread.
+TEST(LogIo, NewerFormatVersionIsRefusedClearly) {
+  const auto path = test::temp_dir("log_version") / "newer.h5";
+  {
+    LogWriter w(path, LogSelection{}, 0, {});
+    StepRecord rec;
+    rec.tensors.push_back({"params/w", Phase::kOptimizer, torch::ones({2})});
+    w.write(rec);
+    w.close();
+  }
+  EXPECT_NO_THROW(LogReader{path});
+  test::set_root_attr(path, "format_version", std::to_string(kLogFormatVersion + 1));
+  try {
+    LogReader r(path);
+    ADD_FAILURE() << "a newer format was read";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(
+        std::string(e.what()).find("log format version " + std::to_string(kLogFormatVersion + 1)),
+        std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace cliprepro
