@@ -1,8 +1,7 @@
 #include "harness/device_digest.h"
 
 #include <algorithm>
-#include <array>
-#include <cstring>
+#include <vector>
 
 #include "harness/digest.h"
 
@@ -21,13 +20,11 @@ constexpr int64_t kBlocksPerChunk = 8192;               // bounds device tempora
 
 // Secret words per (stripe, lane) of a block: stripe s uses the secret from byte 8·s.
 torch::Tensor block_keys(const torch::Device& device) {
-  std::array<int64_t, kStripesPerBlock * 8> keys{};
+  std::vector<int64_t> keys;
   for (int64_t s = 0; s < kStripesPerBlock; ++s)
     for (int64_t lane = 0; lane < 8; ++lane)
-      keys[size_t(s * 8 + lane)] = int64_t(XXH_readLE64(XXH3_kSecret + s * 8 + lane * 8));
-  return torch::tensor(std::vector<int64_t>(keys.begin(), keys.end()), torch::kInt64)
-      .view({kStripesPerBlock, 8})
-      .to(device);
+      keys.push_back(int64_t(XXH_readLE64(XXH3_kSecret + s * 8 + lane * 8)));
+  return torch::tensor(keys, torch::kInt64).view({kStripesPerBlock, 8}).to(device);
 }
 
 // Per block, what XXH3_accumulate_512 adds to each lane over the block's stripes: the

@@ -15,7 +15,7 @@
 namespace cliprepro {
 namespace {
 
-constexpr hsize_t kSeriesChunk = 256;        // rows per chunk of a full_steps series
+constexpr hsize_t kSeriesChunk = 256;        // rows per chunk of full_steps and of 0-d fulls
 constexpr hsize_t kDigestChunk = 4096;       // rows per chunk of /digests (~400 KiB)
 constexpr size_t kMaxChunkBytes = 1u << 20;  // ~1 MiB chunks for full tensors
 

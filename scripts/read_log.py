@@ -56,7 +56,7 @@ def digest_rows(f):
             stats = g["stats"][()] if "stats" in g else None
             out[name] = {int(s): (int(o), int(d), None if stats is None else stats[i])
                          for i, (s, o, d) in enumerate(zip(g["steps"][()], g["order"][()],
-                                                           g["digest"][()]))}
+                                                           g["digest"][()])) if s <= last}
         return out
     by_index = {int(f["tensors/" + n].attrs["series"]): n for n in tensor_names(f)}
     rows = f["digests"][()]  # a numpy structured array: step, series, order, digest[, stats]
