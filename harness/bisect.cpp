@@ -46,10 +46,10 @@ BisectSide rerun(const std::filesystem::path& log_path, int64_t through,
   BisectSide side;
   side.log = log_path;
   std::tie(side.from_step, side.checkpoint) = nearest_checkpoint(log_path, s.name, through);
-  s.train.resume = side.checkpoint.string();
-  s.train.stop_after_step = through;
-  s.train.save_every_steps = 0;
-  s.train.save_frequency = 0;
+  s.train.checkpoint.resume = side.checkpoint.string();
+  s.train.checkpoint.stop_after_step = through;
+  s.train.checkpoint.save_every_steps = 0;
+  s.train.checkpoint.save_frequency = 0;
   s.log.digest_every = 1;
   s.log.full_steps = {StepSpec{side.from_step, through + 1, 1}};
   s.log.full_tensors = {"*"};

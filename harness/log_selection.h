@@ -18,12 +18,14 @@ struct StepSpec {
 
 StepSpec parse_step_spec(const std::string& text);  // throws std::invalid_argument
 
+enum class Compression { kNone, kGzip };  // gzip: deflate (+shuffle) full tensors
+
 struct LogSelection {
   int64_t digest_every = 1;
   std::vector<StepSpec> full_steps;
   std::vector<std::string> full_tensors;  // globs on tensor names
   int64_t activation_samples = 0;         // >0: activations/* keep only the first k samples
-  bool compress = false;                  // deflate (+shuffle) full tensors
+  Compression compression = Compression::kNone;
   bool stats = true;                      // per-tensor statistics beside each digest
   int64_t queue_mib = 256;                // writer queue bound; the trainer waits when it is full
   double flush_seconds = 1.0;             // streaming logs reach the disk at least this often

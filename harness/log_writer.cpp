@@ -351,7 +351,7 @@ LogWriter::Series& LogWriter::series_for(const Row& row) {
         create_extendible(s->group.get(), "full_steps", H5T_STD_I64LE, {}, kSeriesChunk, z);
     const bool scalar = s->shape.empty();
     s->full = create_extendible(s->group.get(), "full", s->type.get(), s->shape,
-                                scalar ? kSeriesChunk : 1, z || (selection_.compress && !scalar));
+                                scalar ? kSeriesChunk : 1, z || (selection_.compression == Compression::kGzip && !scalar));
     if (row.dtype == torch::kBFloat16) h5_write_string_attr(s->full.get(), "dtype", "bfloat16");
   }
   return *series_.emplace(row.name, std::move(s)).first->second;

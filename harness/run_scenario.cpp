@@ -34,9 +34,9 @@ void write_manifest(const Scenario& s, const std::filesystem::path& log_path, in
   for (int r = 0; r < world_size; ++r) files.push_back(s.name + rank_suffix(r) + ".h5");
   const nlohmann::json m = {{"scenario", s.name},
                             {"world_size", world_size},
-                            {"dist_backend", s.train.dist_backend},
-                            {"local_loss", s.train.local_loss},
-                            {"gather_with_grad", s.train.gather_with_grad},
+                            {"dist_backend", s.resolved()["dist-backend"]},
+                            {"local_loss", s.train.dist.local_loss},
+                            {"gather_with_grad", s.train.dist.gather_with_grad},
                             {"logs", files},
                             {"git_commit", git_commit()},
                             {"created_utc", utc_now()}};
@@ -54,8 +54,8 @@ void write_manifest(const Scenario& s, const std::filesystem::path& log_path, in
 }  // namespace
 
 void apply_launch_environment(Scenario& s) {
-  s.train.world_size = dist::launch_world_size();
-  if (s.train.world_size > 1 && !s.golden.path.empty()) {
+  s.train.dist.world_size = dist::launch_world_size();
+  if (s.train.dist.world_size > 1 && !s.golden.path.empty()) {
     auto p = s.golden.path;
     s.golden.path = p.parent_path() / (p.stem().string() + rank_suffix() + p.extension().string());
   }
@@ -70,8 +70,8 @@ RunResult train_and_log(const Scenario& s, const RunOptions& opts) {
   apply_process_environment(s.train.determinism);
   apply_determinism(s.train.determinism, uint64_t(s.train.seed));
   TrainConfig cfg = s.train;
-  if (cfg.save_every_steps > 0 || cfg.save_frequency > 0) {
-    cfg.checkpoint_dir = (opts.log_path.parent_path() / (s.name + ".checkpoints")).string();
+  if (cfg.checkpoint.save_every_steps > 0 || cfg.checkpoint.save_frequency > 0) {
+    cfg.checkpoint.dir = (opts.log_path.parent_path() / (s.name + ".checkpoints")).string();
   }
   Trainer trainer(cfg);
 

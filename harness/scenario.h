@@ -1,10 +1,13 @@
-// Scenario files (TOML): training keys named as OpenCLIP's flags, plus [determinism], [log]
-// and [golden]. Schema: docs/scenario-schema.md. Errors carry file:line:column.
+// Scenario files (TOML): training keys named as OpenCLIP's flags, plus [determinism], [numerics],
+// [debug], [log] and [golden]. Every key is one row of a table (scenario_keys()); the reader,
+// the resolved config and docs/scenario-schema.md's tables derive from it. Errors carry
+// file:line:column.
 #pragma once
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "harness/log_selection.h"
 #include "harness/tolerance.h"
@@ -33,9 +36,14 @@ struct Scenario {
   LogSelection log;
   GoldenConfig golden;  // path empty: no golden
 
-  // Every setting after defaults, as JSON with the scenario's key names.
+  // Every key's value after defaults, with the scenario's key names (sections nested), plus
+  // the derived total-steps, steps-per-epoch and world-size.
   nlohmann::json resolved() const;
 };
+
+// Every scenario key: the harness's own (name, description, [log], [golden]) and the trainer's
+// (train_config_keys()), in the order the docs list them.
+const std::vector<ConfigKey<Scenario>>& scenario_keys();
 
 Scenario load_scenario(const std::filesystem::path& path);
 Scenario parse_scenario(const std::string& text, const std::filesystem::path& path);

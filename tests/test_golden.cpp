@@ -87,7 +87,7 @@ TEST(Compare, OneUlpLrChangeFirstDiffersAtFirstOptimizerUpdate) {
   ulp.precision(17);
   ulp << "lr = " << std::nextafter(1e-3, 1.0) << "\n";
   const auto b = load_scenario(test::short_scenario(dir, "ulp", 3, ulp.str()));
-  ASSERT_NE(a.train.lr, b.train.lr);
+  ASSERT_NE(a.train.optim.lr, b.train.optim.lr);
   run_to(a, dir / "a.h5");
   run_to(b, dir / "b.h5");
   LogReader ra(dir / "a.h5"), rb(dir / "b.h5");

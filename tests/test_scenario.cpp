@@ -1,7 +1,12 @@
 // Scenario parsing: the shipped quickstart, defaults, and file:line errors for bad input.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <set>
+#include <sstream>
+
 #include "harness/scenario.h"
+#include "harness/scenario_doc.h"
 #include "test_paths.h"
 #include "tests/test_util.h"
 
@@ -21,9 +26,9 @@ TEST(Scenario, QuickstartParses) {
   auto s = load_scenario(std::filesystem::path(kSourceDir) / "scenarios" / "quickstart.toml");
   EXPECT_EQ(s.name, "quickstart");
   EXPECT_EQ(s.train.model, "tiny");
-  EXPECT_EQ(s.train.precision, "fp32");
+  EXPECT_EQ(s.train.precision, Precision::kFp32);
   EXPECT_EQ(s.train.batch_size, 32);
-  EXPECT_DOUBLE_EQ(s.train.lr, 1e-3);
+  EXPECT_DOUBLE_EQ(s.train.optim.lr, 1e-3);
   EXPECT_EQ(s.train.determinism.threads, 2);
   EXPECT_EQ(s.golden.path,
             (std::filesystem::path(kSourceDir) / "golden" / "quickstart.h5").lexically_normal());
@@ -32,11 +37,11 @@ TEST(Scenario, QuickstartParses) {
 
 TEST(Scenario, DefaultsAreOpenCLIPs) {
   auto s = parse_scenario("", "/x/empty.toml");
-  EXPECT_DOUBLE_EQ(s.train.lr, 5e-4);
-  EXPECT_DOUBLE_EQ(s.train.wd, 0.2);
-  EXPECT_EQ(s.train.warmup, 10000);
-  EXPECT_DOUBLE_EQ(s.train.beta2, 0.999);
-  EXPECT_DOUBLE_EQ(s.train.eps, 1e-8);
+  EXPECT_DOUBLE_EQ(s.train.optim.lr, 5e-4);
+  EXPECT_DOUBLE_EQ(s.train.optim.wd, 0.2);
+  EXPECT_EQ(s.train.optim.warmup, 10000);
+  EXPECT_DOUBLE_EQ(s.train.optim.beta2, 0.999);
+  EXPECT_DOUBLE_EQ(s.train.optim.eps, 1e-8);
   EXPECT_EQ(s.train.epochs, 32);
   EXPECT_EQ(s.train.batch_size, 64);
   EXPECT_TRUE(s.golden.path.empty());
@@ -63,14 +68,14 @@ TEST(Scenario, WrongTypeAndBadValuesNameFileAndLine) {
 TEST(Scenario, NumericsAndSkipBadSamples) {
   auto s = parse_scenario("skip-bad-samples = true\n[numerics]\nbn-fp32 = true\nbn-eps = 1e-3\n",
                           "/x/ok.toml");
-  EXPECT_TRUE(s.train.skip_bad_samples);
-  EXPECT_TRUE(s.train.bn_fp32);
-  EXPECT_DOUBLE_EQ(s.train.bn_eps, 1e-3);
+  EXPECT_TRUE(s.train.data.skip_bad_samples);
+  EXPECT_TRUE(s.train.numerics.bn_fp32);
+  EXPECT_DOUBLE_EQ(s.train.numerics.bn_eps, 1e-3);
   EXPECT_EQ(s.resolved()["numerics"]["bn-eps"], 1e-3);
   EXPECT_EQ(s.resolved()["skip-bad-samples"], true);
   const auto d = parse_scenario("", "/x/ok.toml");
-  EXPECT_FALSE(d.train.bn_fp32);
-  EXPECT_DOUBLE_EQ(d.train.bn_eps, 1e-5);  // nn.BatchNorm2d's default
+  EXPECT_FALSE(d.train.numerics.bn_fp32);
+  EXPECT_DOUBLE_EQ(d.train.numerics.bn_eps, 1e-5);  // nn.BatchNorm2d's default
   EXPECT_EQ(error_of("[numerics]\nbn-eps = 0\n"), "/x/bad.toml:2:10: 'bn-eps' must be > 0");
   EXPECT_EQ(error_of("[numerics]\nbn-fp32 = 1\n"),
             "/x/bad.toml:2:11: 'bn-fp32' must be true or false");
@@ -85,13 +90,84 @@ TEST(Scenario, SyntaxErrorNamesFileAndLine) {
 
 TEST(Scenario, IntegerAcceptedWhereNumberExpected) {
   auto s = parse_scenario("lr = 1\nwd = 0\n", "/x/ok.toml");
-  EXPECT_DOUBLE_EQ(s.train.lr, 1.0);
-  EXPECT_DOUBLE_EQ(s.train.wd, 0.0);
+  EXPECT_DOUBLE_EQ(s.train.optim.lr, 1.0);
+  EXPECT_DOUBLE_EQ(s.train.optim.wd, 0.0);
 }
 
 TEST(Scenario, OneUlpLrSurvivesParsing) {
   auto s = parse_scenario("lr = 0.0010000000000000002\n", "/x/ok.toml");
-  EXPECT_EQ(s.train.lr, std::nextafter(1e-3, 1.0));
+  EXPECT_EQ(s.train.optim.lr, std::nextafter(1e-3, 1.0));
+}
+
+// The key table: one row per (section, key); every row shows up in the resolved config.
+TEST(ScenarioKeys, EveryKeyDefinedOnceAndResolved) {
+  std::set<std::string> seen;
+  const auto resolved = parse_scenario("", "/x/empty.toml").resolved();
+  for (const auto& k : scenario_keys()) {
+    EXPECT_TRUE(seen.insert(k.qualified()).second) << k.qualified() << " defined twice";
+    const auto& where = k.section.empty() ? resolved : resolved.at(k.section);
+    EXPECT_TRUE(where.contains(k.key)) << k.qualified() << " missing from resolved()";
+    EXPECT_FALSE(k.doc.empty()) << k.qualified();
+  }
+}
+
+TEST(ScenarioKeys, EnumerationsParsedAtLoad) {
+  auto s = parse_scenario(
+      "precision = \"amp_bfloat16\"\ndevice = \"cuda\"\ndist-backend = \"gloo\"\n"
+      "[log]\ncompression = \"gzip\"\n",
+      "/x/ok.toml");
+  EXPECT_EQ(s.train.precision, Precision::kAmpBf16);
+  EXPECT_EQ(s.train.device, Device::kCuda);
+  EXPECT_EQ(s.train.dist.dist_backend, DistBackend::kGloo);
+  EXPECT_EQ(s.log.compression, Compression::kGzip);
+  EXPECT_EQ(s.resolved()["precision"], "amp_bf16");  // the canonical spelling
+  EXPECT_TRUE(parse_scenario("", "/x/ok.toml").resolved()["dist-backend"].is_null());
+  EXPECT_EQ(error_of("\ndevice = \"tpu\"\n"),
+            "/x/bad.toml:2:10: device 'tpu' is not supported (supported: cpu, cuda)");
+  EXPECT_EQ(error_of("dataset-type = \"csv\"\n"),
+            "/x/bad.toml:1:16: dataset-type 'csv' needs train-data");
+}
+
+TEST(ScenarioKeys, SectionsAndRequiredKeys) {
+  EXPECT_EQ(
+      error_of("[debug]\nflip-bit = 3\n").rfind("/x/bad.toml:1:1: [debug] needs 'flip-step'", 0),
+      0u);
+  EXPECT_EQ(error_of("[golden]\ntolerance = \"torch\"\n")
+                .rfind("/x/bad.toml:1:1: [golden] needs 'path'", 0),
+            0u);
+  EXPECT_EQ(error_of("numerics = 3\n"),
+            "/x/bad.toml:1:12: 'numerics' must be a table ([numerics])");
+  EXPECT_EQ(error_of("aug-cfg = { scale = [0.5, 0.4] }\n"),
+            "/x/bad.toml:1:21: 'scale' must satisfy 0 < min <= max");
+  auto s = parse_scenario(
+      "[golden]\npath = \"g/x.h5\"\nfull-steps = [1]\n[log]\ndigest-every = 2\n", "/x/ok.toml");
+  EXPECT_EQ(s.golden.path, std::filesystem::path("/x/g/x.h5"));
+  EXPECT_EQ(s.golden.selection.digest_every, 2);  // digests as [log], full tensors as [golden]
+  EXPECT_EQ(s.golden.selection.full_steps.size(), 1u);
+}
+
+// The resume check covers exactly the trajectory rows plus the derived schedule and world size.
+TEST(ScenarioKeys, TrajectoryIsTheFlaggedRows) {
+  const auto s = parse_scenario("beta2 = 0.99\n[numerics]\nbn-eps = 1e-3\n", "/x/ok.toml");
+  const auto t = trajectory_json(s.train);
+  EXPECT_EQ(t["beta2"], 0.99);
+  EXPECT_EQ(t["numerics.bn-eps"], 1e-3);
+  EXPECT_EQ(t["total-steps"], s.train.total_steps());
+  EXPECT_FALSE(t.contains("device"));
+  EXPECT_FALSE(t.contains("determinism.threads"));
+  size_t flagged = 0;
+  for (const auto& k : train_config_keys()) flagged += k.has(kTrajectory);
+  EXPECT_EQ(t.size(), flagged + 2);
+}
+
+// docs/scenario-schema.md's key tables are generated from the table and must not drift.
+TEST(SchemaDoc, TablesMatchTheKeyTable) {
+  const auto path = std::filesystem::path(kSourceDir) / "docs" / "scenario-schema.md";
+  std::stringstream in;
+  in << std::ifstream(path).rdbuf();
+  ASSERT_FALSE(in.str().empty()) << path;
+  EXPECT_EQ(in.str(), update_schema_doc(in.str()))
+      << "regenerate with: build/cliprepro keys --write-doc docs/scenario-schema.md";
 }
 
 }  // namespace

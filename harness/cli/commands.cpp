@@ -1,7 +1,10 @@
 #include "harness/cli/commands.h"
 
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <set>
+#include <sstream>
 #include <stdexcept>
 
 #include "harness/bisect.h"
@@ -12,6 +15,7 @@
 #include "harness/precision_report.h"
 #include "harness/run_scenario.h"
 #include "harness/scenario.h"
+#include "harness/scenario_doc.h"
 #include "src/dist/process_group.h"
 #include "src/train/determinism.h"
 
@@ -26,18 +30,19 @@ void print_summary(const Scenario& s, const RunResult& r) {
               (long long)s.train.seed);
   std::printf("loss       %.4f (step 1) -> %.4f (step %lld)\n", r.summary.first_loss,
               r.summary.last_loss, (long long)r.summary.steps);
-  if (s.train.zeroshot_frequency > 0 && s.train.dataset_type == "synthetic" &&
-      s.train.imagenet_val.empty()) {
+  const auto& eval = s.train.eval;
+  if (eval.zeroshot_frequency > 0 && s.train.data.dataset_type == DatasetType::kSynthetic &&
+      eval.imagenet_val.empty()) {
     std::printf(
         "zero-shot  top-1 %.1f%% -> %.1f%%, top-5 %.1f%% -> %.1f%% on %lld held-out images (chance "
         "%.1f%%)\n",
         100 * z0.top1, 100 * z1.top1, 100 * z0.top5, 100 * z1.top5, (long long)z1.count,
         100.0 / double(SyntheticShapes::num_classes()));
   }
-  if (s.train.zeroshot_frequency > 0 && !s.train.imagenet_val.empty()) {
+  if (eval.zeroshot_frequency > 0 && !eval.imagenet_val.empty()) {
     std::printf("zero-shot  top-1 %.1f%% -> %.1f%%, top-5 %.1f%% -> %.1f%% on %lld images of %s\n",
                 100 * z0.top1, 100 * z1.top1, 100 * z0.top5, 100 * z1.top5, (long long)z1.count,
-                s.train.imagenet_val.c_str());
+                eval.imagenet_val.c_str());
   }
   std::printf("log        %s (%.1f s)\n", r.log_path.string().c_str(), r.seconds);
 }
@@ -136,6 +141,26 @@ int cmd_bisect(const BisectArgs& args) {
 int cmd_env(bool key_only) {
   const auto fp = env_fingerprint();
   std::cout << (key_only ? fingerprint_key(fp) : fp).dump(2) << "\n";
+  return kExitMatch;
+}
+
+int cmd_keys(const std::filesystem::path& write_doc) {
+  if (write_doc.empty()) {
+    std::set<std::string> done;
+    for (const auto& k : scenario_keys()) {
+      if (!done.insert(k.section).second) continue;
+      std::cout << "## " << (k.section.empty() ? "Top level" : "[" + k.section + "]") << "\n\n"
+                << key_table_markdown(k.section) << "\n";
+    }
+    return kExitMatch;
+  }
+  std::stringstream in;
+  in << std::ifstream(write_doc).rdbuf();
+  const std::string updated = update_schema_doc(in.str());
+  if (updated != in.str()) {
+    std::ofstream(write_doc, std::ios::trunc) << updated;
+    std::cout << "rewrote the key tables of " << write_doc.string() << "\n";
+  }
   return kExitMatch;
 }
 

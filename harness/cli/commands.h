@@ -47,4 +47,8 @@ int cmd_bisect(const BisectArgs& args);
 
 int cmd_env(bool key_only);
 
+// Every scenario key as markdown tables; with `write_doc`, rewrites that file's generated
+// blocks (docs/scenario-schema.md) instead.
+int cmd_keys(const std::filesystem::path& write_doc);
+
 }  // namespace cliprepro::cli

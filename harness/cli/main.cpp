@@ -138,6 +138,13 @@ int main(int argc, char** argv) {
   env->add_flag("--key", env_key,
                 "Only the fields that decide bitwise reproducibility (what goldens are keyed on)");
 
+  auto* keys = app.add_subcommand(
+      "keys", "Print every scenario key (section, type, default, resume check, doc) as markdown");
+  std::filesystem::path keys_doc;
+  keys->add_option("--write-doc", keys_doc,
+                   "Rewrite the generated key tables of this file (docs/scenario-schema.md)")
+      ->check(CLI::ExistingFile);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -161,6 +168,7 @@ int main(int argc, char** argv) {
       return cli::kExitMatch;
     }
     if (*env) return cli::cmd_env(env_key);
+    if (*keys) return cli::cmd_keys(keys_doc);
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return cli::kExitError;

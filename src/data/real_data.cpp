@@ -20,16 +20,13 @@ uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t id) {
 
 RealData::RealData(const RealDataOptions& options, std::shared_ptr<const ClipTokenizer> tokenizer)
     : options_(options), tokenizer_(std::move(tokenizer)) {
-  if (options_.train_data.empty()) {
-    throw std::runtime_error("dataset-type '" + options_.dataset_type + "' needs train-data");
-  }
-  if (options_.dataset_type == "csv") {
+  if (options_.train_data.empty()) throw std::runtime_error("real training data needs train-data");
+  if (options_.dataset_type == DatasetType::kCsv) {
     csv_ = std::make_unique<CsvDataset>(options_.train_data, options_.csv);
-  } else if (options_.dataset_type == "webdataset") {
+  } else if (options_.dataset_type == DatasetType::kWebdataset) {
     wds_ = std::make_unique<WebDataset>(options_.train_data);
   } else {
-    throw std::runtime_error("dataset-type '" + options_.dataset_type +
-                             "' is not a real-data type (csv, webdataset)");
+    throw std::runtime_error("synthetic data is not real data (csv, webdataset)");
   }
   if (options_.skip_bad_samples) find_bad_samples();
   if (size() == 0) {

@@ -12,6 +12,7 @@
 
 #include "src/data/clip_tokenizer.h"
 #include "src/data/csv_dataset.h"
+#include "src/data/dataset_type.h"
 #include "src/data/synthetic_shapes.h"
 #include "src/data/transforms.h"
 #include "src/data/webdataset.h"
@@ -19,7 +20,7 @@
 namespace cliprepro {
 
 struct RealDataOptions {
-  std::string dataset_type;  // "csv" | "webdataset"
+  DatasetType dataset_type = DatasetType::kCsv;  // kCsv or kWebdataset
   std::string train_data;    // CSV file, or shard list with braces and "::"
   CsvOptions csv;
   std::array<double, 2> scale = kOpenClipScale;  // aug-cfg scale (RandomResizedCrop)

@@ -6,34 +6,34 @@
 
 namespace cliprepro {
 
-const std::vector<std::string>& supported_precisions() {
-  static const std::vector<std::string> kNames = {"fp32", "amp",  "amp_bf16",  "amp_bfloat16",
-                                                  "fp16", "bf16", "pure_fp16", "pure_bf16"};
-  return kNames;
+PrecisionMode precision_mode(Precision p) {
+  PrecisionMode m;
+  m.name = std::string(enum_name(p));
+  switch (p) {
+    case Precision::kFp32:
+      break;
+    case Precision::kAmp:
+      m.autocast_dtype = torch::kHalf;
+      m.grad_scaler = true;
+      break;
+    case Precision::kAmpBf16:
+      m.autocast_dtype = torch::kBFloat16;
+      break;
+    case Precision::kFp16:
+    case Precision::kPureFp16:
+      m.weight_dtype = torch::kHalf;
+      break;
+    case Precision::kBf16:
+    case Precision::kPureBf16:
+      m.weight_dtype = torch::kBFloat16;
+      break;
+  }
+  m.pure = p == Precision::kPureFp16 || p == Precision::kPureBf16;
+  return m;
 }
 
 PrecisionMode parse_precision(const std::string& name) {
-  PrecisionMode m;
-  m.name = name;
-  if (name == "fp32") return m;
-  if (name == "amp") {
-    m.autocast_dtype = torch::kHalf;
-    m.grad_scaler = true;
-    return m;
-  }
-  if (name == "amp_bf16" || name == "amp_bfloat16") {
-    m.autocast_dtype = torch::kBFloat16;
-    return m;
-  }
-  if (name == "fp16" || name == "bf16" || name == "pure_fp16" || name == "pure_bf16") {
-    m.weight_dtype = name.find("fp16") != std::string::npos ? torch::kHalf : torch::kBFloat16;
-    m.pure = name.rfind("pure_", 0) == 0;
-    return m;
-  }
-  std::string list;
-  for (const auto& n : supported_precisions()) list += (list.empty() ? "" : ", ") + n;
-  throw std::invalid_argument("precision '" + name + "' is not supported (supported: " + list +
-                              ")");
+  return precision_mode(parse_enum<Precision>(name, "precision"));
 }
 
 AutocastGuard::AutocastGuard(torch::DeviceType device, std::optional<torch::ScalarType> dtype)

@@ -9,11 +9,12 @@
 #include <vector>
 
 #include "src/train/adamw.h"
+#include "src/train/train_config.h"
 
 namespace cliprepro {
 
 struct PrecisionMode {
-  std::string name;
+  std::string name;                                 // canonical: amp_bfloat16 reads as amp_bf16
   std::optional<torch::ScalarType> autocast_dtype;  // amp: kHalf; amp_bf16: kBFloat16
   bool grad_scaler = false;                         // only `amp`, as open_clip_train/main.py
   // fp16/bf16 and pure_fp16/pure_bf16: the low-precision dtype of the weights, which is also
@@ -26,9 +27,8 @@ struct PrecisionMode {
   bool layer_norm_fp32() const { return weight_dtype.has_value() && !pure; }
 };
 
-// The names OpenCLIP's --precision accepts that cliprepro implements.
-const std::vector<std::string>& supported_precisions();
-// Throws std::invalid_argument naming the accepted values for anything else.
+PrecisionMode precision_mode(Precision p);
+// By OpenCLIP's name; throws std::invalid_argument naming the accepted values for anything else.
 PrecisionMode parse_precision(const std::string& name);
 
 // torch.amp.autocast(device_type, dtype) as a scope: the same switches set and restored in the

@@ -37,9 +37,9 @@ const char* phase_name(Phase p) {
 
 namespace {
 
-torch::Device parse_device(const std::string& d) {
-  if (d == "cpu") return torch::kCPU;
-  if (d == "cuda") {
+torch::Device parse_device(Device d) {
+  if (d == Device::kCpu) return torch::kCPU;
+  {
     if (!torch::cuda::is_available())
       throw std::runtime_error("device = \"cuda\" but no CUDA device is available");
     // One GPU per process, as open_clip_train: cuda:LOCAL_RANK.
@@ -51,7 +51,6 @@ torch::Device parse_device(const std::string& d) {
     }
     return torch::Device(torch::kCUDA, c10::DeviceIndex(index));
   }
-  throw std::runtime_error("unknown device '" + d + "' (expected \"cpu\" or \"cuda\")");
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> named(
@@ -69,37 +68,38 @@ Trainer::Trainer(const TrainConfig& cfg)
     : cfg_(cfg),
       model_cfg_(load_model_config(cfg.model)),
       device_(parse_device(cfg.device)),
-      precision_(parse_precision(cfg.precision)),
+      precision_(precision_mode(cfg.precision)),
       tokenizer_(SyntheticShapes::vocabulary(), model_cfg_.text.vocab_size,
                  model_cfg_.text.context_length),
       train_set_(model_cfg_.vision.image_size, uint64_t(cfg.seed), 0),
       val_set_(model_cfg_.vision.image_size, uint64_t(cfg.seed), 1) {
-  if (cfg.dataset_type != "synthetic") {
+  const auto& data = cfg.data;
+  if (data.dataset_type != DatasetType::kSynthetic) {
     RealDataOptions o;
-    o.dataset_type = cfg.dataset_type;
-    o.train_data = cfg.train_data;
-    o.csv.img_key = cfg.csv_img_key;
-    o.csv.caption_key = cfg.csv_caption_key;
-    o.csv.separator = cfg.csv_separator.empty() ? '\t' : cfg.csv_separator[0];
-    o.scale = {cfg.aug_scale_min, cfg.aug_scale_max};
-    o.re_prob = cfg.aug_use_timm ? cfg.aug_re_prob : 0.0;
+    o.dataset_type = data.dataset_type;
+    o.train_data = data.train_data;
+    o.csv.img_key = data.csv_img_key;
+    o.csv.caption_key = data.csv_caption_key;
+    o.csv.separator = data.csv_separator[0];
+    o.scale = data.aug.scale;
+    o.re_prob = data.aug.use_timm ? data.aug.re_prob : 0.0;
     o.image_size = model_cfg_.vision.image_size;
     o.context_length = model_cfg_.text.context_length;
     o.seed = uint64_t(cfg.seed);
-    o.skip_bad_samples = cfg.skip_bad_samples;
-    real_ =
-        std::make_unique<RealData>(o, clip_tokenizer("dataset-type '" + cfg.dataset_type + "'"));
+    o.skip_bad_samples = data.skip_bad_samples;
+    real_ = std::make_unique<RealData>(
+        o, clip_tokenizer("dataset-type '" + std::string(enum_name(data.dataset_type)) + "'"));
     // OpenCLIP: a CSV epoch is the whole list; WebDataset needs train-num-samples.
-    if (cfg.dataset_type == "csv") cfg_.train_num_samples = real_->size();
-    if (cfg_.train_num_samples > real_->size()) {
-      throw std::runtime_error("train-num-samples " + std::to_string(cfg_.train_num_samples) +
+    if (data.dataset_type == DatasetType::kCsv) cfg_.data.train_num_samples = real_->size();
+    if (cfg_.data.train_num_samples > real_->size()) {
+      throw std::runtime_error("train-num-samples " + std::to_string(cfg_.data.train_num_samples) +
                                " exceeds the " + std::to_string(real_->size()) + " samples of " +
-                               cfg.train_data);
+                               data.train_data);
     }
     for (const auto& sk : real_->skipped()) {
       std::fprintf(stderr, "warning: skipped %s: %s\n", sk.source.c_str(), sk.reason.c_str());
     }
-    if (cfg.aug_re_prob > 0 && !cfg.aug_use_timm) {
+    if (data.aug.re_prob > 0 && !data.aug.use_timm) {
       std::fprintf(stderr,
                    "warning: aug-cfg re_prob is ignored without use_timm, as OpenCLIP ignores it "
                    "(open_clip/transform.py: 'Unused augmentation cfg items')\n");
@@ -108,25 +108,26 @@ Trainer::Trainer(const TrainConfig& cfg)
   if (cfg_.batch_size < 1 || cfg_.batches_per_epoch() < 1) {
     throw std::runtime_error("train-num-samples must hold at least one batch of batch-size");
   }
-  if (cfg_.accum_freq < 1 || cfg_.batches_per_epoch() % cfg_.accum_freq != 0) {
+  if (cfg_.batches_per_epoch() % cfg_.optim.accum_freq != 0) {
     // OpenCLIP would forward the epoch's leftover micro-batches (moving BatchNorm statistics)
     // and drop them; cliprepro asks for epochs that divide evenly instead.
-    throw std::runtime_error("accum-freq " + std::to_string(cfg_.accum_freq) + " must divide the " +
-                             std::to_string(cfg_.batches_per_epoch()) + " batches per epoch");
+    throw std::runtime_error("accum-freq " + std::to_string(cfg_.optim.accum_freq) +
+                             " must divide the " + std::to_string(cfg_.batches_per_epoch()) +
+                             " batches per epoch");
   }
-  if (cfg.warmup < 0) throw std::runtime_error("warmup must be >= 0");
-  if (cfg.world_size > 1) {
-    const std::string backend =
-        !cfg.dist_backend.empty() ? cfg.dist_backend : (device_.is_cuda() ? "nccl" : "gloo");
-    if (backend == "nccl" && !device_.is_cuda()) {
+  if (cfg.dist.world_size > 1) {
+    const DistBackend backend =
+        cfg.dist.dist_backend.value_or(device_.is_cuda() ? DistBackend::kNccl : DistBackend::kGloo);
+    if (backend == DistBackend::kNccl && !device_.is_cuda()) {
       throw std::runtime_error(
           "dist-backend 'nccl' needs device = \"cuda\" (NCCL reduces GPU "
           "tensors); use gloo on CPU");
     }
-    pg_ = std::make_unique<dist::ProcessGroup>(backend);
-    if (pg_->world_size() != cfg.world_size) {
-      throw std::runtime_error("world size mismatch: config " + std::to_string(cfg.world_size) +
-                               ", process group " + std::to_string(pg_->world_size()));
+    pg_ = std::make_unique<dist::ProcessGroup>(std::string(enum_name(backend)));
+    if (pg_->world_size() != cfg.dist.world_size) {
+      throw std::runtime_error("world size mismatch: config " +
+                               std::to_string(cfg.dist.world_size) + ", process group " +
+                               std::to_string(pg_->world_size()));
     }
   }
   // Model created right after seeding, as OpenCLIP does, so its init is a function of the seed.
@@ -134,11 +135,11 @@ Trainer::Trainer(const TrainConfig& cfg)
   model_ = Clip(model_cfg_);
   model_->to(device_);
   model_->train();
-  model_->set_numerics({precision_.layer_norm_fp32(), cfg.bn_fp32, cfg.bn_eps});
+  model_->set_numerics({precision_.layer_norm_fp32(), cfg.numerics.bn_fp32, cfg.numerics.bn_eps});
   // open_clip.create_model's precision setup, before DDP and the optimizer see the weights.
   if (precision_.weight_dtype) {
     if (precision_.pure) {
-      convert_floating_tensors(*model_, *precision_.weight_dtype, cfg.bn_fp32);
+      convert_floating_tensors(*model_, *precision_.weight_dtype, cfg.numerics.bn_fp32);
     } else {
       convert_weights_to_lp(*model_, *precision_.weight_dtype);
     }
@@ -149,26 +150,27 @@ Trainer::Trainer(const TrainConfig& cfg)
   // after it, so anything random from here on differs between ranks.
   torch::manual_seed(uint64_t(cfg.seed + rank()));
   AdamWOptions o;
-  o.lr = cfg.lr;
-  o.beta1 = cfg.beta1;
-  o.beta2 = cfg.beta2;
-  o.eps = cfg.eps;
-  o.weight_decay = cfg.wd;
+  o.lr = cfg.optim.lr;
+  o.beta1 = cfg.optim.beta1;
+  o.beta2 = cfg.optim.beta2;
+  o.eps = cfg.optim.eps;
+  o.weight_decay = cfg.optim.wd;
   optimizer_ = std::make_unique<AdamW>(named(model_->named_parameters()), o);
   if (precision_.grad_scaler) scaler_ = std::make_unique<GradScaler>(device_);
 
-  if (!cfg.imagenet_val.empty()) {
+  const auto& eval = cfg.eval;
+  if (!eval.imagenet_val.empty()) {
     // OpenCLIP's --imagenet-val: an ImageFolder, class names x templates through CLIP's BPE.
     const auto tokenizer = clip_tokenizer("imagenet-val");
-    auto folder = load_image_folder(cfg.imagenet_val, model_cfg_.vision.image_size);
+    auto folder = load_image_folder(eval.imagenet_val, model_cfg_.vision.image_size);
     val_batch_.images = folder.images;
     val_batch_.labels = folder.labels;
-    templates_per_class_ = int64_t(cfg.zeroshot_templates.size());
+    templates_per_class_ = int64_t(eval.zeroshot_templates.size());
     class_tokens_ =
-        tokenizer->tokenize(zero_shot_prompts(folder.class_names, cfg.zeroshot_templates),
+        tokenizer->tokenize(zero_shot_prompts(folder.class_names, eval.zeroshot_templates),
                             model_cfg_.text.context_length);
   } else {
-    std::vector<int64_t> val_ids(size_t(cfg.val_num_samples));
+    std::vector<int64_t> val_ids(size_t(data.val_num_samples));
     std::iota(val_ids.begin(), val_ids.end(), 0);
     val_batch_ = val_set_.batch(val_ids, tokenizer_);
     std::vector<std::string> prompts;
@@ -177,11 +179,12 @@ Trainer::Trainer(const TrainConfig& cfg)
     class_tokens_ = tokenizer_.encode_batch(prompts);
   }
 
-  if (!cfg_.resume.empty()) {
+  const auto& resume = cfg_.checkpoint.resume;
+  if (!resume.empty()) {
     start_step_ = load_train_checkpoint(
-        cfg_.resume, {model_.ptr().get(), optimizer_.get(), scaler_.get()}, trajectory());
+        resume, {model_.ptr().get(), optimizer_.get(), scaler_.get()}, trajectory());
     if (start_step_ >= total_steps()) {
-      throw std::runtime_error(cfg_.resume + ": written after step " + std::to_string(start_step_) +
+      throw std::runtime_error(resume + ": written after step " + std::to_string(start_step_) +
                                ", but the run has only " + std::to_string(total_steps()) +
                                " steps");
     }
@@ -276,36 +279,7 @@ std::shared_ptr<const ClipTokenizer> Trainer::clip_tokenizer(const std::string& 
   return clip_tokenizer_;
 }
 
-std::string Trainer::trajectory() const {
-  // Everything that shapes the bits of the steps after a checkpoint (not logging, not threads:
-  // those are the user's business and show up in the environment fingerprint).
-  nlohmann::json j = {
-      {"model", cfg_.model},
-      {"precision", cfg_.precision},
-      {"batch-size", cfg_.batch_size},
-      {"lr", cfg_.lr},
-      {"wd", cfg_.wd},
-      {"warmup", cfg_.warmup},
-      {"beta1", cfg_.beta1},
-      {"beta2", cfg_.beta2},
-      {"eps", cfg_.eps},
-      {"grad-clip-norm", cfg_.grad_clip_norm},
-      {"seed", cfg_.seed},
-      {"total-steps", total_steps()},
-      {"local-loss", cfg_.local_loss},
-      {"gather-with-grad", cfg_.gather_with_grad},
-      {"world-size", cfg_.world_size},
-      {"dataset-type", cfg_.dataset_type},
-      {"train-data", cfg_.train_data},
-      {"train-num-samples", cfg_.train_num_samples},
-      {"aug-cfg-scale", {cfg_.aug_scale_min, cfg_.aug_scale_max}},
-      {"aug-cfg-re_prob", cfg_.aug_use_timm ? cfg_.aug_re_prob : 0.0},
-      {"skip-bad-samples", cfg_.skip_bad_samples},
-      {"bn-fp32", cfg_.bn_fp32},
-      {"bn-eps", cfg_.bn_eps},
-  };
-  return j.dump();
-}
+std::string Trainer::trajectory() const { return trajectory_json(cfg_).dump(); }
 
 void Trainer::save_checkpoint(const std::string& path, int64_t step) const {
   save_train_checkpoint(path, {model_.ptr().get(), optimizer_.get(), scaler_.get()}, step,
@@ -313,14 +287,15 @@ void Trainer::save_checkpoint(const std::string& path, int64_t step) const {
 }
 
 void Trainer::maybe_save_checkpoint(int64_t step) const {
-  if (cfg_.checkpoint_dir.empty() || rank() != 0) return;  // OpenCLIP: the master saves
+  const auto& c = cfg_.checkpoint;
+  if (c.dir.empty() || rank() != 0) return;  // OpenCLIP: the master saves
   const int64_t bpe = cfg_.steps_per_epoch();
-  const bool by_steps = cfg_.save_every_steps > 0 && step % cfg_.save_every_steps == 0;
+  const bool by_steps = c.save_every_steps > 0 && step % c.save_every_steps == 0;
   const bool by_epochs =
-      cfg_.save_frequency > 0 && step % bpe == 0 && (step / bpe) % cfg_.save_frequency == 0;
+      c.save_frequency > 0 && step % bpe == 0 && (step / bpe) % c.save_frequency == 0;
   if (!by_steps && !by_epochs) return;
-  ::mkdir(cfg_.checkpoint_dir.c_str(), 0755);  // POSIX: libtorch breaks std::filesystem here
-  save_checkpoint(cfg_.checkpoint_dir + "/step_" + std::to_string(step) + ".safetensors", step);
+  ::mkdir(c.dir.c_str(), 0755);  // POSIX: libtorch breaks std::filesystem here
+  save_checkpoint(c.dir + "/step_" + std::to_string(step) + ".safetensors", step);
 }
 
 Batch Trainer::batch_for(int64_t b) const {
@@ -384,7 +359,7 @@ ClipOutput Trainer::ddp_forward(const Batch& batch, CaptureTape* tape) {
 torch::Tensor Trainer::loss_of(const torch::Tensor& image_features,
                                const torch::Tensor& text_features, const torch::Tensor& logit_scale,
                                CaptureTape* tape) const {
-  const ClipLossFlags flags{cfg_.local_loss, cfg_.gather_with_grad};
+  const ClipLossFlags flags{cfg_.dist.local_loss, cfg_.dist.gather_with_grad};
   auto logits =
       pg_ ? clip_logits_distributed(image_features, text_features, logit_scale, flags, *pg_)
           : clip_logits(image_features, text_features, logit_scale);
@@ -396,15 +371,15 @@ torch::Tensor Trainer::loss_of(const torch::Tensor& image_features,
 void Trainer::optimizer_step() {
   if (scaler_) {
     // Clipping sees true gradients: unscale first (and only once), then step unless inf/NaN.
-    if (cfg_.grad_clip_norm > 0) {
+    if (cfg_.optim.grad_clip_norm > 0) {
       scaler_->unscale_(*optimizer_);
-      clip_grad_norm(model_->parameters(), cfg_.grad_clip_norm);
+      clip_grad_norm(model_->parameters(), cfg_.optim.grad_clip_norm);
     }
     scaler_->step(*optimizer_);
     scaler_->update();
   } else {
-    if (cfg_.grad_clip_norm > 0) {
-      clip_grad_norm(model_->parameters(), cfg_.grad_clip_norm);
+    if (cfg_.optim.grad_clip_norm > 0) {
+      clip_grad_norm(model_->parameters(), cfg_.optim.grad_clip_norm);
     }
     optimizer_->step();
   }
@@ -413,10 +388,10 @@ void Trainer::optimizer_step() {
 }
 
 double Trainer::train_step(int64_t b, StepRecord* rec) {
-  const double lr = cosine_lr(cfg_.lr, cfg_.warmup, total_steps(), b);
+  const double lr = cosine_lr(cfg_.optim.lr, cfg_.optim.warmup, total_steps(), b);
   optimizer_->set_lr(lr);
   optimizer_->zero_grad();
-  const int64_t accum = cfg_.accum_freq;
+  const int64_t accum = cfg_.optim.accum_freq;
   std::vector<Batch> micro;
   for (int64_t j = 0; j < accum; ++j) micro.push_back(batch_for(b * accum + j));
   CaptureTape tape;
@@ -517,7 +492,8 @@ TrainSummary Trainer::run(const StepObserver& observe, const ProgressFn& progres
     record_eval(init, s.zero_shot_before);
   }
   if (observe) observe(init);
-  const int64_t last = cfg_.stop_after_step > 0 ? std::min(total, cfg_.stop_after_step) : total;
+  const int64_t stop = cfg_.checkpoint.stop_after_step;
+  const int64_t last = stop > 0 ? std::min(total, stop) : total;
   for (int64_t step = start_step_ + 1; step <= last; ++step) {
     StepRecord rec;
     rec.step = step;
@@ -527,7 +503,7 @@ TrainSummary Trainer::run(const StepObserver& observe, const ProgressFn& progres
     s.last_loss = loss;
     const bool epoch_end = step % bpe == 0;
     if (zero_shot_enabled() &&
-        (step == total || (epoch_end && (step / bpe) % cfg_.zeroshot_frequency == 0))) {
+        (step == total || (epoch_end && (step / bpe) % cfg_.eval.zeroshot_frequency == 0))) {
       s.zero_shot_after = evaluate();
       record_eval(rec, s.zero_shot_after);
     }

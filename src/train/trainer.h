@@ -69,11 +69,11 @@ class Trainer {
   const ModelConfig& model_config() const { return model_cfg_; }
   int rank() const { return pg_ ? pg_->rank() : 0; }
   // Samples the epoch permutation runs over: the data set's size (synthetic: train-num-samples).
-  int64_t dataset_size() const { return real_ ? real_->size() : cfg_.train_num_samples; }
+  int64_t dataset_size() const { return real_ ? real_->size() : cfg_.data.train_num_samples; }
   // Zero-shot runs on `imagenet-val` when given, else on the synthetic set's classes; real
   // training data without imagenet-val has none (OpenCLIP skips it too).
   bool zero_shot_enabled() const {
-    return cfg_.zeroshot_frequency > 0 && (!real_ || !cfg_.imagenet_val.empty());
+    return cfg_.eval.zeroshot_frequency > 0 && (!real_ || !cfg_.eval.imagenet_val.empty());
   }
   int world_size() const { return pg_ ? pg_->world_size() : 1; }
   // [debug] flip with every field resolved (random ones drawn); step 0 when off.
