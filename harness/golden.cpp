@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "harness/digest.h"
 #include "harness/env_fingerprint.h"
 
 namespace cliprepro {
@@ -16,7 +17,30 @@ nlohmann::json parse_fingerprint(const LogReader& log) {
   return fp.is_object() ? fp : nlohmann::json::object();  // absent or unreadable: no key
 }
 
+nlohmann::json fingerprint_of(const std::filesystem::path& log) {
+  return parse_fingerprint(LogReader(log));
+}
+
 }  // namespace
+
+std::string environment_id(const nlohmann::json& key) {
+  const std::string text = key.dump();
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx",
+                (unsigned long long)bytes_digest(text.data(), text.size()));
+  return "env-" + std::string(hex, 8);
+}
+
+std::filesystem::path environment_variant(const std::filesystem::path& p,
+                                          const nlohmann::json& key) {
+  return p.parent_path() / (p.stem().string() + "." + environment_id(key) + p.extension().string());
+}
+
+std::filesystem::path select_golden(const std::filesystem::path& log, const Scenario& s) {
+  require_golden(s);
+  const auto keyed = environment_variant(s.golden.path, fingerprint_key(fingerprint_of(log)));
+  return std::filesystem::exists(keyed) ? keyed : s.golden.path;
+}
 
 void require_golden(const Scenario& s) {
   if (s.golden.path.empty()) {
@@ -42,12 +66,18 @@ RunResult bless_golden(const Scenario& s, bool progress) {
   opts.selection.stats = false;  // goldens check bits; statistics would only make them larger
   try {
     RunResult r = train_and_log(s, opts);
+    // The run's own fingerprint (with the scenario's pins applied) decides where it goes.
+    const auto fp = fingerprint_of(tmp);
+    const bool primary = !std::filesystem::exists(s.golden.path) ||
+                         fingerprint_differences(fp, fingerprint_of(s.golden.path)).empty();
+    const auto dest =
+        primary ? s.golden.path : environment_variant(s.golden.path, fingerprint_key(fp));
     // POSIX rename: atomic within a file system.
-    if (std::rename(tmp.c_str(), s.golden.path.c_str()) != 0) {
-      throw std::runtime_error("cannot move " + tmp.string() + " to " + s.golden.path.string() +
-                               ": " + std::strerror(errno));
+    if (std::rename(tmp.c_str(), dest.c_str()) != 0) {
+      throw std::runtime_error("cannot move " + tmp.string() + " to " + dest.string() + ": " +
+                               std::strerror(errno));
     }
-    r.log_path = s.golden.path;
+    r.log_path = dest;
     return r;
   } catch (...) {
     std::remove(tmp.c_str());
@@ -56,8 +86,7 @@ RunResult bless_golden(const Scenario& s, bool progress) {
 }
 
 CompareResult check_golden(const std::filesystem::path& log, const Scenario& s) {
-  require_golden(s);
-  LogReader run(log), golden(s.golden.path);
+  LogReader run(log), golden(select_golden(log, s));
   CompareOptions opts;
   opts.b_is_subset = true;
   const auto fp_run = parse_fingerprint(run), fp_golden = parse_fingerprint(golden);

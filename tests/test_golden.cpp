@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "harness/compare.h"
+#include "harness/env_fingerprint.h"
 #include "harness/golden.h"
 #include "harness/log_reader.h"
 #include "harness/run_scenario.h"
@@ -160,6 +161,35 @@ TEST(GoldenFingerprint, SameFingerprintIsBitwiseOtherwiseTheScenarioTolerance) {
   EXPECT_NE(r.tolerance_reason.find("torch_version"), std::string::npos) << r.tolerance_reason;
   EXPECT_NE(format_compare(r, "run", "golden").find("policy: environment fingerprint differs"),
             std::string::npos);
+}
+
+// A golden family: the [golden] path was blessed on another environment key (here: another CPU
+// model written into its fingerprint). Blessing on this machine leaves it untouched and writes
+// this environment's <stem>.env-<id>.h5, which a run here is then checked against, bitwise;
+// without it the run falls back to the [golden] path and the scenario's tolerance.
+TEST_F(GoldenTest, OtherEnvironmentsGoldenIsKeptAndThisOnesIsChosen) {
+  const auto& primary = scenario_.golden.path;
+  auto fp = nlohmann::json::parse(LogReader(primary).attr("fingerprint"));
+  fp["cpu"]["model"] = "Some Other CPU";
+  test::set_root_attr(primary, "fingerprint", fp.dump());
+  const auto before = test::read_file(primary);
+  EXPECT_EQ(select_golden(dir_ / "run.h5", scenario_), primary);
+  EXPECT_NE(check_golden(dir_ / "run.h5", scenario_).tolerance_reason.find("cpu_model"),
+            std::string::npos);
+
+  const RunResult blessed = bless_golden(scenario_, false);
+  const auto here = nlohmann::json::parse(LogReader(dir_ / "run.h5").attr("fingerprint"));
+  const auto keyed = environment_variant(scenario_.golden.path, fingerprint_key(here));
+  EXPECT_EQ(blessed.log_path, keyed);
+  EXPECT_EQ(keyed.filename().string().rfind("short-golden.env-", 0), 0u) << keyed;
+  EXPECT_EQ(test::read_file(primary), before) << "the other environment's golden was rewritten";
+  EXPECT_EQ(select_golden(dir_ / "run.h5", scenario_), keyed);
+  const auto r = check_golden(dir_ / "run.h5", scenario_);
+  EXPECT_TRUE(r.equal()) << format_compare(r, "run", "golden");
+  EXPECT_NE(r.tolerance_reason.find("same environment fingerprint"), std::string::npos);
+  // Blessing again on this environment rewrites its own golden, not the [golden] path.
+  EXPECT_EQ(bless_golden(scenario_, false).log_path, keyed);
+  EXPECT_EQ(test::read_file(primary), before);
 }
 
 TEST(GoldenFingerprint, BadToleranceInScenarioNamesFileAndLine) {

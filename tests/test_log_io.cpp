@@ -6,7 +6,9 @@
 #include <limits>
 
 #include "harness/digest.h"
+#include "harness/env_fingerprint.h"
 #include "harness/glob.h"
+#include "harness/golden.h"
 #include "harness/log_format.h"
 #include "harness/log_reader.h"
 #include "harness/log_writer.h"
@@ -133,18 +135,31 @@ TEST(LogIo, SelectionLimitsFullTensorsButDigestsEverything) {
   EXPECT_EQ(r.find("params/w")->digests[2], tensor_digest(torch::full({3}, 4.0f)));
 }
 
-// tests/data/log-v1/log_v1.h5 is a run log written in format 1 (datasets per tensor): the same
-// scenario run now, in the current format, must match it, tensor by tensor and bit by bit.
+// tests/data/log-v1/log_v1*.h5 are run logs written in format 1 (datasets per tensor) by
+// 9a4d21f: the same scenario run now, in the current format, must match the one written on this
+// environment key (log_v1.h5 on an AMD EPYC, log_v1.env-<id>.h5 beside it on others, as golden
+// families), tensor by tensor and bit by bit.
 TEST(LogIo, ReadsFormatVersion1Logs) {
   const auto dir = test::temp_dir("log_v1");
   const std::filesystem::path data = std::filesystem::path(kSourceDir) / "tests/data/log-v1";
   const auto run = test::run_cli("run --quiet --no-golden --out " + dir.string() + " " +
                                  (data / "log_v1.toml").string());
   ASSERT_EQ(run.exit_code, 0) << run.output;
-  const auto cmp = test::run_cli("compare " + (data / "log_v1.h5").string() + " " +
-                                 (dir / "log_v1.h5").string());
+  const auto here =
+      fingerprint_key(nlohmann::json::parse(LogReader(dir / "log_v1.h5").attr("fingerprint")));
+  auto fixture = environment_variant(data / "log_v1.h5", here);
+  if (!std::filesystem::exists(fixture)) fixture = data / "log_v1.h5";
+  ASSERT_TRUE(fingerprint_differences(
+                  nlohmann::json::parse(LogReader(fixture).attr("fingerprint")),
+                  nlohmann::json::parse(LogReader(dir / "log_v1.h5").attr("fingerprint")))
+                  .empty())
+      << "no format-1 fixture for this environment key; write "
+      << environment_variant(data / "log_v1.h5", here).filename()
+      << " with 9a4d21f's cliprepro (see tests/data/log-v1/README.md)";
+  const auto cmp =
+      test::run_cli("compare " + fixture.string() + " " + (dir / "log_v1.h5").string());
   EXPECT_EQ(cmp.exit_code, 0) << cmp.output;
-  LogReader old_log(data / "log_v1.h5"), new_log(dir / "log_v1.h5");
+  LogReader old_log(fixture), new_log(dir / "log_v1.h5");
   EXPECT_EQ(old_log.attr("format_version"), "1");
   EXPECT_EQ(new_log.attr("format_version"), std::to_string(kLogFormatVersion));
   ASSERT_GT(old_log.series().size(), 100u);

@@ -61,7 +61,7 @@ int cmd_run(const RunArgs& a) {
   print_summary(s, r);
   if (a.no_golden) return kExitMatch;
   const CompareResult c = check_golden(r.log_path, s);
-  std::printf("golden     %s\n", s.golden.path.string().c_str());
+  std::printf("golden     %s\n", select_golden(r.log_path, s).string().c_str());
   std::fputs(format_compare(c, "run", "golden").c_str(), stdout);
   return c.equal() ? kExitMatch : kExitDiffer;
 }
