@@ -1,5 +1,7 @@
 #include "harness/infer.h"
 
+#include "src/log_schema.h"
+
 #include <torch/torch.h>
 
 #include <stdexcept>
@@ -58,10 +60,10 @@ void run_infer(const InferOptions& opt) {
   w.write("logits_per_image", logits.per_image);
   w.write("logits_per_text", logits.per_text);
   w.write("loss", loss);
-  for (const auto& p : model->named_buffers()) w.write("buffers/" + p.key(), p.value());
+  for (const auto& p : model->named_buffers()) w.write(family::kBuffers + p.key(), p.value());
   if (opt.grads) {
     for (const auto& p : model->named_parameters()) {
-      if (p.value().grad().defined()) w.write("grads/" + p.key(), p.value().grad());
+      if (p.value().grad().defined()) w.write(family::kGrads + p.key(), p.value().grad());
     }
   }
   w.close();

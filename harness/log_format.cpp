@@ -6,14 +6,14 @@ namespace cliprepro {
 namespace {
 
 H5Id stats_array_type(hid_t base) {
-  const hsize_t n = 8;
+  const hsize_t n = kStatColumns.size();
   return h5_check(H5Tarray_create2(base, 1, &n), "stats array type");
 }
 
 }  // namespace
 
 H5Id digest_row_file_type(bool stats) {
-  const size_t size = 8 + 4 + 4 + 8 + (stats ? 64 : 0);
+  const size_t size = 8 + 4 + 4 + 8 + (stats ? sizeof(StatRow) : 0);
   H5Id t = h5_check(H5Tcreate(H5T_COMPOUND, size), "digest row type");
   h5_check_status(H5Tinsert(t.get(), "step", 0, H5T_STD_I64LE), "step member");
   h5_check_status(H5Tinsert(t.get(), "series", 8, H5T_STD_I32LE), "series member");

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "harness/h5_types.h"
+#include "src/log_schema.h"
 
 namespace cliprepro {
 
@@ -19,7 +20,7 @@ struct DigestRow {
   int32_t series = 0;  // the tensor: its group's `series` attribute under /tensors
   int32_t order = 0;   // execution index of the tensor within its step
   uint64_t digest = 0;
-  std::array<double, 8> stats{};  // kStatColumns; only when the log has statistics
+  StatRow stats{};  // kStatColumns; only when the log has statistics
 };
 
 // Compound types for DigestRow: little-endian and packed on disk, native in memory. Without

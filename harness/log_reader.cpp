@@ -39,9 +39,10 @@ void read_v1_series(hid_t g, TensorSeries& s) {
   size_t n = std::min({s.steps.size(), s.digests.size(), s.order.size()});
   if (H5Lexists(g, "stats", H5P_DEFAULT) > 0) {
     auto flat = read_1d<double>(g, "stats", H5T_NATIVE_DOUBLE);
-    s.stats.resize(flat.size() / 8);
+    constexpr size_t kColumns = kStatColumns.size();
+    s.stats.resize(flat.size() / kColumns);
     for (size_t i = 0; i < s.stats.size(); ++i)
-      std::copy_n(flat.begin() + long(8 * i), 8, s.stats[i].begin());
+      std::copy_n(flat.begin() + long(kColumns * i), kColumns, s.stats[i].begin());
     n = std::min(n, s.stats.size());
     s.stats.resize(n);
   }

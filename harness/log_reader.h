@@ -9,16 +9,17 @@
 #include <vector>
 
 #include "harness/h5_types.h"
+#include "src/log_schema.h"
 
 namespace cliprepro {
 
 struct TensorSeries {
   std::string name, dtype, phase;
   std::vector<int64_t> shape;
-  std::vector<int64_t> steps;                // steps with a digest
-  std::vector<uint64_t> digests;             // parallel to steps
-  std::vector<int32_t> order;                // execution index within the step, parallel to steps
-  std::vector<std::array<double, 8>> stats;  // parallel to steps (kStatColumns); empty in old logs
+  std::vector<int64_t> steps;     // steps with a digest
+  std::vector<uint64_t> digests;  // parallel to steps
+  std::vector<int32_t> order;     // execution index within the step, parallel to steps
+  std::vector<StatRow> stats;     // parallel to steps (kStatColumns); empty in old logs
   std::vector<int64_t> full_steps;
 };
 

@@ -1,5 +1,7 @@
 #include "harness/log_selection.h"
 
+#include "src/log_schema.h"
+
 #include <stdexcept>
 
 #include "harness/glob.h"
@@ -39,7 +41,7 @@ StepSpec parse_step_spec(const std::string& text) {
 }
 
 bool LogSelection::always_full(const std::string& name, int64_t ndim) {
-  return ndim == 0 || name == "data/sample_ids" || name.rfind("eval/", 0) == 0;
+  return ndim == 0 || name == tensor_name::kSampleIds || name.starts_with(family::kEval);
 }
 
 bool LogSelection::wants_full(const std::string& name, int64_t ndim, int64_t step,

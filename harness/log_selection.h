@@ -26,9 +26,9 @@ struct LogSelection {
   std::vector<std::string> full_tensors;  // globs on tensor names
   int64_t activation_samples = 0;         // >0: activations/* keep only the first k samples
   Compression compression = Compression::kNone;
-  bool stats = true;                      // per-tensor statistics beside each digest
-  int64_t queue_mib = 256;                // writer queue bound; the trainer waits when it is full
-  double flush_seconds = 1.0;             // streaming logs reach the disk at least this often
+  bool stats = true;           // per-tensor statistics beside each digest
+  int64_t queue_mib = 256;     // writer queue bound; the trainer waits when it is full
+  double flush_seconds = 1.0;  // streaming logs reach the disk at least this often
 
   bool wants_digest(int64_t step) const { return digest_every > 0 && step % digest_every == 0; }
   static bool always_full(const std::string& name, int64_t ndim);

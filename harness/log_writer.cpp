@@ -106,7 +106,7 @@ struct LogWriter::Row {
   std::vector<hsize_t> shape;
   int32_t order = 0;
   uint64_t digest = 0;
-  std::array<double, 8> stats{};
+  StatRow stats{};
   bool may_full = false;
   torch::Tensor full;  // owned contiguous CPU copy, or undefined
 };
@@ -192,7 +192,8 @@ void LogWriter::write(const StepRecord& record) {
                    selection_.wants_full(t.name, t.tensor.dim(), record.step, last_step_);
     if (!digest_step && !f) continue;
     torch::Tensor x = t.tensor.detach();
-    if (selection_.activation_samples > 0 && x.dim() > 0 && t.name.rfind("activations/", 0) == 0) {
+    if (selection_.activation_samples > 0 && x.dim() > 0 &&
+        t.name.starts_with(family::kActivations)) {
       x = x.slice(0, 0, std::min<int64_t>(selection_.activation_samples, x.size(0)));
     }
     Row row;
@@ -351,7 +352,8 @@ LogWriter::Series& LogWriter::series_for(const Row& row) {
         create_extendible(s->group.get(), "full_steps", H5T_STD_I64LE, {}, kSeriesChunk, z);
     const bool scalar = s->shape.empty();
     s->full = create_extendible(s->group.get(), "full", s->type.get(), s->shape,
-                                scalar ? kSeriesChunk : 1, z || (selection_.compression == Compression::kGzip && !scalar));
+                                scalar ? kSeriesChunk : 1,
+                                z || (selection_.compression == Compression::kGzip && !scalar));
     if (row.dtype == torch::kBFloat16) h5_write_string_attr(s->full.get(), "dtype", "bfloat16");
   }
   return *series_.emplace(row.name, std::move(s)).first->second;

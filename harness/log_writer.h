@@ -21,7 +21,7 @@
 #include "harness/h5_types.h"
 #include "harness/log_format.h"
 #include "harness/log_selection.h"
-#include "src/train/trainer.h"
+#include "src/log_schema.h"
 
 namespace cliprepro {
 

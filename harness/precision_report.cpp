@@ -11,11 +11,11 @@
 
 #include "harness/log_reader.h"
 #include "harness/svg_plot.h"
+#include "src/log_schema.h"
 
 namespace cliprepro {
 namespace {
 
-constexpr int kMeanColumn = 2, kL2Column = 4;  // kStatColumns
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 std::string fmt(const char* f, double v) {
@@ -30,7 +30,7 @@ Curve scalar_curve(const LogReader& log, const std::string& name) {
   const TensorSeries* s = log.find(name);
   if (s == nullptr) return c;
   for (size_t i = 0; i < s->steps.size() && i < s->stats.size(); ++i) {
-    c.push_back({s->steps[i], s->stats[i][kMeanColumn]});
+    c.push_back({s->steps[i], s->stats[i][stat_index(StatColumn::kMean)]});
   }
   return c;
 }
@@ -60,7 +60,8 @@ Curve norm_drift(const LogReader& a, const LogReader& ref, Pick pick) {
     for (size_t i = 0; i < s.steps.size() && i < s.stats.size(); ++i) {
       const auto it = ri.find(s.steps[i]);
       if (it == ri.end() || it->second >= r->stats.size()) continue;
-      const double n = s.stats[i][kL2Column], nr = r->stats[it->second][kL2Column];
+      const double n = s.stats[i][stat_index(StatColumn::kL2)],
+                   nr = r->stats[it->second][stat_index(StatColumn::kL2)];
       auto& acc = sums[s.steps[i]];
       acc.first += n * n, acc.second += nr * nr;
     }
@@ -156,7 +157,7 @@ void compare_full(const LogReader& a, const LogReader& ref, const std::string& h
 int64_t first_param_difference(const LogReader& a, const LogReader& ref) {
   int64_t first = -1;
   for (const auto& [name, s] : a.series()) {
-    if (!name.starts_with("params/")) continue;
+    if (!name.starts_with(family::kParams)) continue;
     const TensorSeries* r = ref.find(name);
     if (r == nullptr) continue;
     const auto ri = step_index(r->steps);
@@ -176,24 +177,25 @@ RunReport analyse(const LogReader& a, const LogReader& ref, const std::string& l
   RunReport r;
   r.label = label;
   r.file = a.path().filename().string();
-  r.loss = scalar_curve(a, "scalars/loss");
-  r.zeroshot_top1 = scalar_curve(a, "eval/zeroshot_top1");
-  r.loss_scale = scalar_curve(a, "scaler/scale");
-  for (const auto& sv : scalar_curve(a, "scaler/found_inf")) {
+  r.loss = scalar_curve(a, tensor_name::kLoss);
+  r.zeroshot_top1 = scalar_curve(a, tensor_name::kZeroShotTop1);
+  r.loss_scale = scalar_curve(a, tensor_name::kLossScale);
+  for (const auto& sv : scalar_curve(a, tensor_name::kFoundInf)) {
     if (sv.value != 0) r.skipped_steps.push_back(sv.step);
   }
   if (is_reference) return r;
   compare_full(a, ref, heat_family, r);
   auto bn = [](const char* suffix) {
-    return
-        [suffix](const std::string& n) { return n.starts_with("buffers/") && n.ends_with(suffix); };
+    return [suffix](const std::string& n) {
+      return n.starts_with(family::kBuffers) && n.ends_with(suffix);
+    };
   };
   r.bn_running_mean_drift = norm_drift(a, ref, bn(".running_mean"));
   r.bn_running_var_drift = norm_drift(a, ref, bn(".running_var"));
   r.adam_exp_avg_drift =
-      norm_drift(a, ref, [](const std::string& n) { return n.starts_with("optimizer/exp_avg/"); });
-  r.adam_exp_avg_sq_drift = norm_drift(
-      a, ref, [](const std::string& n) { return n.starts_with("optimizer/exp_avg_sq/"); });
+      norm_drift(a, ref, [](const std::string& n) { return n.starts_with(family::kExpAvg); });
+  r.adam_exp_avg_sq_drift =
+      norm_drift(a, ref, [](const std::string& n) { return n.starts_with(family::kExpAvgSq); });
   r.first_param_difference = first_param_difference(a, ref);
   return r;
 }

@@ -1,5 +1,7 @@
 #include "harness/tensor_depth.h"
 
+#include "src/log_schema.h"
+
 #include <algorithm>
 #include <vector>
 
@@ -13,7 +15,7 @@ struct Layer {
 }  // namespace
 
 std::map<std::string, int64_t> tensor_depths(const LogReader& log) {
-  const std::string kAct = "activations/";
+  const std::string kAct = family::kActivations;
   // Capture points per tower in execution order.
   std::map<bool, std::vector<std::pair<int32_t, std::string>>> towers;
   for (const auto& [name, s] : log.series()) {
@@ -49,7 +51,7 @@ std::map<std::string, int64_t> tensor_depths(const LogReader& log) {
     if (name.starts_with(kAct)) {
       const auto it = layer.find(name.substr(kAct.size()));
       if (it != layer.end()) d = it->second.index;
-    } else if (name.starts_with("bn_batch/")) {
+    } else if (name.starts_with(family::kBnBatch)) {
       const std::string m = name.substr(9, name.rfind('.') - 9);
       if (const Layer* l = holder(m)) d = l->index;
     } else {

@@ -5,16 +5,15 @@
 
 #include <array>
 
-namespace cliprepro {
+#include "src/log_schema.h"
 
-// Column order of the `stats` dataset (docs/hdf5-layout.md).
-inline constexpr std::array<const char*, 8> kStatColumns{"min", "max", "mean", "std",
-                                                         "l2",  "nan", "inf",  "zero"};
+namespace cliprepro {
 
 struct TensorStats {
   double min = 0, max = 0, mean = 0, std = 0, l2 = 0;  // over finite elements; NaN if none
   double nan = 0, inf = 0, zero = 0;                   // counts
-  std::array<double, 8> as_array() const { return {min, max, mean, std, l2, nan, inf, zero}; }
+  // In kStatColumns order.
+  StatRow as_array() const { return {min, max, mean, std, l2, nan, inf, zero}; }
 };
 
 // `t` must be contiguous when on the CPU (the log writer passes its host copy).

@@ -5,7 +5,9 @@
 
 #include <string>
 #include <utility>
+
 #include <vector>
+#include "src/log_schema.h"
 
 namespace cliprepro {
 
@@ -25,7 +27,7 @@ class CaptureTape {
 // The log name of a tape entry: plain names are module outputs ("activations/<path>"); names
 // that carry a family prefix (bn_batch/...) keep it.
 inline std::string capture_log_name(const std::string& entry) {
-  return entry.find('/') == std::string::npos ? "activations/" + entry : entry;
+  return entry.find('/') == std::string::npos ? family::kActivations + entry : entry;
 }
 
 inline void capture(CaptureTape* tape, const std::string& name, const torch::Tensor& t) {

@@ -31,8 +31,8 @@ torch::Tensor bn_native(torch::nn::BatchNorm2dImpl& m, const torch::Tensor& x, C
   auto [out, mean, invstd, reserve, backend] = at::_batch_norm_impl_index(
       x, m.weight, m.bias, m.running_mean, m.running_var, /*training=*/true, factor,
       m.options.eps(), at::globalContext().userEnabledCuDNN());
-  tape->record("bn_batch/" + path + ".mean", mean);
-  tape->record("bn_batch/" + path + ".invstd", invstd);
+  tape->record(family::kBnBatch + path + ".mean", mean);
+  tape->record(family::kBnBatch + path + ".invstd", invstd);
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "src/log_schema.h"
 #include "src/model/checkpoint.h"
 
 namespace cliprepro {
@@ -46,14 +47,14 @@ void save_train_checkpoint(const std::string& path, const TrainState& state, int
   for (const auto& [k, v] : model_state_dict(*state.model)) t.emplace_back("model/" + k, v);
   for (const auto& g : state.optimizer->groups()) {
     for (const auto& p : g.params) {
-      t.emplace_back("optimizer/exp_avg/" + p.name, p.exp_avg);
-      t.emplace_back("optimizer/exp_avg_sq/" + p.name, p.exp_avg_sq);
-      t.emplace_back("optimizer/step/" + p.name, p.step);
+      t.emplace_back(family::kExpAvg + p.name, p.exp_avg);
+      t.emplace_back(family::kExpAvgSq + p.name, p.exp_avg_sq);
+      t.emplace_back(family::kOptimizerStep + p.name, p.step);
     }
   }
   if (state.scaler != nullptr) {
-    t.emplace_back("scaler/scale", state.scaler->scale_tensor());
-    t.emplace_back("scaler/growth_tracker", state.scaler->growth_tracker());
+    t.emplace_back(tensor_name::kLossScale, state.scaler->scale_tensor());
+    t.emplace_back(tensor_name::kGrowthTracker, state.scaler->growth_tracker());
   }
   t.emplace_back("rng/cpu", cpu_rng_state());
   if (torch::cuda::is_available()) {
@@ -95,13 +96,13 @@ int64_t load_train_checkpoint(const std::string& path, const TrainState& state,
   torch::NoGradGuard no_grad;
   for (auto& g : state.optimizer->groups()) {
     for (auto& p : g.params) {
-      p.exp_avg.copy_(take("optimizer/exp_avg/" + p.name));
-      p.exp_avg_sq.copy_(take("optimizer/exp_avg_sq/" + p.name));
-      p.step.copy_(take("optimizer/step/" + p.name));
+      p.exp_avg.copy_(take(family::kExpAvg + p.name));
+      p.exp_avg_sq.copy_(take(family::kExpAvgSq + p.name));
+      p.step.copy_(take(family::kOptimizerStep + p.name));
     }
   }
   if (state.scaler != nullptr) {
-    state.scaler->load(take("scaler/scale"), take("scaler/growth_tracker"));
+    state.scaler->load(take(tensor_name::kLossScale), take(tensor_name::kGrowthTracker));
   }
   set_cpu_rng_state(take("rng/cpu"));
   if (torch::cuda::is_available() && by_name.count("rng/cuda0")) {

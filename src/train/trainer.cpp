@@ -19,22 +19,6 @@
 
 namespace cliprepro {
 
-const char* phase_name(Phase p) {
-  switch (p) {
-    case Phase::kData:
-      return "data";
-    case Phase::kForward:
-      return "forward";
-    case Phase::kBackward:
-      return "backward";
-    case Phase::kOptimizer:
-      return "optimizer";
-    case Phase::kEval:
-      return "eval";
-  }
-  return "?";
-}
-
 namespace {
 
 torch::Device parse_device(Device d) {
@@ -195,13 +179,13 @@ Trainer::Trainer(const TrainConfig& cfg)
 std::vector<std::pair<std::string, torch::Tensor>> Trainer::live_state() const {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (const auto& kv : model_->named_parameters())
-    out.emplace_back("params/" + kv.key(), kv.value());
+    out.emplace_back(family::kParams + kv.key(), kv.value());
   for (const auto& kv : model_->named_buffers())
-    out.emplace_back("buffers/" + kv.key(), kv.value());
+    out.emplace_back(family::kBuffers + kv.key(), kv.value());
   for (const auto& g : optimizer_->groups()) {
     for (const auto& p : g.params) {
-      out.emplace_back("optimizer/exp_avg/" + p.name, p.exp_avg);
-      out.emplace_back("optimizer/exp_avg_sq/" + p.name, p.exp_avg_sq);
+      out.emplace_back(family::kExpAvg + p.name, p.exp_avg);
+      out.emplace_back(family::kExpAvgSq + p.name, p.exp_avg_sq);
     }
   }
   return out;
@@ -313,29 +297,30 @@ void Trainer::record_state(StepRecord& rec, bool with_moments) const {
   // BatchNorm running statistics change in the forward pass; parameters in the optimizer step.
   // Step 0 records the same families with the same phases, holding the initial state.
   for (const auto& kv : model_->named_buffers()) {
-    rec.tensors.push_back({"buffers/" + kv.key(), Phase::kForward, kv.value()});
+    rec.tensors.push_back({family::kBuffers + kv.key(), Phase::kForward, kv.value()});
   }
   if (with_moments) {
     for (const auto& g : optimizer_->groups()) {
       for (const auto& p : g.params) {
-        rec.tensors.push_back({"optimizer/exp_avg/" + p.name, Phase::kOptimizer, p.exp_avg});
-        rec.tensors.push_back({"optimizer/exp_avg_sq/" + p.name, Phase::kOptimizer, p.exp_avg_sq});
-        rec.tensors.push_back({"optimizer/step/" + p.name, Phase::kOptimizer, p.step});
+        rec.tensors.push_back({family::kExpAvg + p.name, Phase::kOptimizer, p.exp_avg});
+        rec.tensors.push_back({family::kExpAvgSq + p.name, Phase::kOptimizer, p.exp_avg_sq});
+        rec.tensors.push_back({family::kOptimizerStep + p.name, Phase::kOptimizer, p.step});
       }
     }
   }
   for (const auto& kv : model_->named_parameters()) {
-    rec.tensors.push_back({"params/" + kv.key(), Phase::kOptimizer, kv.value()});
+    rec.tensors.push_back({family::kParams + kv.key(), Phase::kOptimizer, kv.value()});
   }
   if (scaler_) {
-    rec.tensors.push_back({"scaler/scale", Phase::kOptimizer, scaler_->scale_tensor()});
-    rec.tensors.push_back({"scaler/growth_tracker", Phase::kOptimizer, scaler_->growth_tracker()});
+    rec.tensors.push_back({tensor_name::kLossScale, Phase::kOptimizer, scaler_->scale_tensor()});
+    rec.tensors.push_back(
+        {tensor_name::kGrowthTracker, Phase::kOptimizer, scaler_->growth_tracker()});
   }
 }
 
 void Trainer::record_eval(StepRecord& rec, const ZeroShotResult& r) const {
-  rec.tensors.push_back({"eval/zeroshot_top1", Phase::kEval, scalar_f64(r.top1)});
-  rec.tensors.push_back({"eval/zeroshot_top5", Phase::kEval, scalar_f64(r.top5)});
+  rec.tensors.push_back({tensor_name::kZeroShotTop1, Phase::kEval, scalar_f64(r.top1)});
+  rec.tensors.push_back({tensor_name::kZeroShotTop5, Phase::kEval, scalar_f64(r.top5)});
 }
 
 torch::Tensor Trainer::input_images(const torch::Tensor& images) const {
@@ -450,28 +435,28 @@ double Trainer::train_step(int64_t b, StepRecord* rec) {
       for (const auto& mb : micro) parts.push_back(mb.*field);
       return torch::cat(parts);
     };
-    rec->tensors.push_back({"data/sample_ids", Phase::kData, consumed(&Batch::sample_ids)});
-    rec->tensors.push_back({"data/images", Phase::kData, consumed(&Batch::images)});
-    rec->tensors.push_back({"data/texts", Phase::kData, consumed(&Batch::tokens)});
+    rec->tensors.push_back({tensor_name::kSampleIds, Phase::kData, consumed(&Batch::sample_ids)});
+    rec->tensors.push_back({tensor_name::kImages, Phase::kData, consumed(&Batch::images)});
+    rec->tensors.push_back({tensor_name::kTexts, Phase::kData, consumed(&Batch::tokens)});
     for (const auto& [name, t] : tape.entries()) {
       rec->tensors.push_back({capture_log_name(name), Phase::kForward, t});
     }
-    rec->tensors.push_back({"scalars/logit_scale", Phase::kForward, out.logit_scale.detach()});
-    rec->tensors.push_back({"scalars/loss", Phase::kForward, loss.detach()});
+    rec->tensors.push_back({tensor_name::kLogitScale, Phase::kForward, out.logit_scale.detach()});
+    rec->tensors.push_back({tensor_name::kLoss, Phase::kForward, loss.detach()});
     // Backward visits parameters roughly in reverse registration order.
     auto params = model_->named_parameters();
     for (auto it = params.end(); it != params.begin();) {
       --it;
       if (it->value().grad().defined()) {
-        rec->tensors.push_back({"grads/" + it->key(), Phase::kBackward, it->value().grad()});
+        rec->tensors.push_back({family::kGrads + it->key(), Phase::kBackward, it->value().grad()});
       }
     }
-    rec->tensors.push_back({"scalars/lr", Phase::kOptimizer, scalar_f64(lr)});
+    rec->tensors.push_back({tensor_name::kLr, Phase::kOptimizer, scalar_f64(lr)});
     if (scaler_)
-      rec->tensors.push_back({"scaler/found_inf", Phase::kOptimizer, scaler_->found_inf()});
+      rec->tensors.push_back({tensor_name::kFoundInf, Phase::kOptimizer, scaler_->found_inf()});
     const char* group_names[] = {"no_decay", "decay"};
     for (size_t g = 0; g < optimizer_->groups().size(); ++g) {
-      rec->tensors.push_back({std::string("optimizer/lr/") + group_names[g], Phase::kOptimizer,
+      rec->tensors.push_back({std::string(family::kGroupLr) + group_names[g], Phase::kOptimizer,
                               scalar_f64(optimizer_->groups()[g].lr)});
     }
     record_state(*rec, true);

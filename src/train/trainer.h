@@ -14,6 +14,7 @@
 #include "src/data/synthetic_shapes.h"
 #include "src/data/word_tokenizer.h"
 #include "src/dist/process_group.h"
+#include "src/log_schema.h"
 #include "src/model/clip.h"
 #include "src/train/adamw.h"
 #include "src/train/precision.h"
@@ -22,22 +23,6 @@
 
 namespace cliprepro {
 
-// Phase of a tensor within a step, in execution order.
-enum class Phase { kData, kForward, kBackward, kOptimizer, kEval };
-const char* phase_name(Phase p);
-
-struct NamedTensor {
-  std::string name;  // family/name, e.g. "params/visual.conv1.weight"
-  Phase phase;
-  torch::Tensor tensor;
-};
-
-struct StepRecord {
-  int64_t step = 0;
-  std::vector<NamedTensor> tensors;  // in execution order
-};
-
-using StepObserver = std::function<void(const StepRecord&)>;
 using ProgressFn = std::function<void(int64_t step, int64_t total, double loss, double lr)>;
 
 struct TrainSummary {
