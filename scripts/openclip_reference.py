@@ -47,7 +47,7 @@ def setup(threads):
 
 def bf16_file_type():
     """bfloat16 as an HDF5 float (sign 15, exponent 7-14, mantissa 0-6, bias 127), as
-    cliprepro writes it (harness/h5_types.cpp)."""
+    cliprepro writes it (harness/log/h5_types.cpp)."""
     t = h5py.h5t.IEEE_F32LE.copy()
     t.set_fields(15, 7, 8, 0, 7)
     t.set_size(2)
@@ -56,7 +56,7 @@ def bf16_file_type():
 
 
 def write_tensors(path, tensors, attrs):
-    """The tensor-file layout of `cliprepro infer` (harness/tensor_file.h), written atomically:
+    """The tensor-file layout of `cliprepro infer` (harness/log/tensor_file.h), written atomically:
     one dataset per name, its torch dtype in a "dtype" attribute, bfloat16 bits unconverted."""
     tmp = path + ".tmp"
     with h5py.File(tmp, "w") as f:

@@ -9,7 +9,7 @@
 #include <iostream>
 #include <string>
 
-#include "harness/tensor_file.h"
+#include "harness/log/tensor_file.h"
 #include "src/data/synthetic_shapes.h"
 #include "src/dist/process_group.h"
 #include "src/model/clip.h"

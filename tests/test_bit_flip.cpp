@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "harness/compare.h"
-#include "harness/log_reader.h"
+#include "harness/compare/compare.h"
+#include "harness/log/log_reader.h"
 #include "tests/test_util.h"
 
 namespace cliprepro {

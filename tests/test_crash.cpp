@@ -7,8 +7,8 @@
 #include <chrono>
 #include <thread>
 
-#include "harness/digest.h"
-#include "harness/log_reader.h"
+#include "harness/log/digest.h"
+#include "harness/log/log_reader.h"
 #include "test_paths.h"
 #include "tests/test_util.h"
 

@@ -7,9 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "harness/log_reader.h"
-#include "harness/tensor_diff.h"
-#include "harness/tensor_file.h"
+#include "harness/compare/tensor_diff.h"
+#include "harness/log/log_reader.h"
+#include "harness/log/tensor_file.h"
 #include "test_paths.h"
 #include "tests/test_util.h"
 

@@ -6,11 +6,12 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "harness/compare.h"
-#include "harness/env_fingerprint.h"
-#include "harness/golden.h"
-#include "harness/log_reader.h"
-#include "harness/run_scenario.h"
+#include "harness/compare/compare.h"
+#include "harness/compare/golden.h"
+#include "harness/compare/golden_text.h"
+#include "harness/log/env_fingerprint.h"
+#include "harness/log/log_reader.h"
+#include "harness/run/run_scenario.h"
 #include "tests/test_util.h"
 
 namespace cliprepro {
@@ -57,13 +58,14 @@ TEST_F(GoldenTest, OneFlippedBitInGoldenTensorIsLocatedAndNamed) {
   const auto& f = r.diffs.front();
   EXPECT_EQ(f.name, "params/text_projection");
   EXPECT_EQ(f.first_step, 1);
-  EXPECT_EQ(f.reason, "values");
+  EXPECT_EQ(f.reason, DiffReason::kValues);
   EXPECT_EQ(f.elements_differing, 1);
   EXPECT_EQ(f.first_element, 37);
   EXPECT_GT(f.max_abs_err, 0.0);
   // The golden's own digest no longer matches its stored bits: reported as corruption too.
   bool corrupt = false;
-  for (const auto& d : r.diffs) corrupt = corrupt || (d.reason == "corrupt" && d.name == f.name);
+  for (const auto& d : r.diffs)
+    corrupt = corrupt || (d.reason == DiffReason::kCorrupt && d.name == f.name);
   EXPECT_TRUE(corrupt);
   const std::string text = format_compare(r, "run", "golden");
   EXPECT_NE(text.find("step 1"), std::string::npos) << text;
@@ -77,7 +79,7 @@ TEST_F(GoldenTest, FlippedBitInTensorOnlyTheRunStoresIsCaughtByItsDigest) {
   const auto r = check_golden(dir_ / "run.h5", scenario_);
   ASSERT_FALSE(r.equal());
   EXPECT_EQ(r.diffs.front().name, "grads/ln_final.weight");
-  EXPECT_EQ(r.diffs.front().reason, "corrupt");
+  EXPECT_EQ(r.diffs.front().reason, DiffReason::kCorrupt);
   EXPECT_EQ(r.diffs.front().first_step, 1);
 }
 
@@ -161,6 +163,36 @@ TEST(GoldenFingerprint, SameFingerprintIsBitwiseOtherwiseTheScenarioTolerance) {
   EXPECT_NE(r.tolerance_reason.find("torch_version"), std::string::npos) << r.tolerance_reason;
   EXPECT_NE(format_compare(r, "run", "golden").find("policy: environment fingerprint differs"),
             std::string::npos);
+}
+
+// The text companion: written by bless, readable (step 1's loss in full precision), checked
+// against the binary golden by every check.
+TEST_F(GoldenTest, TextCompanionIsWrittenAndMustAgreeWithTheGolden) {
+  const auto text_path = golden_text_path(scenario_.golden.path);
+  ASSERT_TRUE(std::filesystem::exists(text_path));
+  const std::string text = test::read_file(text_path);
+  LogReader golden(scenario_.golden.path);
+  EXPECT_EQ(text, golden_text(golden));
+  char loss[40];
+  std::snprintf(loss, sizeof loss, "\n1\t%.17g\t",
+                golden.read_full("scalars/loss", 1).to(torch::kFloat64).item<double>());
+  EXPECT_NE(text.find(loss), std::string::npos) << text.substr(0, 600);
+  EXPECT_NE(text.find("\tparams"), std::string::npos);
+  // An edited companion (here: one digest character) is refused, naming both files.
+  std::string edited = text;
+  const auto row = edited.find("\n2\t");
+  ASSERT_NE(row, std::string::npos);
+  const auto last = edited.find('\n', row + 1) - 1;
+  edited[last] = edited[last] == '0' ? '1' : '0';
+  test::write_file(text_path, edited);
+  try {
+    check_golden(dir_ / "run.h5", scenario_);
+    FAIL() << "an edited companion was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("does not describe"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(text_path);
+  EXPECT_THROW(check_golden(dir_ / "run.h5", scenario_), GoldenMissing);
 }
 
 // A golden family: the [golden] path was blessed on another environment key (here: another CPU

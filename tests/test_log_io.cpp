@@ -5,13 +5,13 @@
 #include <cstring>
 #include <limits>
 
-#include "harness/digest.h"
-#include "harness/env_fingerprint.h"
-#include "harness/glob.h"
-#include "harness/golden.h"
-#include "harness/log_format.h"
-#include "harness/log_reader.h"
-#include "harness/log_writer.h"
+#include "harness/compare/golden.h"
+#include "harness/log/digest.h"
+#include "harness/log/env_fingerprint.h"
+#include "harness/log/glob.h"
+#include "harness/log/log_format.h"
+#include "harness/log/log_reader.h"
+#include "harness/log/log_writer.h"
 #include "test_paths.h"
 #include "tests/test_util.h"
 

@@ -11,9 +11,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "harness/h5_types.h"
-#include "harness/tensor_diff.h"
-#include "harness/tensor_file.h"
+#include "harness/compare/tensor_diff.h"
+#include "harness/log/h5_types.h"
+#include "harness/log/tensor_file.h"
 #include "src/model/checkpoint.h"
 #include "src/model/clip.h"
 #include "test_paths.h"

@@ -9,9 +9,9 @@
 #include <iostream>
 #include <sstream>
 
-#include "harness/log_reader.h"
-#include "harness/tensor_diff.h"
-#include "harness/tensor_file.h"
+#include "harness/compare/tensor_diff.h"
+#include "harness/log/log_reader.h"
+#include "harness/log/tensor_file.h"
 #include "src/model/model_config.h"
 #include "test_paths.h"
 #include "tests/test_util.h"

@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "harness/tensor_file.h"
+#include "harness/log/tensor_file.h"
 #include "src/data/csv_dataset.h"
 #include "src/data/image_decode.h"
 #include "src/data/pil_resample.h"

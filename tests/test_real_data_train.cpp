@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "harness/log_reader.h"
+#include "harness/log/log_reader.h"
 #include "src/data/image_decode.h"
 #include "src/data/image_folder.h"
 #include "src/data/real_data.h"

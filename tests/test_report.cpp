@@ -5,11 +5,12 @@
 #include <cmath>
 #include <limits>
 
-#include "harness/compare.h"
-#include "harness/compare_report.h"
-#include "harness/log_reader.h"
-#include "harness/precision_report.h"
-#include "harness/svg_plot.h"
+#include "harness/compare/compare.h"
+#include "harness/log/log_reader.h"
+#include "harness/report/compare_report.h"
+#include "harness/report/markup.h"
+#include "harness/report/precision_report.h"
+#include "harness/report/svg_plot.h"
 #include "tests/test_util.h"
 
 namespace cliprepro {

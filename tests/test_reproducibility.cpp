@@ -1,8 +1,8 @@
 // Two runs of the shipped quickstart scenario give bitwise-identical logs.
 #include <gtest/gtest.h>
 
-#include "harness/compare.h"
-#include "harness/run_scenario.h"
+#include "harness/compare/compare.h"
+#include "harness/run/run_scenario.h"
 #include "test_paths.h"
 #include "tests/test_util.h"
 

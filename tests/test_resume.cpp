@@ -5,7 +5,7 @@
 
 #include <iostream>
 
-#include "harness/log_reader.h"
+#include "harness/log/log_reader.h"
 #include "test_paths.h"
 #include "tests/test_util.h"
 

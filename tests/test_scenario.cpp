@@ -5,8 +5,8 @@
 #include <set>
 #include <sstream>
 
-#include "harness/scenario.h"
-#include "harness/scenario_doc.h"
+#include "harness/scenario/scenario.h"
+#include "harness/scenario/scenario_doc.h"
 #include "test_paths.h"
 #include "tests/test_util.h"
 

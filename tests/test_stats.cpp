@@ -8,10 +8,10 @@
 #include <cmath>
 #include <limits>
 
-#include "harness/device_digest.h"
-#include "harness/digest.h"
-#include "harness/digest_stats.h"
-#include "harness/tensor_stats.h"
+#include "harness/log/device_digest.h"
+#include "harness/log/digest.h"
+#include "harness/log/digest_stats.h"
+#include "harness/log/tensor_stats.h"
 
 namespace cliprepro {
 namespace {

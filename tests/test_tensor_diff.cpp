@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "harness/tensor_diff.h"
+#include "harness/compare/tensor_diff.h"
 
 namespace cliprepro {
 namespace {

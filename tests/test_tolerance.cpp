@@ -7,11 +7,11 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "harness/compare.h"
-#include "harness/log_reader.h"
-#include "harness/tensor_depth.h"
-#include "harness/tensor_diff.h"
-#include "harness/tolerance.h"
+#include "harness/compare/compare.h"
+#include "harness/compare/tensor_depth.h"
+#include "harness/compare/tensor_diff.h"
+#include "harness/compare/tolerance.h"
+#include "harness/log/log_reader.h"
 #include "test_paths.h"
 #include "tests/test_util.h"
 
@@ -158,7 +158,8 @@ TEST(CompareTolerance, TinyLrChangeDiffersBitwiseAndMatchesWithinRtol) {
   const auto bitwise = compare_logs(a, b);
   ASSERT_FALSE(bitwise.equal());
   EXPECT_EQ(bitwise.diffs.front().first_step, 1);
-  EXPECT_EQ(bitwise.diffs.front().reason, "values");  // full tensors: located to the element
+  EXPECT_EQ(bitwise.diffs.front().reason,
+            DiffReason::kValues);  // full tensors: located to the element
   EXPECT_GE(bitwise.diffs.front().first_element, 0);
 
   // Everything stays within rtol except the attention key biases: their gradient is zero up to

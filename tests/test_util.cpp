@@ -13,7 +13,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "harness/h5_types.h"
+#include "harness/log/h5_types.h"
 #include "test_paths.h"
 
 namespace cliprepro::test {

@@ -7,15 +7,16 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "harness/bisect.h"
-#include "harness/compare.h"
-#include "harness/compare_report.h"
-#include "harness/env_fingerprint.h"
-#include "harness/golden.h"
-#include "harness/precision_report.h"
-#include "harness/run_scenario.h"
-#include "harness/scenario.h"
-#include "harness/scenario_doc.h"
+#include "harness/compare/bisect.h"
+#include "harness/compare/compare.h"
+#include "harness/compare/golden.h"
+#include "harness/compare/golden_text.h"
+#include "harness/log/env_fingerprint.h"
+#include "harness/report/compare_report.h"
+#include "harness/report/precision_report.h"
+#include "harness/run/run_scenario.h"
+#include "harness/scenario/scenario.h"
+#include "harness/scenario/scenario_doc.h"
 #include "src/dist/process_group.h"
 #include "src/train/determinism.h"
 
@@ -73,6 +74,8 @@ int cmd_golden_bless(const std::filesystem::path& scenario, bool quiet) {
   print_summary(s, r);
   std::printf("blessed    %s (%.1f KiB)\n", r.log_path.string().c_str(),
               double(std::filesystem::file_size(r.log_path)) / 1024.0);
+  std::printf("text       %s (review it in the diff)\n",
+              golden_text_path(r.log_path).string().c_str());
   return kExitMatch;
 }
 

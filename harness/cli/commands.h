@@ -24,7 +24,7 @@ int cmd_golden_check(const std::filesystem::path& scenario, const std::filesyste
 struct CompareArgs {
   std::filesystem::path a, b;
   size_t max_rows = 20;
-  std::string tolerance = "bitwise";                  // see harness/tolerance.h
+  std::string tolerance = "bitwise";                  // see harness/compare/tolerance.h
   std::vector<std::string> tolerance_for;             // GLOB=POLICY overrides
   std::filesystem::path json, junit, markdown, html;  // written when set
 };

@@ -6,7 +6,8 @@
 #include <iostream>
 
 #include "harness/cli/commands.h"
-#include "harness/infer.h"
+#include "harness/compare/golden.h"
+#include "harness/run/infer.h"
 #include "src/train/determinism.h"
 
 namespace cli = cliprepro::cli;
@@ -47,6 +48,10 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingFile);
   check->add_option("log", check_log, "Run log (.h5)")->required()->check(CLI::ExistingFile);
+  std::filesystem::path text_golden;
+  auto* text = golden->add_subcommand(
+      "text", "(Re)write a golden's text companion (<golden>.txt) from the golden file");
+  text->add_option("golden", text_golden, "Golden (.h5)")->required()->check(CLI::ExistingFile);
 
   cli::CompareArgs cmp;
   auto* compare = app.add_subcommand(
@@ -160,6 +165,10 @@ int main(int argc, char** argv) {
     if (*run) return cli::cmd_run(run_args);
     if (*bless) return cli::cmd_golden_bless(bless_scenario, bless_quiet);
     if (*check) return cli::cmd_golden_check(check_scenario, check_log);
+    if (*text) {
+      cliprepro::write_golden_text(text_golden);
+      return cli::kExitMatch;
+    }
     if (*compare) return cli::cmd_compare(cmp);
     if (*report) return cli::cmd_report(rep);
     if (*bisect) return cli::cmd_bisect(bis);

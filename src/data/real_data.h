@@ -21,7 +21,7 @@ namespace cliprepro {
 
 struct RealDataOptions {
   DatasetType dataset_type = DatasetType::kCsv;  // kCsv or kWebdataset
-  std::string train_data;    // CSV file, or shard list with braces and "::"
+  std::string train_data;                        // CSV file, or shard list with braces and "::"
   CsvOptions csv;
   std::array<double, 2> scale = kOpenClipScale;  // aug-cfg scale (RandomResizedCrop)
   double re_prob = 0.0;  // aug-cfg re_prob with use_timm: timm's RandomErasing, pixel mode

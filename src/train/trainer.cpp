@@ -10,32 +10,17 @@
 #include <random>
 #include <stdexcept>
 
-#include "src/data/image_folder.h"
-#include "src/model/low_precision.h"
+#include "src/train/bit_flip.h"
 #include "src/train/clip_loss.h"
 #include "src/train/cosine_schedule.h"
 #include "src/train/grad_clip.h"
+#include "src/train/model_factory.h"
 #include "src/train/train_checkpoint.h"
+#include "src/train/train_data.h"
 
 namespace cliprepro {
 
 namespace {
-
-torch::Device parse_device(Device d) {
-  if (d == Device::kCpu) return torch::kCPU;
-  {
-    if (!torch::cuda::is_available())
-      throw std::runtime_error("device = \"cuda\" but no CUDA device is available");
-    // One GPU per process, as open_clip_train: cuda:LOCAL_RANK.
-    const char* local = std::getenv("LOCAL_RANK");
-    const int index = local != nullptr ? std::atoi(local) : 0;
-    if (index >= int(torch::cuda::device_count())) {
-      throw std::runtime_error("LOCAL_RANK " + std::to_string(index) + " but only " +
-                               std::to_string(torch::cuda::device_count()) + " CUDA devices");
-    }
-    return torch::Device(torch::kCUDA, c10::DeviceIndex(index));
-  }
-}
 
 std::vector<std::pair<std::string, torch::Tensor>> named(
     const torch::OrderedDict<std::string, torch::Tensor>& d) {
@@ -51,83 +36,22 @@ torch::Tensor scalar_f64(double v) { return torch::tensor(v, torch::kFloat64); }
 Trainer::Trainer(const TrainConfig& cfg)
     : cfg_(cfg),
       model_cfg_(load_model_config(cfg.model)),
-      device_(parse_device(cfg.device)),
+      device_(make_device(cfg.device)),
       precision_(precision_mode(cfg.precision)),
       tokenizer_(SyntheticShapes::vocabulary(), model_cfg_.text.vocab_size,
                  model_cfg_.text.context_length),
       train_set_(model_cfg_.vision.image_size, uint64_t(cfg.seed), 0),
       val_set_(model_cfg_.vision.image_size, uint64_t(cfg.seed), 1) {
-  const auto& data = cfg.data;
-  if (data.dataset_type != DatasetType::kSynthetic) {
-    RealDataOptions o;
-    o.dataset_type = data.dataset_type;
-    o.train_data = data.train_data;
-    o.csv.img_key = data.csv_img_key;
-    o.csv.caption_key = data.csv_caption_key;
-    o.csv.separator = data.csv_separator[0];
-    o.scale = data.aug.scale;
-    o.re_prob = data.aug.use_timm ? data.aug.re_prob : 0.0;
-    o.image_size = model_cfg_.vision.image_size;
-    o.context_length = model_cfg_.text.context_length;
-    o.seed = uint64_t(cfg.seed);
-    o.skip_bad_samples = data.skip_bad_samples;
-    real_ = std::make_unique<RealData>(
-        o, clip_tokenizer("dataset-type '" + std::string(enum_name(data.dataset_type)) + "'"));
+  if (cfg.data.dataset_type != DatasetType::kSynthetic) {
+    real_ = make_real_data(
+        cfg.data, model_cfg_, uint64_t(cfg.seed),
+        clip_tokenizer("dataset-type '" + std::string(enum_name(cfg.data.dataset_type)) + "'"));
     // OpenCLIP: a CSV epoch is the whole list; WebDataset needs train-num-samples.
-    if (data.dataset_type == DatasetType::kCsv) cfg_.data.train_num_samples = real_->size();
-    if (cfg_.data.train_num_samples > real_->size()) {
-      throw std::runtime_error("train-num-samples " + std::to_string(cfg_.data.train_num_samples) +
-                               " exceeds the " + std::to_string(real_->size()) + " samples of " +
-                               data.train_data);
-    }
-    for (const auto& sk : real_->skipped()) {
-      std::fprintf(stderr, "warning: skipped %s: %s\n", sk.source.c_str(), sk.reason.c_str());
-    }
-    if (data.aug.re_prob > 0 && !data.aug.use_timm) {
-      std::fprintf(stderr,
-                   "warning: aug-cfg re_prob is ignored without use_timm, as OpenCLIP ignores it "
-                   "(open_clip/transform.py: 'Unused augmentation cfg items')\n");
-    }
+    if (cfg.data.dataset_type == DatasetType::kCsv) cfg_.data.train_num_samples = real_->size();
   }
-  if (cfg_.batch_size < 1 || cfg_.batches_per_epoch() < 1) {
-    throw std::runtime_error("train-num-samples must hold at least one batch of batch-size");
-  }
-  if (cfg_.batches_per_epoch() % cfg_.optim.accum_freq != 0) {
-    // OpenCLIP would forward the epoch's leftover micro-batches (moving BatchNorm statistics)
-    // and drop them; cliprepro asks for epochs that divide evenly instead.
-    throw std::runtime_error("accum-freq " + std::to_string(cfg_.optim.accum_freq) +
-                             " must divide the " + std::to_string(cfg_.batches_per_epoch()) +
-                             " batches per epoch");
-  }
-  if (cfg.dist.world_size > 1) {
-    const DistBackend backend =
-        cfg.dist.dist_backend.value_or(device_.is_cuda() ? DistBackend::kNccl : DistBackend::kGloo);
-    if (backend == DistBackend::kNccl && !device_.is_cuda()) {
-      throw std::runtime_error(
-          "dist-backend 'nccl' needs device = \"cuda\" (NCCL reduces GPU "
-          "tensors); use gloo on CPU");
-    }
-    pg_ = std::make_unique<dist::ProcessGroup>(std::string(enum_name(backend)));
-    if (pg_->world_size() != cfg.dist.world_size) {
-      throw std::runtime_error("world size mismatch: config " +
-                               std::to_string(cfg.dist.world_size) + ", process group " +
-                               std::to_string(pg_->world_size()));
-    }
-  }
-  // Model created right after seeding, as OpenCLIP does, so its init is a function of the seed.
-  torch::manual_seed(uint64_t(cfg.seed));
-  model_ = Clip(model_cfg_);
-  model_->to(device_);
-  model_->train();
-  model_->set_numerics({precision_.layer_norm_fp32(), cfg.numerics.bn_fp32, cfg.numerics.bn_eps});
-  // open_clip.create_model's precision setup, before DDP and the optimizer see the weights.
-  if (precision_.weight_dtype) {
-    if (precision_.pure) {
-      convert_floating_tensors(*model_, *precision_.weight_dtype, cfg.numerics.bn_fp32);
-    } else {
-      convert_weights_to_lp(*model_, *precision_.weight_dtype);
-    }
-  }
+  check_schedule();
+  if (cfg.dist.world_size > 1) join_process_group();
+  model_ = make_model(model_cfg_, precision_, cfg.numerics, device_, uint64_t(cfg.seed));
   // DDP broadcasts rank 0's parameters and buffers at construction; so do we.
   if (pg_) dist::broadcast_module(*pg_, *model_);
   // open_clip_train/main.py: random_seed(seed, 0) before the model, random_seed(seed, rank)
@@ -141,43 +65,57 @@ Trainer::Trainer(const TrainConfig& cfg)
   o.weight_decay = cfg.optim.wd;
   optimizer_ = std::make_unique<AdamW>(named(model_->named_parameters()), o);
   if (precision_.grad_scaler) scaler_ = std::make_unique<GradScaler>(device_);
-
-  const auto& eval = cfg.eval;
-  if (!eval.imagenet_val.empty()) {
-    // OpenCLIP's --imagenet-val: an ImageFolder, class names x templates through CLIP's BPE.
-    const auto tokenizer = clip_tokenizer("imagenet-val");
-    auto folder = load_image_folder(eval.imagenet_val, model_cfg_.vision.image_size);
-    val_batch_.images = folder.images;
-    val_batch_.labels = folder.labels;
-    templates_per_class_ = int64_t(eval.zeroshot_templates.size());
-    class_tokens_ =
-        tokenizer->tokenize(zero_shot_prompts(folder.class_names, eval.zeroshot_templates),
-                            model_cfg_.text.context_length);
-  } else {
-    std::vector<int64_t> val_ids(size_t(data.val_num_samples));
-    std::iota(val_ids.begin(), val_ids.end(), 0);
-    val_batch_ = val_set_.batch(val_ids, tokenizer_);
-    std::vector<std::string> prompts;
-    for (int64_t c = 0; c < SyntheticShapes::num_classes(); ++c)
-      prompts.push_back(SyntheticShapes::class_prompt(c));
-    class_tokens_ = tokenizer_.encode_batch(prompts);
-  }
-
-  const auto& resume = cfg_.checkpoint.resume;
-  if (!resume.empty()) {
-    start_step_ = load_train_checkpoint(
-        resume, {model_.ptr().get(), optimizer_.get(), scaler_.get()}, trajectory());
-    if (start_step_ >= total_steps()) {
-      throw std::runtime_error(resume + ": written after step " + std::to_string(start_step_) +
-                               ", but the run has only " + std::to_string(total_steps()) +
-                               " steps");
-    }
-  }
-  resolve_flip();
+  zero_shot_ = cfg.eval.imagenet_val.empty()
+                   ? synthetic_zero_shot_set(cfg.data.val_num_samples, val_set_, tokenizer_)
+                   : imagenet_val_set(cfg.eval, model_cfg_, *clip_tokenizer("imagenet-val"));
+  if (!cfg.checkpoint.resume.empty()) resume_from(cfg.checkpoint.resume);
+  flip_ = resolve_bit_flip(cfg.flip, live_state(), total_steps());
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> Trainer::live_state() const {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
+void Trainer::check_schedule() const {
+  if (real_ && cfg_.data.train_num_samples > real_->size()) {
+    throw std::runtime_error("train-num-samples " + std::to_string(cfg_.data.train_num_samples) +
+                             " exceeds the " + std::to_string(real_->size()) + " samples of " +
+                             cfg_.data.train_data);
+  }
+  // Depends on the world size, known only at launch.
+  if (cfg_.batch_size < 1 || cfg_.batches_per_epoch() < 1) {
+    throw std::runtime_error("train-num-samples must hold at least one batch of batch-size");
+  }
+  if (cfg_.batches_per_epoch() % cfg_.optim.accum_freq != 0) {
+    // OpenCLIP would forward the epoch's leftover micro-batches (moving BatchNorm statistics)
+    // and drop them; cliprepro asks for epochs that divide evenly instead.
+    throw std::runtime_error("accum-freq " + std::to_string(cfg_.optim.accum_freq) +
+                             " must divide the " + std::to_string(cfg_.batches_per_epoch()) +
+                             " batches per epoch");
+  }
+}
+
+void Trainer::join_process_group() {
+  const DistBackend backend =
+      cfg_.dist.dist_backend.value_or(device_.is_cuda() ? DistBackend::kNccl : DistBackend::kGloo);
+  if (backend == DistBackend::kNccl && !device_.is_cuda()) {
+    throw std::runtime_error(
+        "dist-backend 'nccl' needs device = \"cuda\" (NCCL reduces GPU tensors); use gloo on CPU");
+  }
+  pg_ = std::make_unique<dist::ProcessGroup>(std::string(enum_name(backend)));
+  if (pg_->world_size() != cfg_.dist.world_size) {
+    throw std::runtime_error("world size mismatch: config " + std::to_string(cfg_.dist.world_size) +
+                             ", process group " + std::to_string(pg_->world_size()));
+  }
+}
+
+void Trainer::resume_from(const std::string& checkpoint) {
+  start_step_ = load_train_checkpoint(
+      checkpoint, {model_.ptr().get(), optimizer_.get(), scaler_.get()}, trajectory());
+  if (start_step_ >= total_steps()) {
+    throw std::runtime_error(checkpoint + ": written after step " + std::to_string(start_step_) +
+                             ", but the run has only " + std::to_string(total_steps()) + " steps");
+  }
+}
+
+LiveState Trainer::live_state() const {
+  LiveState out;
   for (const auto& kv : model_->named_parameters())
     out.emplace_back(family::kParams + kv.key(), kv.value());
   for (const auto& kv : model_->named_buffers())
@@ -189,66 +127,6 @@ std::vector<std::pair<std::string, torch::Tensor>> Trainer::live_state() const {
     }
   }
   return out;
-}
-
-void Trainer::resolve_flip() {
-  flip_ = cfg_.flip;
-  if (flip_.step <= 0) return;
-  if (flip_.step > total_steps()) {
-    throw std::runtime_error("[debug] flip-step " + std::to_string(flip_.step) +
-                             " is after the last step (" + std::to_string(total_steps()) + ")");
-  }
-  std::mt19937_64 rng(flip_.seed);
-  const auto state = live_state();
-  std::vector<const std::pair<std::string, torch::Tensor>*> candidates;
-  for (const auto& s : state) {
-    if (s.second.is_floating_point() && s.second.numel() > 0) candidates.push_back(&s);
-  }
-  const std::pair<std::string, torch::Tensor>* target = nullptr;
-  if (flip_.tensor.empty()) {
-    target = candidates[std::uniform_int_distribution<size_t>(0, candidates.size() - 1)(rng)];
-    flip_.tensor = target->first;
-  } else {
-    for (const auto* c : candidates) {
-      if (c->first == flip_.tensor) target = c;
-    }
-    if (target == nullptr) {
-      throw std::runtime_error("[debug] flip-tensor '" + flip_.tensor +
-                               "' is not a floating-point params/, buffers/ or optimizer/exp_avg* "
-                               "tensor of this model");
-    }
-  }
-  const auto& t = target->second;
-  if (flip_.element < 0)
-    flip_.element = std::uniform_int_distribution<int64_t>(0, t.numel() - 1)(rng);
-  const int bits = int(t.element_size() * 8);
-  if (flip_.bit < 0) flip_.bit = std::uniform_int_distribution<int>(0, bits - 1)(rng);
-  if (flip_.element >= t.numel() || flip_.bit >= bits) {
-    throw std::runtime_error("[debug] flip of " + flip_.tensor + ": element " +
-                             std::to_string(flip_.element) + " / bit " + std::to_string(flip_.bit) +
-                             " outside its " + std::to_string(t.numel()) + " elements of " +
-                             std::to_string(bits) + " bits");
-  }
-}
-
-void Trainer::apply_flip() {
-  for (auto& [name, t] : live_state()) {
-    if (name != flip_.tensor) continue;
-    torch::NoGradGuard no_grad;
-    const auto int_type = t.element_size() == 8   ? torch::kInt64
-                          : t.element_size() == 4 ? torch::kInt32
-                                                  : torch::kInt16;
-    auto element = t.detach().view({-1}).view(int_type)[flip_.element];
-    // The top bit of a signed integer view is its minimum value (two's complement).
-    const int bits = int(t.element_size() * 8);
-    const int64_t mask = flip_.bit == bits - 1 ? (bits == 64 ? std::numeric_limits<int64_t>::min()
-                                                             : -(int64_t(1) << (bits - 1)))
-                                               : int64_t(1) << flip_.bit;
-    element.bitwise_xor_(torch::scalar_tensor(mask, int_type));
-    std::fprintf(stderr, "debug: flipped bit %d of %s[%lld] after step %lld\n", flip_.bit,
-                 name.c_str(), (long long)flip_.element, (long long)flip_.step);
-    return;
-  }
 }
 
 std::shared_ptr<const ClipTokenizer> Trainer::clip_tokenizer(const std::string& user) {
@@ -330,8 +208,8 @@ torch::Tensor Trainer::input_images(const torch::Tensor& images) const {
 
 ZeroShotResult Trainer::evaluate() {
   AutocastGuard autocast(device_.type(), precision_.autocast_dtype);  // as OpenCLIP's zero_shot
-  return zero_shot_eval(model_, class_tokens_, input_images(val_batch_.images), val_batch_.labels,
-                        256, templates_per_class_);
+  return zero_shot_eval(model_, zero_shot_.class_tokens, input_images(zero_shot_.images),
+                        zero_shot_.labels, 256, zero_shot_.templates_per_class);
 }
 
 ClipOutput Trainer::ddp_forward(const Batch& batch, CaptureTape* tape) {
@@ -376,92 +254,98 @@ double Trainer::train_step(int64_t b, StepRecord* rec) {
   const double lr = cosine_lr(cfg_.optim.lr, cfg_.optim.warmup, total_steps(), b);
   optimizer_->set_lr(lr);
   optimizer_->zero_grad();
-  const int64_t accum = cfg_.optim.accum_freq;
   std::vector<Batch> micro;
-  for (int64_t j = 0; j < accum; ++j) micro.push_back(batch_for(b * accum + j));
+  for (int64_t j = 0; j < cfg_.optim.accum_freq; ++j)
+    micro.push_back(batch_for(b * cfg_.optim.accum_freq + j));
   CaptureTape tape;
-  CaptureTape* tp = rec ? &tape : nullptr;
-  ClipOutput out;
-  torch::Tensor loss;
+  const StepResult r = forward_backward(micro, rec ? &tape : nullptr);
+  optimizer_step();
+  if (rec != nullptr) record_step(*rec, micro, tape, r, lr);
+  return r.loss.item<double>();
+}
+
+Trainer::StepResult Trainer::forward_backward(const std::vector<Batch>& micro, CaptureTape* tape) {
+  StepResult r;
   // Backward runs outside autocast, as in open_clip_train's train_one_epoch; DDP's all-reduce
   // happens in every backward, on the accumulated gradients.
   auto backward = [&](const torch::Tensor& l) {
     (scaler_ ? scaler_->scale(l) : l).backward();
     if (pg_) dist::average_gradients(*pg_, model_->parameters());
   };
-  if (accum == 1) {
+  if (micro.size() == 1) {
     {
       AutocastGuard autocast(device_.type(), precision_.autocast_dtype);
-      out = ddp_forward(micro[0], tp);
-      loss = loss_of(out.image_features, out.text_features, out.logit_scale, tp);
+      r.out = ddp_forward(micro[0], tape);
+      r.loss = loss_of(r.out.image_features, r.out.text_features, r.out.logit_scale, tape);
     }
-    backward(loss);
-  } else {
-    // OpenCLIP's accum-freq: features of every micro-batch first (no grad), then each
-    // micro-batch again with grad, its features spliced among the cached ones as negatives.
-    std::vector<torch::Tensor> image_cache, text_cache;
+    backward(r.loss);
+    return r;
+  }
+  // OpenCLIP's accum-freq: features of every micro-batch first (no grad), then each
+  // micro-batch again with grad, its features spliced among the cached ones as negatives.
+  std::vector<torch::Tensor> image_cache, text_cache;
+  {
+    torch::NoGradGuard no_grad;
+    AutocastGuard autocast(device_.type(), precision_.autocast_dtype);
+    for (const auto& mb : micro) {
+      auto o = ddp_forward(mb, nullptr);
+      image_cache.push_back(o.image_features);
+      text_cache.push_back(o.text_features);
+    }
+  }
+  optimizer_->zero_grad();
+  for (size_t j = 0; j < micro.size(); ++j) {
+    CaptureTape* t = j + 1 == micro.size() ? tape : nullptr;  // the log keeps the last one's
     {
-      torch::NoGradGuard no_grad;
       AutocastGuard autocast(device_.type(), precision_.autocast_dtype);
-      for (const auto& mb : micro) {
-        auto o = ddp_forward(mb, nullptr);
-        image_cache.push_back(o.image_features);
-        text_cache.push_back(o.text_features);
-      }
+      r.out = ddp_forward(micro[j], t);
+      auto spliced = [&](const std::vector<torch::Tensor>& cache, const torch::Tensor& live) {
+        std::vector<torch::Tensor> parts(cache.begin(), cache.end());
+        parts[j] = live;
+        return torch::cat(parts);
+      };
+      r.loss = loss_of(spliced(image_cache, r.out.image_features),
+                       spliced(text_cache, r.out.text_features), r.out.logit_scale, t);
     }
-    optimizer_->zero_grad();
-    for (int64_t j = 0; j < accum; ++j) {
-      CaptureTape* t = j + 1 == accum ? tp : nullptr;  // the log keeps the last micro-batch's
-      {
-        AutocastGuard autocast(device_.type(), precision_.autocast_dtype);
-        out = ddp_forward(micro[size_t(j)], t);
-        auto spliced = [&](const std::vector<torch::Tensor>& cache, const torch::Tensor& live) {
-          std::vector<torch::Tensor> parts(cache.begin(), cache.end());
-          parts[size_t(j)] = live;
-          return torch::cat(parts);
-        };
-        loss = loss_of(spliced(image_cache, out.image_features),
-                       spliced(text_cache, out.text_features), out.logit_scale, t);
-      }
-      backward(loss);
+    backward(r.loss);
+  }
+  return r;
+}
+
+void Trainer::record_step(StepRecord& rec, const std::vector<Batch>& micro, const CaptureTape& tape,
+                          const StepResult& r, double lr) const {
+  // What this step consumed: every micro-batch, in order.
+  auto consumed = [&](torch::Tensor Batch::*field) {
+    if (micro.size() == 1) return micro[0].*field;
+    std::vector<torch::Tensor> parts;
+    for (const auto& mb : micro) parts.push_back(mb.*field);
+    return torch::cat(parts);
+  };
+  rec.tensors.push_back({tensor_name::kSampleIds, Phase::kData, consumed(&Batch::sample_ids)});
+  rec.tensors.push_back({tensor_name::kImages, Phase::kData, consumed(&Batch::images)});
+  rec.tensors.push_back({tensor_name::kTexts, Phase::kData, consumed(&Batch::tokens)});
+  for (const auto& [name, t] : tape.entries()) {
+    rec.tensors.push_back({capture_log_name(name), Phase::kForward, t});
+  }
+  rec.tensors.push_back({tensor_name::kLogitScale, Phase::kForward, r.out.logit_scale.detach()});
+  rec.tensors.push_back({tensor_name::kLoss, Phase::kForward, r.loss.detach()});
+  // Backward visits parameters roughly in reverse registration order.
+  auto params = model_->named_parameters();
+  for (auto it = params.end(); it != params.begin();) {
+    --it;
+    if (it->value().grad().defined()) {
+      rec.tensors.push_back({family::kGrads + it->key(), Phase::kBackward, it->value().grad()});
     }
   }
-  optimizer_step();
-  if (rec != nullptr) {
-    // What this step consumed: every micro-batch, in order.
-    auto consumed = [&](torch::Tensor Batch::*field) {
-      if (accum == 1) return micro[0].*field;
-      std::vector<torch::Tensor> parts;
-      for (const auto& mb : micro) parts.push_back(mb.*field);
-      return torch::cat(parts);
-    };
-    rec->tensors.push_back({tensor_name::kSampleIds, Phase::kData, consumed(&Batch::sample_ids)});
-    rec->tensors.push_back({tensor_name::kImages, Phase::kData, consumed(&Batch::images)});
-    rec->tensors.push_back({tensor_name::kTexts, Phase::kData, consumed(&Batch::tokens)});
-    for (const auto& [name, t] : tape.entries()) {
-      rec->tensors.push_back({capture_log_name(name), Phase::kForward, t});
-    }
-    rec->tensors.push_back({tensor_name::kLogitScale, Phase::kForward, out.logit_scale.detach()});
-    rec->tensors.push_back({tensor_name::kLoss, Phase::kForward, loss.detach()});
-    // Backward visits parameters roughly in reverse registration order.
-    auto params = model_->named_parameters();
-    for (auto it = params.end(); it != params.begin();) {
-      --it;
-      if (it->value().grad().defined()) {
-        rec->tensors.push_back({family::kGrads + it->key(), Phase::kBackward, it->value().grad()});
-      }
-    }
-    rec->tensors.push_back({tensor_name::kLr, Phase::kOptimizer, scalar_f64(lr)});
-    if (scaler_)
-      rec->tensors.push_back({tensor_name::kFoundInf, Phase::kOptimizer, scaler_->found_inf()});
-    const char* group_names[] = {"no_decay", "decay"};
-    for (size_t g = 0; g < optimizer_->groups().size(); ++g) {
-      rec->tensors.push_back({std::string(family::kGroupLr) + group_names[g], Phase::kOptimizer,
-                              scalar_f64(optimizer_->groups()[g].lr)});
-    }
-    record_state(*rec, true);
+  rec.tensors.push_back({tensor_name::kLr, Phase::kOptimizer, scalar_f64(lr)});
+  if (scaler_)
+    rec.tensors.push_back({tensor_name::kFoundInf, Phase::kOptimizer, scaler_->found_inf()});
+  const char* group_names[] = {"no_decay", "decay"};
+  for (size_t g = 0; g < optimizer_->groups().size(); ++g) {
+    rec.tensors.push_back({std::string(family::kGroupLr) + group_names[g], Phase::kOptimizer,
+                           scalar_f64(optimizer_->groups()[g].lr)});
   }
-  return loss.item<double>();
+  record_state(rec, true);
 }
 
 TrainSummary Trainer::run(const StepObserver& observe, const ProgressFn& progress) {
@@ -483,7 +367,7 @@ TrainSummary Trainer::run(const StepObserver& observe, const ProgressFn& progres
     StepRecord rec;
     rec.step = step;
     const double loss = train_step(step - 1, observe ? &rec : nullptr);
-    if (step == flip_.step) apply_flip();
+    if (step == flip_.step) apply_bit_flip(flip_, live_state());
     if (step == start_step_ + 1) s.first_loss = loss;
     s.last_loss = loss;
     const bool epoch_end = step % bpe == 0;

@@ -17,8 +17,10 @@
 #include "src/log_schema.h"
 #include "src/model/clip.h"
 #include "src/train/adamw.h"
+#include "src/train/bit_flip.h"
 #include "src/train/precision.h"
 #include "src/train/train_config.h"
+#include "src/train/train_data.h"
 #include "src/train/zero_shot.h"
 
 namespace cliprepro {
@@ -79,12 +81,22 @@ class Trainer {
   ClipOutput ddp_forward(const Batch& batch, CaptureTape* tape);
   torch::Tensor loss_of(const torch::Tensor& image_features, const torch::Tensor& text_features,
                         const torch::Tensor& logit_scale, CaptureTape* tape) const;
+  struct StepResult {
+    ClipOutput out;      // of the (last) micro-batch
+    torch::Tensor loss;  // of the (last) micro-batch
+  };
+  // Forward, loss and backward of one optimizer step's micro-batches (accum-freq).
+  StepResult forward_backward(const std::vector<Batch>& micro, CaptureTape* tape);
   void optimizer_step();
+  // The step's log record, built in one place: data, captures, loss, gradients, lr, state.
+  void record_step(StepRecord& rec, const std::vector<Batch>& micro, const CaptureTape& tape,
+                   const StepResult& r, double lr) const;
   ZeroShotResult evaluate();
-  // Live training state by log name: params/*, buffers/*, optimizer/exp_avg{,_sq}/*.
-  std::vector<std::pair<std::string, torch::Tensor>> live_state() const;
-  void resolve_flip();
-  void apply_flip();
+  LiveState live_state() const;
+  // Constructor parts: what only the launch and the data can tell, the process group, resume.
+  void check_schedule() const;
+  void join_process_group();
+  void resume_from(const std::string& checkpoint);
   // A batch's images on the device, in the dtype the precision feeds the model.
   torch::Tensor input_images(const torch::Tensor& images) const;
 
@@ -102,9 +114,7 @@ class Trainer {
   SyntheticShapes train_set_, val_set_;
   std::unique_ptr<RealData> real_;  // dataset-type csv / webdataset
   std::shared_ptr<const ClipTokenizer> clip_tokenizer_;
-  Batch val_batch_;
-  torch::Tensor class_tokens_;
-  int64_t templates_per_class_ = 1;
+  ZeroShotSet zero_shot_;
   BitFlip flip_;
 };
 

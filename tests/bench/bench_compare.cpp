@@ -14,8 +14,8 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "harness/compare.h"
-#include "harness/log_writer.h"
+#include "harness/compare/compare.h"
+#include "harness/log/log_writer.h"
 
 namespace cliprepro {
 namespace {

@@ -11,8 +11,8 @@
 #include <cstdio>
 #include <stdexcept>
 
-#include "harness/digest_stats.h"
-#include "harness/log_writer.h"
+#include "harness/log/digest_stats.h"
+#include "harness/log/log_writer.h"
 #include "src/train/determinism.h"
 #include "src/train/trainer.h"
 #include "tests/bench/bench_config.h"

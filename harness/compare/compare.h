@@ -1,0 +1,60 @@
+// Compares two logs (or a log against a golden): per tensor and step, digests and, where both
+// stored them, the full tensors' bits; finds the first difference in (step, execution order).
+#pragma once
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "harness/compare/tolerance.h"
+#include "harness/log/log_reader.h"
+
+namespace cliprepro {
+
+struct CompareOptions {
+  // Golden check: B may hold a subset of A's tensors and steps; A's extras are not differences.
+  bool b_is_subset = false;
+  // Applied where both logs stored the full tensor of a step whose digests differ; a step with
+  // digests only can match bitwise or not at all.
+  TolerancePolicy tolerance;
+  std::string tolerance_reason;  // why this policy (golden check: fingerprint match or not)
+};
+
+// Why a tensor differs. kDigest: digests differ where a log holds digests only; kValues: full
+// tensors differ (located to the element); kCorrupt: a stored tensor no longer hashes to its
+// digest; kMissing: in one log only; kSteps: logged at different steps; kDtypeShape.
+enum class DiffReason { kDigest, kValues, kCorrupt, kMissing, kSteps, kDtypeShape };
+const char* reason_name(DiffReason r);  // "digest", "values", …, "dtype/shape" (the outputs')
+
+struct TensorDiff {
+  std::string name, phase;
+  DiffReason reason = DiffReason::kDigest;
+  std::string detail;
+  int64_t first_step = -1;  // -1: structural (no step)
+  int32_t first_order = 0;
+  int64_t steps_compared = 0, steps_differing = 0;
+  // From full tensors at first_step, when both logs stored them there.
+  int64_t elements_differing = -1, first_element = -1;
+  double max_abs_err = std::numeric_limits<double>::quiet_NaN();
+  double cosine = std::numeric_limits<double>::quiet_NaN();
+  int64_t max_ulp = -1;
+  int64_t steps_tolerated = 0;  // digests differed, values within the tolerance
+};
+
+struct CompareResult {
+  int64_t tensors_compared = 0, digests_compared = 0, full_compared = 0;
+  int64_t steps_tolerated = 0;  // (tensor, step) pairs within the tolerance but not bitwise
+  std::string tolerance = "bitwise";
+  std::string tolerance_reason;
+  std::vector<std::pair<std::string, std::string>> compared;  // (tensor, phase) in both logs
+  std::vector<TensorDiff> diffs;                              // sorted: first divergence first
+  bool equal() const { return diffs.empty(); }
+};
+
+CompareResult compare_logs(const LogReader& a, const LogReader& b, const CompareOptions& opts = {});
+
+// Terminal summary: verdict, first difference, then one row per differing tensor (up to max_rows).
+std::string format_compare(const CompareResult& r, const std::string& label_a,
+                           const std::string& label_b, size_t max_rows = 20);
+
+}  // namespace cliprepro

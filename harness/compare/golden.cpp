@@ -1,0 +1,144 @@
+#include "harness/compare/golden.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "harness/compare/golden_text.h"
+#include "harness/log/digest.h"
+#include "harness/log/env_fingerprint.h"
+
+namespace cliprepro {
+namespace {
+
+nlohmann::json parse_fingerprint(const LogReader& log) {
+  auto fp = nlohmann::json::parse(log.attr("fingerprint"), nullptr, false);
+  return fp.is_object() ? fp : nlohmann::json::object();  // absent or unreadable: no key
+}
+
+nlohmann::json fingerprint_of(const std::filesystem::path& log) {
+  return parse_fingerprint(LogReader(log));
+}
+
+}  // namespace
+
+void write_golden_text(const std::filesystem::path& golden) {
+  const auto path = golden_text_path(golden);
+  const auto tmp = path.string() + ".tmp-" + std::to_string(getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << golden_text(LogReader(golden));
+    if (!out.flush()) throw std::runtime_error("cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
+  }
+}
+
+void check_golden_text(const LogReader& golden) {
+  const auto path = golden_text_path(golden.path());
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw GoldenMissing("golden " + golden.path().string() + " has no text companion " +
+                        path.string() + "; write it with: cliprepro golden text " +
+                        golden.path().string());
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  if (text.str() != golden_text(golden)) {
+    throw std::runtime_error(path.string() + " does not describe " + golden.path().string() +
+                             " (one was re-blessed or edited without the other); re-bless, or "
+                             "rewrite the text from the binary with: cliprepro golden text " +
+                             golden.path().string());
+  }
+}
+
+std::string environment_id(const nlohmann::json& key) {
+  const std::string text = key.dump();
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx",
+                (unsigned long long)bytes_digest(text.data(), text.size()));
+  return "env-" + std::string(hex, 8);
+}
+
+std::filesystem::path environment_variant(const std::filesystem::path& p,
+                                          const nlohmann::json& key) {
+  return p.parent_path() / (p.stem().string() + "." + environment_id(key) + p.extension().string());
+}
+
+std::filesystem::path select_golden(const std::filesystem::path& log, const Scenario& s) {
+  require_golden(s);
+  const auto keyed = environment_variant(s.golden.path, fingerprint_key(fingerprint_of(log)));
+  return std::filesystem::exists(keyed) ? keyed : s.golden.path;
+}
+
+void require_golden(const Scenario& s) {
+  if (s.golden.path.empty()) {
+    throw GoldenMissing(s.path.string() + ": scenario has no [golden] section");
+  }
+  if (!std::filesystem::exists(s.golden.path)) {
+    throw GoldenMissing("golden " + s.golden.path.string() +
+                        " does not exist; create it with: cliprepro golden bless " +
+                        s.path.string());
+  }
+}
+
+RunResult bless_golden(const Scenario& s, bool progress) {
+  if (s.golden.path.empty())
+    throw GoldenMissing(s.path.string() + ": scenario has no [golden] section");
+  auto tmp = s.golden.path;
+  tmp += ".tmp-" + std::to_string(getpid());
+  RunOptions opts;
+  opts.log_path = tmp;
+  opts.selection = s.golden.selection;
+  opts.progress = progress;
+  opts.mode = WriteMode::kBuffered;
+  opts.selection.stats = false;  // goldens check bits; statistics would only make them larger
+  try {
+    RunResult r = train_and_log(s, opts);
+    // The run's own fingerprint (with the scenario's pins applied) decides where it goes.
+    const auto fp = fingerprint_of(tmp);
+    const bool primary = !std::filesystem::exists(s.golden.path) ||
+                         fingerprint_differences(fp, fingerprint_of(s.golden.path)).empty();
+    const auto dest =
+        primary ? s.golden.path : environment_variant(s.golden.path, fingerprint_key(fp));
+    // POSIX rename: atomic within a file system.
+    if (std::rename(tmp.c_str(), dest.c_str()) != 0) {
+      throw std::runtime_error("cannot move " + tmp.string() + " to " + dest.string() + ": " +
+                               std::strerror(errno));
+    }
+    write_golden_text(dest);
+    r.log_path = dest;
+    return r;
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
+  }
+}
+
+CompareResult check_golden(const std::filesystem::path& log, const Scenario& s) {
+  const auto golden_path = select_golden(log, s);
+  LogReader run(log), golden(golden_path);
+  check_golden_text(golden);
+  CompareOptions opts;
+  opts.b_is_subset = true;
+  const auto fp_run = parse_fingerprint(run), fp_golden = parse_fingerprint(golden);
+  const auto differences = fingerprint_differences(fp_run, fp_golden);
+  if (differences.empty()) {
+    opts.tolerance_reason = "same environment fingerprint as the golden: bitwise";
+  } else {
+    opts.tolerance = s.golden.tolerance;
+    std::string what;
+    for (const auto& d : differences) what += (what.empty() ? "" : "; ") + d;
+    opts.tolerance_reason = "environment fingerprint differs from the golden's (" + what +
+                            "): the scenario's tolerance " + opts.tolerance.text();
+  }
+  return compare_logs(run, golden, opts);
+}
+
+}  // namespace cliprepro

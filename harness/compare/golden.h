@@ -1,0 +1,50 @@
+// Goldens: blessed reference logs under golden/, written atomically, checked bitwise.
+// Bits depend on the environment (CPU vendor and model, ISA, libraries: fingerprint_key), so a
+// scenario's golden is a family: the scenario's [golden] path, blessed on one environment, and
+// beside it one `<stem>.env-<id>.h5` per further environment key that was blessed.
+#pragma once
+#include <filesystem>
+#include <stdexcept>
+
+#include "harness/compare/compare.h"
+#include "harness/run/run_scenario.h"
+#include "harness/scenario/scenario.h"
+
+namespace cliprepro {
+
+class GoldenMissing : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Throws GoldenMissing when the scenario names no golden or its file does not exist.
+void require_golden(const Scenario& s);
+
+// "env-" + 8 hex digits of the digest of a fingerprint key: names an environment's golden.
+std::string environment_id(const nlohmann::json& fingerprint_key);
+
+// `<dir>/<stem>.env-<id><ext>`: the member of `path`'s family for this environment key (it may
+// not exist). A scenario's golden family is environment_variant(s.golden.path, key).
+std::filesystem::path environment_variant(const std::filesystem::path& path,
+                                          const nlohmann::json& key);
+
+// The golden a run log is checked against: the family member blessed on the run's environment
+// key if there is one, else the scenario's [golden] path.
+std::filesystem::path select_golden(const std::filesystem::path& log, const Scenario& s);
+
+// Trains the scenario with the golden's selection into a temporary file beside the golden,
+// then renames it into place: a golden is never half-written. It replaces the [golden] path
+// when that is missing or was blessed on the same environment key, else it becomes (or
+// replaces) this environment's `<stem>.env-<id>.h5`.
+RunResult bless_golden(const Scenario& s, bool progress);
+
+// Writes (atomically) the text companion of a golden file (harness/compare/golden_text.h).
+void write_golden_text(const std::filesystem::path& golden);
+// Throws GoldenMissing without a companion, std::runtime_error when it disagrees with the file.
+void check_golden_text(const LogReader& golden);
+
+// Compares a run log against select_golden()'s golden, after check_golden_text (the golden may hold
+// a subset).
+CompareResult check_golden(const std::filesystem::path& log, const Scenario& s);
+
+}  // namespace cliprepro

@@ -1,0 +1,20 @@
+// A golden's text companion (<golden>.txt beside <golden>.h5), written by `golden bless` so that
+// a re-bless shows as a readable diff: per step, loss, lr and logit_scale in full precision and
+// one combined digest per tensor family. `golden check` regenerates it from the binary golden and
+// requires the committed text to agree, so the two cannot drift apart.
+#pragma once
+#include <filesystem>
+#include <string>
+
+#include "harness/log/log_reader.h"
+
+namespace cliprepro {
+
+// <dir>/<stem>.txt for <dir>/<stem>.h5.
+std::filesystem::path golden_text_path(const std::filesystem::path& golden);
+
+// The companion of a log: a header, then one tab-separated row per step. A family's digest at
+// a step is XXH3-64 over the 8-byte digests of its tensors at that step, in name order.
+std::string golden_text(const LogReader& golden);
+
+}  // namespace cliprepro

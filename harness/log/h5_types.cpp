@@ -1,0 +1,175 @@
+#include "harness/log/h5_types.h"
+
+#include <stdexcept>
+
+namespace cliprepro {
+
+void H5Id::reset() {
+  if (id_ < 0) return;
+  switch (H5Iget_type(id_)) {
+    case H5I_FILE:
+      H5Fclose(id_);
+      break;
+    case H5I_GROUP:
+      H5Gclose(id_);
+      break;
+    case H5I_DATASET:
+      H5Dclose(id_);
+      break;
+    case H5I_DATASPACE:
+      H5Sclose(id_);
+      break;
+    case H5I_DATATYPE:
+      H5Tclose(id_);
+      break;
+    case H5I_ATTR:
+      H5Aclose(id_);
+      break;
+    case H5I_GENPROP_LST:
+      H5Pclose(id_);
+      break;
+    default:
+      break;
+  }
+  id_ = H5I_INVALID_HID;
+}
+
+H5Id h5_check(hid_t id, const std::string& what) {
+  if (id < 0) throw std::runtime_error("HDF5: " + what);
+  return H5Id(id);
+}
+
+void h5_check_status(herr_t status, const std::string& what) {
+  if (status < 0) throw std::runtime_error("HDF5: " + what);
+}
+
+void h5_quiet() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+
+std::string dtype_name(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat32:
+      return "float32";
+    case torch::kFloat64:
+      return "float64";
+    case torch::kFloat16:
+      return "float16";
+    case torch::kBFloat16:
+      return "bfloat16";
+    case torch::kInt64:
+      return "int64";
+    case torch::kInt32:
+      return "int32";
+    case torch::kUInt8:
+      return "uint8";
+    case torch::kBool:
+      return "bool";
+    default:
+      throw std::runtime_error(std::string("unsupported dtype ") + c10::toString(t));
+  }
+}
+
+torch::ScalarType dtype_from_name(const std::string& n) {
+  if (n == "float32") return torch::kFloat32;
+  if (n == "float64") return torch::kFloat64;
+  if (n == "float16") return torch::kFloat16;
+  if (n == "bfloat16") return torch::kBFloat16;
+  if (n == "int64") return torch::kInt64;
+  if (n == "int32") return torch::kInt32;
+  if (n == "uint8") return torch::kUInt8;
+  if (n == "bool") return torch::kBool;
+  throw std::runtime_error("unknown dtype name '" + n + "'");
+}
+
+H5Id h5_type_for(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat32:
+      return h5_check(H5Tcopy(H5T_IEEE_F32LE), "copy f32");
+    case torch::kFloat64:
+      return h5_check(H5Tcopy(H5T_IEEE_F64LE), "copy f64");
+    case torch::kInt64:
+      return h5_check(H5Tcopy(H5T_STD_I64LE), "copy i64");
+    case torch::kInt32:
+      return h5_check(H5Tcopy(H5T_STD_I32LE), "copy i32");
+    case torch::kUInt8:
+    case torch::kBool:
+      return h5_check(H5Tcopy(H5T_STD_U8LE), "copy u8");
+    case torch::kFloat16:
+    case torch::kBFloat16: {
+      // HDF5 1.10 has no predefined 16-bit floats: derive them from F32LE.
+      H5Id ty = h5_check(H5Tcopy(H5T_IEEE_F32LE), "copy f32");
+      const bool half = t == torch::kFloat16;
+      const size_t mant = half ? 10 : 7, expo = half ? 5 : 8;
+      h5_check_status(H5Tset_fields(ty.get(), 15, mant, expo, 0, mant), "set fields");
+      h5_check_status(H5Tset_size(ty.get(), 2), "set size");
+      h5_check_status(H5Tset_ebias(ty.get(), half ? 15 : 127), "set ebias");
+      return ty;
+    }
+    default:
+      throw std::runtime_error(std::string("no HDF5 type for ") + c10::toString(t));
+  }
+}
+
+void h5_write_string_attr(hid_t obj, const std::string& name, const std::string& value) {
+  H5Id ty = h5_check(H5Tcopy(H5T_C_S1), "string type");
+  h5_check_status(H5Tset_size(ty.get(), H5T_VARIABLE), "string size");
+  h5_check_status(H5Tset_cset(ty.get(), H5T_CSET_UTF8), "string cset");
+  H5Id space = h5_check(H5Screate(H5S_SCALAR), "scalar space");
+  if (H5Aexists(obj, name.c_str()) > 0) H5Adelete(obj, name.c_str());
+  H5Id attr =
+      h5_check(H5Acreate2(obj, name.c_str(), ty.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+               "create attribute " + name);
+  const char* p = value.c_str();
+  h5_check_status(H5Awrite(attr.get(), ty.get(), &p), "write attribute " + name);
+}
+
+std::string h5_read_string_attr(hid_t obj, const std::string& name) {
+  H5Id attr = h5_check(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "open attribute " + name);
+  H5Id ty = h5_check(H5Aget_type(attr.get()), "attribute type " + name);
+  if (H5Tis_variable_str(ty.get()) > 0) {
+    H5Id mem = h5_check(H5Tcopy(H5T_C_S1), "string type");
+    H5Tset_size(mem.get(), H5T_VARIABLE);
+    H5Tset_cset(mem.get(), H5T_CSET_UTF8);
+    char* p = nullptr;
+    h5_check_status(H5Aread(attr.get(), mem.get(), &p), "read attribute " + name);
+    std::string s = p ? p : "";
+    H5free_memory(p);
+    return s;
+  }
+  const size_t n = H5Tget_size(ty.get());
+  std::string s(n, '\0');
+  h5_check_status(H5Aread(attr.get(), ty.get(), s.data()), "read attribute " + name);
+  return s.substr(0, s.find('\0'));
+}
+
+bool h5_has_attr(hid_t obj, const std::string& name) { return H5Aexists(obj, name.c_str()) > 0; }
+
+void h5_write_i64_array_attr(hid_t obj, const std::string& name, const std::vector<int64_t>& v) {
+  hsize_t n = v.size();
+  H5Id space = n ? h5_check(H5Screate_simple(1, &n, nullptr), "space")
+                 : h5_check(H5Screate(H5S_NULL), "null space");
+  H5Id attr =
+      h5_check(H5Acreate2(obj, name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+               "create attribute " + name);
+  if (n)
+    h5_check_status(H5Awrite(attr.get(), H5T_NATIVE_INT64, v.data()), "write attribute " + name);
+}
+
+void h5_write_i64_attr(hid_t obj, const std::string& name, int64_t v) {
+  H5Id space = h5_check(H5Screate(H5S_SCALAR), "scalar space");
+  H5Id attr =
+      h5_check(H5Acreate2(obj, name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+               "create attribute " + name);
+  h5_check_status(H5Awrite(attr.get(), H5T_NATIVE_INT64, &v), "write attribute " + name);
+}
+
+std::vector<int64_t> h5_read_i64_array_attr(hid_t obj, const std::string& name) {
+  H5Id attr = h5_check(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "open attribute " + name);
+  H5Id space = h5_check(H5Aget_space(attr.get()), "attribute space");
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  std::vector<int64_t> v(n > 0 ? size_t(n) : 0);
+  if (!v.empty())
+    h5_check_status(H5Aread(attr.get(), H5T_NATIVE_INT64, v.data()), "read attribute " + name);
+  return v;
+}
+
+}  // namespace cliprepro

@@ -1,0 +1,198 @@
+#include "harness/log/log_reader.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "harness/log/log_format.h"
+
+namespace cliprepro {
+namespace {
+
+template <typename T>
+std::vector<T> read_1d(hid_t group, const char* name, hid_t memtype) {
+  H5Id d = h5_check(H5Dopen2(group, name, H5P_DEFAULT), std::string("open dataset ") + name);
+  H5Id space = h5_check(H5Dget_space(d.get()), "space");
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  std::vector<T> v(n > 0 ? size_t(n) : 0);
+  if (!v.empty())
+    h5_check_status(H5Dread(d.get(), memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), "read");
+  return v;
+}
+
+herr_t collect_attr(hid_t obj, const char* name, const H5A_info_t*, void* data) {
+  auto* attrs = static_cast<std::map<std::string, std::string>*>(data);
+  (*attrs)[name] = h5_read_string_attr(obj, name);
+  return 0;
+}
+
+struct VisitState {
+  int format_version;
+  std::map<std::string, TensorSeries>* series;
+  std::map<int64_t, std::string> by_index;  // format 2: `series` attribute -> name
+};
+
+// Format 1 kept each tensor's step series in its own group.
+void read_v1_series(hid_t g, TensorSeries& s) {
+  s.steps = read_1d<int64_t>(g, "steps", H5T_NATIVE_INT64);
+  s.digests = read_1d<uint64_t>(g, "digest", H5T_NATIVE_UINT64);
+  s.order = read_1d<int32_t>(g, "order", H5T_NATIVE_INT32);
+  size_t n = std::min({s.steps.size(), s.digests.size(), s.order.size()});
+  if (H5Lexists(g, "stats", H5P_DEFAULT) > 0) {
+    auto flat = read_1d<double>(g, "stats", H5T_NATIVE_DOUBLE);
+    constexpr size_t kColumns = kStatColumns.size();
+    s.stats.resize(flat.size() / kColumns);
+    for (size_t i = 0; i < s.stats.size(); ++i)
+      std::copy_n(flat.begin() + long(kColumns * i), kColumns, s.stats[i].begin());
+    n = std::min(n, s.stats.size());
+    s.stats.resize(n);
+  }
+  // A killed run can leave series of unequal length: keep the rows present in all of them.
+  s.steps.resize(n);
+  s.digests.resize(n);
+  s.order.resize(n);
+}
+
+// Format 2: every tensor's rows in /digests, in step order; rows past /progress (a killed run's
+// unfinished flush) are left out.
+void read_digest_table(hid_t file, int64_t last_complete_step, VisitState& st) {
+  H5Id d = h5_check(H5Dopen2(file, kDigestTable, H5P_DEFAULT), "open /digests");
+  H5Id ftype = h5_check(H5Dget_type(d.get()), "/digests type");
+  const bool stats = H5Tget_member_index(ftype.get(), "stats") >= 0;
+  H5Id space = h5_check(H5Dget_space(d.get()), "space");
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  std::vector<DigestRow> rows(n > 0 ? size_t(n) : 0);
+  if (!rows.empty()) {
+    H5Id mtype = digest_row_mem_type(stats);
+    h5_check_status(H5Dread(d.get(), mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()),
+                    "read /digests");
+  }
+  for (const auto& r : rows) {
+    if (r.step > last_complete_step) continue;
+    auto it = st.by_index.find(r.series);
+    if (it == st.by_index.end()) {
+      throw std::runtime_error("/digests names series " + std::to_string(r.series) +
+                               ", which no group under /tensors has");
+    }
+    TensorSeries& s = (*st.series)[it->second];
+    s.steps.push_back(r.step);
+    s.digests.push_back(r.digest);
+    s.order.push_back(r.order);
+    if (stats) s.stats.push_back(r.stats);
+  }
+}
+
+herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* data) {
+  if (info->type != H5O_TYPE_GROUP) return 0;
+  auto* st = static_cast<VisitState*>(data);
+  H5Id g = h5_check(H5Gopen2(root, name, H5P_DEFAULT), std::string("open group ") + name);
+  const bool v1 = st->format_version == 1;
+  if (v1 ? H5Lexists(g.get(), "digest", H5P_DEFAULT) <= 0 : !h5_has_attr(g.get(), "series"))
+    return 0;  // an intermediate group of a dotted/slashed name
+  TensorSeries s;
+  s.name = name;
+  s.dtype = h5_read_string_attr(g.get(), "dtype");
+  s.phase = h5_read_string_attr(g.get(), "phase");
+  s.shape = h5_read_i64_array_attr(g.get(), "shape");
+  if (v1) {
+    read_v1_series(g.get(), s);
+  } else {
+    st->by_index[h5_read_i64_array_attr(g.get(), "series").at(0)] = s.name;
+  }
+  if (H5Lexists(g.get(), "full_steps", H5P_DEFAULT) > 0) {
+    s.full_steps = read_1d<int64_t>(g.get(), "full_steps", H5T_NATIVE_INT64);
+    H5Id d = h5_check(H5Dopen2(g.get(), "full", H5P_DEFAULT), "open full");
+    H5Id space = h5_check(H5Dget_space(d.get()), "space");
+    std::vector<hsize_t> dims(size_t(std::max(1, H5Sget_simple_extent_ndims(space.get()))));
+    H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+    s.full_steps.resize(std::min<size_t>(s.full_steps.size(), dims[0]));
+  }
+  (*st->series)[s.name] = std::move(s);
+  return 0;
+}
+
+}  // namespace
+
+LogReader::LogReader(const std::filesystem::path& path) : path_(path) {
+  h5_quiet();
+  if (!std::filesystem::exists(path))
+    throw std::runtime_error("no such log file: " + path.string());
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  // A run killed while writing leaves its file marked as open for SWMR writing.
+  if (f < 0) f = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+  file_ = h5_check(f, "cannot open " + path.string() + " (not an HDF5 file?)");
+  hsize_t idx = 0;
+  h5_check_status(H5Aiterate2(file_.get(), H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attr, &attrs_),
+                  "read root attributes");
+  if (attr("format") != "cliprepro-log") {
+    throw std::runtime_error(path.string() + " is not a cliprepro log (no format attribute)");
+  }
+  H5Id tensors =
+      h5_check(H5Gopen2(file_.get(), "tensors", H5P_DEFAULT), "open /tensors in " + path.string());
+  if (H5Lexists(file_.get(), "progress", H5P_DEFAULT) > 0) {
+    last_complete_step_ = read_1d<int64_t>(file_.get(), "progress", H5T_NATIVE_INT64).at(0);
+  }
+  const std::string version = attr("format_version");
+  if (version != "1" && version != std::to_string(kLogFormatVersion)) {
+    throw std::runtime_error(path.string() + " has log format version " + version +
+                             "; this cliprepro reads versions 1 to " +
+                             std::to_string(kLogFormatVersion));
+  }
+  VisitState st{std::stoi(version), &series_, {}};
+  h5_check_status(
+      H5Ovisit2(tensors.get(), H5_INDEX_NAME, H5_ITER_INC, visit_object, &st, H5O_INFO_BASIC),
+      "walk /tensors");
+  if (st.format_version >= 2) read_digest_table(file_.get(), last_complete_step_, st);
+}
+
+std::string LogReader::attr(const std::string& name) const {
+  auto it = attrs_.find(name);
+  return it == attrs_.end() ? std::string() : it->second;
+}
+
+const TensorSeries* LogReader::find(const std::string& name) const {
+  auto it = series_.find(name);
+  return it == series_.end() ? nullptr : &it->second;
+}
+
+torch::Tensor LogReader::read_full(const std::string& name, int64_t step) const {
+  const TensorSeries* s = find(name);
+  if (s == nullptr) throw std::runtime_error("no tensor " + name + " in " + path_.string());
+  auto it = std::find(s->full_steps.begin(), s->full_steps.end(), step);
+  if (it == s->full_steps.end()) {
+    throw std::runtime_error("no full tensor " + name + " at step " + std::to_string(step));
+  }
+  return read_full_rows(name, int64_t(it - s->full_steps.begin()), 1).squeeze(0);
+}
+
+torch::Tensor LogReader::read_full_rows(const std::string& name, int64_t row0, int64_t rows) const {
+  const TensorSeries* s = find(name);
+  if (s == nullptr) throw std::runtime_error("no tensor " + name + " in " + path_.string());
+  if (row0 < 0 || rows < 0 || row0 + rows > int64_t(s->full_steps.size())) {
+    throw std::runtime_error("full rows out of range for " + name);
+  }
+  const std::string dpath = "/tensors/" + name + "/full";
+  H5Id d = h5_check(H5Dopen2(file_.get(), dpath.c_str(), H5P_DEFAULT), "open " + dpath);
+  const auto dtype = dtype_from_name(s->dtype);
+  std::vector<int64_t> out_shape{rows};
+  out_shape.insert(out_shape.end(), s->shape.begin(), s->shape.end());
+  auto out = torch::empty(out_shape, torch::TensorOptions().dtype(dtype));
+  if (rows == 0 || out.numel() == 0) return out;
+  std::vector<hsize_t> start{hsize_t(row0)}, count{hsize_t(rows)};
+  for (auto dim : s->shape) {
+    start.push_back(0);
+    count.push_back(hsize_t(dim));
+  }
+  H5Id fspace = h5_check(H5Dget_space(d.get()), "space");
+  h5_check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr,
+                                      count.data(), nullptr),
+                  "select");
+  H5Id mspace =
+      h5_check(H5Screate_simple(int(count.size()), count.data(), nullptr), "memory space");
+  H5Id type = h5_type_for(dtype);  // the file's own type: bits are read unconverted
+  h5_check_status(
+      H5Dread(d.get(), type.get(), mspace.get(), fspace.get(), H5P_DEFAULT, out.data_ptr()),
+      "read " + dpath);
+  return out;
+}
+
+}  // namespace cliprepro

@@ -1,0 +1,53 @@
+// Reads a cliprepro HDF5 log (or golden): provenance, per-tensor step series, full tensors.
+#pragma once
+#include <torch/types.h>
+
+#include <array>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "harness/log/h5_types.h"
+#include "src/log_schema.h"
+
+namespace cliprepro {
+
+struct TensorSeries {
+  std::string name, dtype, phase;
+  std::vector<int64_t> shape;
+  std::vector<int64_t> steps;     // steps with a digest
+  std::vector<uint64_t> digests;  // parallel to steps
+  std::vector<int32_t> order;     // execution index within the step, parallel to steps
+  std::vector<StatRow> stats;     // parallel to steps (kStatColumns); empty in old logs
+  std::vector<int64_t> full_steps;
+};
+
+class LogReader {
+ public:
+  explicit LogReader(const std::filesystem::path& path);
+
+  const std::filesystem::path& path() const { return path_; }
+  // Root attribute as stored; "" when absent.
+  std::string attr(const std::string& name) const;
+  const std::map<std::string, std::string>& attrs() const { return attrs_; }
+  const std::map<std::string, TensorSeries>& series() const { return series_; }
+  const TensorSeries* find(const std::string& name) const;
+  // Last step the writer completed (from /progress); -1 if none.
+  int64_t last_complete_step() const { return last_complete_step_; }
+  bool complete() const { return attr("status") == "complete"; }
+
+  // Full tensor of `name` at `step`, in its stored dtype (bits exactly as stored).
+  torch::Tensor read_full(const std::string& name, int64_t step) const;
+  // Rows [row0, row0 + rows) of the full dataset in one read: (rows, *shape).
+  torch::Tensor read_full_rows(const std::string& name, int64_t row0, int64_t rows) const;
+
+ private:
+  std::filesystem::path path_;
+  H5Id file_;
+  std::map<std::string, std::string> attrs_;
+  std::map<std::string, TensorSeries> series_;
+  int64_t last_complete_step_ = -1;
+};
+
+}  // namespace cliprepro

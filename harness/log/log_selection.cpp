@@ -1,0 +1,59 @@
+#include "harness/log/log_selection.h"
+
+#include "src/log_schema.h"
+
+#include <stdexcept>
+
+#include "harness/log/glob.h"
+
+namespace cliprepro {
+
+bool StepSpec::contains(int64_t step, int64_t last_step) const {
+  auto resolve = [&](int64_t v) { return v < 0 ? last_step + 1 + v : v; };
+  const int64_t a = resolve(start);
+  const int64_t b = stop == kOpen ? last_step + 1 : resolve(stop);
+  return step >= a && step < b && (step - a) % stride == 0;
+}
+
+StepSpec parse_step_spec(const std::string& text) {
+  auto to_int = [&](const std::string& s) {
+    size_t pos = 0;
+    const long long v = std::stoll(s, &pos);
+    if (pos != s.size()) throw std::invalid_argument("bad step spec '" + text + "'");
+    return int64_t(v);
+  };
+  StepSpec spec;
+  const auto c1 = text.find(':');
+  if (c1 == std::string::npos) {
+    spec.start = to_int(text);
+    spec.stop = spec.start == -1 ? StepSpec::kOpen : spec.start + 1;
+    return spec;
+  }
+  const auto c2 = text.find(':', c1 + 1);
+  const std::string a = text.substr(0, c1);
+  const std::string b =
+      text.substr(c1 + 1, c2 == std::string::npos ? std::string::npos : c2 - c1 - 1);
+  spec.start = a.empty() ? 0 : to_int(a);
+  spec.stop = b.empty() ? StepSpec::kOpen : to_int(b);
+  if (c2 != std::string::npos) spec.stride = to_int(text.substr(c2 + 1));
+  if (spec.stride < 1) throw std::invalid_argument("step spec '" + text + "': stride must be >= 1");
+  return spec;
+}
+
+bool LogSelection::always_full(const std::string& name, int64_t ndim) {
+  return ndim == 0 || name == tensor_name::kSampleIds || name.starts_with(family::kEval);
+}
+
+bool LogSelection::wants_full(const std::string& name, int64_t ndim, int64_t step,
+                              int64_t last_step) const {
+  if (always_full(name, ndim)) return true;
+  bool at_step = false;
+  for (const auto& s : full_steps) at_step = at_step || s.contains(step, last_step);
+  return at_step && glob_match_any(full_tensors, name);
+}
+
+bool LogSelection::may_want_full(const std::string& name, int64_t ndim) const {
+  return always_full(name, ndim) || (!full_steps.empty() && glob_match_any(full_tensors, name));
+}
+
+}  // namespace cliprepro

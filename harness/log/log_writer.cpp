@@ -1,0 +1,451 @@
+#include "harness/log/log_writer.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <stdexcept>
+
+#include "harness/log/device_digest.h"
+#include "harness/log/digest.h"
+#include "harness/log/digest_stats.h"
+#include "harness/log/tensor_stats.h"
+
+namespace cliprepro {
+namespace {
+
+constexpr hsize_t kSeriesChunk = 256;        // rows per chunk of full_steps and of 0-d fulls
+constexpr hsize_t kDigestChunk = 4096;       // rows per chunk of /digests (~400 KiB)
+constexpr size_t kMaxChunkBytes = 1u << 20;  // ~1 MiB chunks for full tensors
+
+H5Id create_extendible(hid_t group, const std::string& name, hid_t type,
+                       const std::vector<hsize_t>& row, hsize_t chunk_rows, bool compress) {
+  std::vector<hsize_t> dims{0}, maxdims{H5S_UNLIMITED}, chunk{chunk_rows};
+  size_t row_bytes = H5Tget_size(type);
+  for (auto d : row) {
+    dims.push_back(d);
+    maxdims.push_back(d);
+    chunk.push_back(std::max<hsize_t>(d, 1));
+    row_bytes *= std::max<hsize_t>(d, 1);
+  }
+  // Halve the largest row dimension until a chunk is small enough.
+  while (row_bytes * chunk[0] > kMaxChunkBytes) {
+    if (chunk[0] > 1) {
+      chunk[0] = (chunk[0] + 1) / 2;
+      continue;
+    }
+    auto it = std::max_element(chunk.begin() + 1, chunk.end());
+    if (it == chunk.end() || *it <= 1) break;
+    row_bytes = row_bytes / *it * ((*it + 1) / 2);
+    *it = (*it + 1) / 2;
+  }
+  H5Id space =
+      h5_check(H5Screate_simple(int(dims.size()), dims.data(), maxdims.data()), "space " + name);
+  H5Id dcpl = h5_check(H5Pcreate(H5P_DATASET_CREATE), "dcpl");
+  h5_check_status(H5Pset_chunk(dcpl.get(), int(chunk.size()), chunk.data()), "chunk " + name);
+  if (compress) {
+    h5_check_status(H5Pset_shuffle(dcpl.get()), "shuffle " + name);
+    h5_check_status(H5Pset_deflate(dcpl.get(), 4), "deflate " + name);
+  }
+  return h5_check(
+      H5Dcreate2(group, name.c_str(), type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+      "create dataset " + name);
+}
+
+// Appends `rows` rows (each of shape `row`) at row `index`.
+void append_rows(hid_t dset, hid_t memtype, const void* data, hsize_t index, hsize_t rows,
+                 const std::vector<hsize_t>& row) {
+  std::vector<hsize_t> dims{index + rows}, start{index}, count{rows};
+  for (auto d : row) {
+    dims.push_back(d);
+    start.push_back(0);
+    count.push_back(d);
+  }
+  h5_check_status(H5Dset_extent(dset, dims.data()), "extend dataset");
+  H5Id fspace = h5_check(H5Dget_space(dset), "file space");
+  h5_check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr,
+                                      count.data(), nullptr),
+                  "select rows");
+  H5Id mspace =
+      h5_check(H5Screate_simple(int(count.size()), count.data(), nullptr), "memory space");
+  h5_check_status(H5Dwrite(dset, memtype, mspace.get(), fspace.get(), H5P_DEFAULT, data),
+                  "write rows");
+}
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+// Splits tensors over `threads` bins of about equal bytes (largest first onto the lightest bin).
+std::vector<std::vector<size_t>> balanced_bins(const std::vector<torch::Tensor>& tensors,
+                                               int threads) {
+  std::vector<size_t> by_size(tensors.size());
+  for (size_t i = 0; i < by_size.size(); ++i) by_size[i] = i;
+  std::stable_sort(by_size.begin(), by_size.end(),
+                   [&](size_t a, size_t b) { return tensors[a].nbytes() > tensors[b].nbytes(); });
+  std::vector<std::vector<size_t>> bins(size_t(std::max(threads, 1)));
+  std::vector<size_t> load(bins.size(), 0);
+  for (size_t i : by_size) {
+    const size_t b = size_t(std::min_element(load.begin(), load.end()) - load.begin());
+    bins[b].push_back(i);
+    load[b] += tensors[i].nbytes();
+  }
+  return bins;
+}
+
+}  // namespace
+
+// One tensor of one step, prepared on the training thread.
+struct LogWriter::Row {
+  std::string name;
+  Phase phase;
+  torch::ScalarType dtype;
+  std::vector<hsize_t> shape;
+  int32_t order = 0;
+  uint64_t digest = 0;
+  StatRow stats{};
+  bool may_full = false;
+  torch::Tensor full;  // owned contiguous CPU copy, or undefined
+};
+
+struct LogWriter::StepBatch {
+  int64_t step = 0;
+  std::vector<Row> rows;
+  size_t bytes = 0;
+};
+
+struct LogWriter::Series {
+  H5Id group, full_steps, full;
+  H5Id type;  // HDF5 type of the tensor's dtype
+  std::vector<hsize_t> shape;
+  int32_t index = 0;   // its `series` number in /digests
+  hsize_t n_full = 0;  // full rows on disk
+  std::vector<int64_t> pending_full_steps;
+  std::vector<torch::Tensor> pending_full;  // owned contiguous CPU copies, one per row
+};
+
+LogWriter::LogWriter(const std::filesystem::path& path, LogSelection selection, int64_t last_step,
+                     const nlohmann::json& provenance, WriteMode mode)
+    : path_(path), selection_(std::move(selection)), last_step_(last_step), mode_(mode) {
+  h5_quiet();
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  // 1.10 file format: compact chunk indexes instead of a B-tree per dataset, and SWMR.
+  H5Id fapl = h5_check(H5Pcreate(H5P_FILE_ACCESS), "fapl");
+  h5_check_status(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST),
+                  "libver bounds");
+  file_ = h5_check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()),
+                   "cannot create log file " + path.string());
+  const hid_t root = file_.get();
+  h5_write_string_attr(root, "format", "cliprepro-log");
+  h5_write_string_attr(root, "format_version", std::to_string(kLogFormatVersion));
+  h5_write_string_attr(root, "status", "running");
+  h5_write_string_attr(root, "stats_columns", "min,max,mean,std,l2,nan,inf,zero");
+  for (const auto& [key, value] : provenance.items()) {
+    h5_write_string_attr(root, key, value.is_string() ? value.get<std::string>() : value.dump(2));
+  }
+  H5Id g = h5_check(H5Gcreate2(root, "tensors", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                    "create /tensors");
+  {
+    H5Id file_type = digest_row_file_type(selection_.stats);
+    digests_ = create_extendible(root, kDigestTable, file_type.get(), {}, kDigestChunk,
+                                 mode == WriteMode::kBuffered);
+    digest_mem_type_ = digest_row_mem_type(selection_.stats);
+  }
+  hsize_t one = 1;
+  H5Id space = h5_check(H5Screate_simple(1, &one, nullptr), "space");
+  progress_ = h5_check(H5Dcreate2(root, "progress", H5T_STD_I64LE, space.get(), H5P_DEFAULT,
+                                  H5P_DEFAULT, H5P_DEFAULT),
+                       "create /progress");
+  const int64_t none = -1;
+  h5_check_status(H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &none),
+                  "write");
+  thread_ = std::thread([this] { writer_loop(); });
+}
+
+LogWriter::~LogWriter() {
+  try {
+    close();
+  } catch (...) {
+    // Destructors must not throw; close() explicitly to see errors.
+  }
+}
+
+void LogWriter::rethrow_if_failed() {
+  if (error_) std::rethrow_exception(error_);
+}
+
+void LogWriter::write(const StepRecord& record) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  auto batch = std::make_unique<StepBatch>();
+  batch->step = record.step;
+  const bool digest_step = selection_.wants_digest(record.step);
+  std::vector<torch::Tensor> views;
+  std::vector<bool> full;
+  int32_t order = -1;
+  for (const auto& t : record.tensors) {
+    ++order;
+    const bool f = t.tensor.numel() > 0 &&
+                   selection_.wants_full(t.name, t.tensor.dim(), record.step, last_step_);
+    if (!digest_step && !f) continue;
+    torch::Tensor x = t.tensor.detach();
+    if (selection_.activation_samples > 0 && x.dim() > 0 &&
+        t.name.starts_with(family::kActivations)) {
+      x = x.slice(0, 0, std::min<int64_t>(selection_.activation_samples, x.size(0)));
+    }
+    Row row;
+    row.name = t.name;
+    row.phase = t.phase;
+    row.dtype = x.scalar_type();
+    row.shape.assign(x.sizes().begin(), x.sizes().end());
+    row.order = order;
+    row.may_full = selection_.may_want_full(t.name, x.dim());
+    batch->rows.push_back(std::move(row));
+    views.push_back(x);
+    full.push_back(f);
+  }
+  // Digests and statistics of all tensors on the intra-op threads (idle between steps), one
+  // bin of about equal bytes per thread. Each row is written by one thread only.
+  const bool stats = selection_.stats;
+  const auto bins = balanced_bins(views, at::get_num_threads());
+  at::parallel_for(0, int64_t(bins.size()), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      for (size_t i : bins[size_t(b)]) {
+        Row& row = batch->rows[i];
+        const auto& x = views[i];
+        if (x.is_cpu()) {
+          auto host = x.contiguous();                     // no copy when already contiguous
+          const auto ds = digest_and_stats(host, stats);  // one pass over the bytes
+          row.digest = ds.digest;
+          row.stats = ds.stats.as_array();
+          // The live tensor changes next step: keep a copy for the writer thread.
+          if (full[i]) row.full = host.data_ptr() == x.data_ptr() ? host.clone() : host;
+        } else {
+          // Digest and statistics on the device; only a stored tensor comes to the host whole.
+          if (full[i]) {
+            row.full = host_contiguous(x);
+            row.digest = bytes_digest(row.full.data_ptr(), row.full.nbytes());
+          } else {
+            row.digest = device_digest(x);
+          }
+          if (stats) row.stats = tensor_stats(x).as_array();
+        }
+      }
+    }
+  });
+  for (const auto& row : batch->rows)
+    batch->bytes += sizeof(Row) + (row.full.defined() ? row.full.nbytes() : 0);
+  const auto t1 = Clock::now();
+  std::unique_lock lock(mu_);
+  rethrow_if_failed();
+  if (closing_) throw std::runtime_error("log writer is closed");
+  const size_t limit = size_t(std::max<int64_t>(selection_.queue_mib, 1)) << 20;
+  // Back-pressure: wait while the queue is over its bound (an oversized step waits for empty).
+  cv_.wait(lock, [&] { return error_ || queue_.empty() || queued_bytes_ + batch->bytes <= limit; });
+  rethrow_if_failed();
+  times_.hash_s += std::chrono::duration<double>(t1 - t0).count();
+  times_.wait_s += std::chrono::duration<double>(Clock::now() - t1).count();
+  queued_bytes_ += batch->bytes;
+  queue_.push_back(std::move(batch));
+  cv_.notify_all();
+}
+
+void LogWriter::sync() {
+  std::unique_lock lock(mu_);
+  // queued_bytes_ drops to 0 once every queued step is on disk (streaming) or in memory
+  // (buffered); the writer flushes within flush-seconds.
+  cv_.wait(lock, [&] { return error_ || (queue_.empty() && queued_bytes_ == 0); });
+  rethrow_if_failed();
+}
+
+void LogWriter::writer_loop() {
+  using Clock = std::chrono::steady_clock;
+  const auto interval = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(std::max(0.0, selection_.flush_seconds)));
+  const size_t limit = size_t(std::max<int64_t>(selection_.queue_mib, 1)) << 20;
+  auto last_flush = Clock::now();
+  size_t unflushed = 0;  // bytes written to pending rows but not yet to disk
+  for (;;) {
+    std::deque<std::unique_ptr<StepBatch>> batches;
+    bool closing = false;
+    {
+      std::unique_lock lock(mu_);
+      auto ready = [&] { return closing_ || !queue_.empty(); };
+      if (unflushed > 0 && mode_ == WriteMode::kStreaming) {
+        cv_.wait_until(lock, last_flush + interval, ready);
+      } else {
+        cv_.wait(lock, ready);
+      }
+      batches.swap(queue_);  // take everything queued
+      closing = closing_;
+    }
+    const auto io_start = Clock::now();
+    const double cpu_start = thread_cpu_seconds();
+    try {
+      for (auto& b : batches) {
+        write_batch(*b);
+        unflushed += b->bytes;
+      }
+      if (mode_ == WriteMode::kBuffered && unflushed > 0) {
+        // Buffered logs hold every row until close by design: nothing to wait for.
+        std::lock_guard lock(mu_);
+        queued_bytes_ -= unflushed;
+        unflushed = 0;
+        cv_.notify_all();
+      }
+      // Flush at most every flush-seconds (HDF5's per-dataset cost is per flush, not per
+      // step), sooner when the queue bound is half used, and always at the end.
+      const bool due = Clock::now() >= last_flush + interval || unflushed > limit / 2;
+      if (mode_ == WriteMode::kStreaming && unflushed > 0 && (due || closing)) {
+        flush_to_disk();
+        last_flush = Clock::now();
+        std::lock_guard lock(mu_);
+        queued_bytes_ -= unflushed;  // released once on disk: pending rows count against the bound
+        unflushed = 0;
+        cv_.notify_all();
+      }
+    } catch (...) {
+      std::lock_guard lock(mu_);
+      error_ = std::current_exception();
+      queue_.clear();
+      queued_bytes_ = 0;
+      cv_.notify_all();
+      return;
+    }
+    {
+      std::lock_guard lock(mu_);
+      times_.io_s += std::chrono::duration<double>(Clock::now() - io_start).count();
+      times_.io_cpu_s += thread_cpu_seconds() - cpu_start;
+    }
+    if (closing && batches.empty()) return;
+  }
+}
+
+LogWriter::Series& LogWriter::series_for(const Row& row) {
+  auto it = series_.find(row.name);
+  if (it != series_.end()) return *it->second;
+  if (swmr_) {
+    throw std::runtime_error(
+        "tensor " + row.name +
+        " first appeared after the first training step; a log's tensors must all appear by then");
+  }
+  auto s = std::make_unique<Series>();
+  H5Id lcpl = h5_check(H5Pcreate(H5P_LINK_CREATE), "lcpl");
+  H5Pset_create_intermediate_group(lcpl.get(), 1);
+  const std::string gpath = "/tensors/" + row.name;
+  s->group = h5_check(H5Gcreate2(file_.get(), gpath.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
+                      "create group " + gpath);
+  h5_write_string_attr(s->group.get(), "dtype", dtype_name(row.dtype));
+  h5_write_string_attr(s->group.get(), "phase", phase_name(row.phase));
+  h5_write_i64_array_attr(s->group.get(), "shape",
+                          std::vector<int64_t>(row.shape.begin(), row.shape.end()));
+  s->index = int32_t(series_.size());
+  h5_write_i64_attr(s->group.get(), "series", s->index);
+  s->shape = row.shape;
+  s->type = h5_type_for(row.dtype);
+  const bool z = mode_ == WriteMode::kBuffered;
+  if (row.may_full) {  // created up front: no new objects may appear once SWMR has started
+    s->full_steps =
+        create_extendible(s->group.get(), "full_steps", H5T_STD_I64LE, {}, kSeriesChunk, z);
+    const bool scalar = s->shape.empty();
+    s->full = create_extendible(s->group.get(), "full", s->type.get(), s->shape,
+                                scalar ? kSeriesChunk : 1,
+                                z || (selection_.compression == Compression::kGzip && !scalar));
+    if (row.dtype == torch::kBFloat16) h5_write_string_attr(s->full.get(), "dtype", "bfloat16");
+  }
+  return *series_.emplace(row.name, std::move(s)).first->second;
+}
+
+void LogWriter::write_batch(StepBatch& batch) {
+  for (auto& row : batch.rows) {
+    Series& s = series_for(row);
+    if (row.shape != s.shape) {
+      throw std::runtime_error("tensor " + row.name + " changed shape at step " +
+                               std::to_string(batch.step));
+    }
+    pending_rows_.push_back(DigestRow{batch.step, s.index, row.order, row.digest, row.stats});
+    if (row.full.defined()) {
+      if (!s.full.valid()) throw std::runtime_error("internal: no full dataset for " + row.name);
+      s.pending_full_steps.push_back(batch.step);
+      s.pending_full.push_back(std::move(row.full));
+    }
+  }
+  if (first_written_ < 0) first_written_ = batch.step;
+  last_written_ = batch.step;
+}
+
+void LogWriter::flush_to_disk() {
+  flush_rows();
+  h5_check_status(
+      H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &last_written_),
+      "write /progress");
+  h5_check_status(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "flush " + path_.string());
+  // From the first training step on (step 1, or the one after a resumed run's checkpoint step)
+  // every tensor exists: switch to SWMR so a crash cannot corrupt the file.
+  if (!swmr_ && last_written_ > first_written_) {
+    h5_check_status(H5Fstart_swmr_write(file_.get()), "start SWMR write on " + path_.string());
+    swmr_ = true;
+  }
+}
+
+void LogWriter::flush_rows() {
+  if (!pending_rows_.empty()) {
+    // Every tensor's digest row of every pending step in one append.
+    const hsize_t k = pending_rows_.size();
+    append_rows(digests_.get(), digest_mem_type_.get(), pending_rows_.data(), n_digest_rows_, k,
+                {});
+    n_digest_rows_ += k;
+    pending_rows_.clear();
+  }
+  for (auto& [name, sp] : series_) {
+    Series& s = *sp;
+    const hsize_t kf = s.pending_full_steps.size();
+    if (kf > 0) {
+      // Memory type = file type: the raw bits go to disk unconverted. Small rows (scalars) are
+      // gathered into one write; large rows are written straight from their copies.
+      if (s.shape.empty()) {
+        auto rows = torch::stack(s.pending_full);
+        append_rows(s.full.get(), s.type.get(), rows.data_ptr(), s.n_full, kf, s.shape);
+      } else {
+        for (hsize_t i = 0; i < kf; ++i) {
+          append_rows(s.full.get(), s.type.get(), s.pending_full[i].data_ptr(), s.n_full + i, 1,
+                      s.shape);
+        }
+      }
+      append_rows(s.full_steps.get(), H5T_NATIVE_INT64, s.pending_full_steps.data(), s.n_full, kf,
+                  {});
+      s.n_full += kf;
+      s.pending_full_steps.clear();
+      s.pending_full.clear();
+    }
+  }
+}
+
+void LogWriter::close() {
+  if (closed_) return;
+  closed_ = true;
+  {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+    cv_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+  rethrow_if_failed();
+  flush_rows();
+  h5_check_status(
+      H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &last_written_),
+      "write /progress");
+  series_.clear();
+  digests_.reset();
+  progress_.reset();
+  file_.reset();
+  // Attributes cannot change under SWMR: reopen to mark the log complete.
+  H5Id f = h5_check(H5Fopen(path_.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "reopen " + path_.string());
+  h5_write_string_attr(f.get(), "last_step", std::to_string(last_written_));
+  h5_write_string_attr(f.get(), "status", "complete");
+}
+
+}  // namespace cliprepro

@@ -1,0 +1,127 @@
+#include "harness/log/tensor_file.h"
+
+#include <cstdio>
+#include <stdexcept>
+
+namespace cliprepro {
+namespace {
+
+torch::ScalarType dtype_of(hid_t dset, const std::string& where) {
+  if (h5_has_attr(dset, "dtype")) return dtype_from_name(h5_read_string_attr(dset, "dtype"));
+  H5Id type = h5_check(H5Dget_type(dset), where + ": type");
+  const auto cls = H5Tget_class(type.get());
+  const size_t size = H5Tget_size(type.get());
+  if (cls == H5T_FLOAT) {
+    if (size == 8) return torch::kFloat64;
+    if (size == 4) return torch::kFloat32;
+    if (size == 2) return torch::kFloat16;  // bf16 always carries the "dtype" attribute
+  } else if (cls == H5T_INTEGER) {
+    const bool is_signed = H5Tget_sign(type.get()) == H5T_SGN_2;
+    if (size == 8 && is_signed) return torch::kInt64;
+    if (size == 4 && is_signed) return torch::kInt32;
+    if (size == 1 && !is_signed) return torch::kUInt8;
+    if (size == 1) return torch::kInt8;
+  }
+  throw std::runtime_error(where + ": unsupported HDF5 type (class " + std::to_string(cls) + ", " +
+                           std::to_string(size) + " bytes)");
+}
+
+struct VisitState {
+  hid_t file;
+  TensorMap* out;
+  std::string path;
+};
+
+herr_t visit_one(hid_t, const char* name, const H5O_info_t* info, void* data) {
+  auto* st = static_cast<VisitState*>(data);
+  if (info->type != H5O_TYPE_DATASET) return 0;
+  const std::string where = st->path + ":/" + name;
+  H5Id d = h5_check(H5Dopen2(st->file, name, H5P_DEFAULT), where);
+  const auto dtype = dtype_of(d.get(), where);
+  H5Id space = h5_check(H5Dget_space(d.get()), where + ": space");
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  std::vector<hsize_t> dims(size_t(std::max(rank, 0)));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  std::vector<int64_t> shape(dims.begin(), dims.end());
+  auto t = torch::empty(shape, torch::TensorOptions().dtype(dtype));
+  H5Id memtype = h5_type_for(dtype);
+  if (t.numel() > 0) {
+    h5_check_status(H5Dread(d.get(), memtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()),
+                    where + ": read");
+  }
+  (*st->out)[name] = std::move(t);
+  return 0;
+}
+
+}  // namespace
+
+TensorFileWriter::TensorFileWriter(std::string path)
+    : path_(std::move(path)), tmp_(path_ + ".tmp") {
+  h5_quiet();
+  file_ = h5_check(H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
+                   "cannot create '" + tmp_ + "'");
+}
+
+TensorFileWriter::~TensorFileWriter() {
+  if (file_.valid()) {
+    file_.reset();
+    std::remove(tmp_.c_str());  // not closed: an error path; leave nothing half-written
+  }
+}
+
+void TensorFileWriter::write(const std::string& name, const torch::Tensor& t_in) {
+  auto t = t_in.detach().to(torch::kCPU).contiguous();
+  std::vector<hsize_t> dims(t.sizes().begin(), t.sizes().end());
+  H5Id space = h5_check(dims.empty() ? H5Screate(H5S_SCALAR)
+                                     : H5Screate_simple(int(dims.size()), dims.data(), nullptr),
+                        name);
+  H5Id type = h5_type_for(t.scalar_type());
+  H5Id lcpl = h5_check(H5Pcreate(H5P_LINK_CREATE), "lcpl");
+  h5_check_status(H5Pset_create_intermediate_group(lcpl.get(), 1), "lcpl");
+  H5Id d = h5_check(H5Dcreate2(file_.get(), name.c_str(), type.get(), space.get(), lcpl.get(),
+                               H5P_DEFAULT, H5P_DEFAULT),
+                    path_ + ": cannot create dataset '" + name + "'");
+  if (t.numel() > 0) {
+    h5_check_status(H5Dwrite(d.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()),
+                    path_ + ": write '" + name + "'");
+  }
+  h5_write_string_attr(d.get(), "dtype", dtype_name(t.scalar_type()));
+}
+
+void TensorFileWriter::attr(const std::string& name, const std::string& value) {
+  h5_write_string_attr(file_.get(), name, value);
+}
+
+void TensorFileWriter::close() {
+  file_.reset();
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    throw std::runtime_error("cannot rename '" + tmp_ + "' to '" + path_ + "'");
+  }
+}
+
+TensorMap read_tensor_file(const std::string& path, std::map<std::string, std::string>* attrs) {
+  h5_quiet();
+  H5Id f = h5_check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT),
+                    "cannot open HDF5 file '" + path + "'");
+  TensorMap out;
+  VisitState st{f.get(), &out, path};
+  h5_check_status(H5Ovisit2(f.get(), H5_INDEX_NAME, H5_ITER_INC, visit_one, &st, H5O_INFO_BASIC),
+                  path + ": visit");
+  if (attrs != nullptr) {
+    const int n = H5Aget_num_attrs(f.get());
+    for (int i = 0; i < n; ++i) {
+      char name[256];
+      H5Id a = h5_check(H5Aopen_by_idx(f.get(), ".", H5_INDEX_NAME, H5_ITER_INC, hsize_t(i),
+                                       H5P_DEFAULT, H5P_DEFAULT),
+                        "attr");
+      H5Aget_name(a.get(), sizeof(name), name);
+      H5Id type = h5_check(H5Aget_type(a.get()), "attr type");
+      // Only string attributes belong to this format; others are ignored.
+      if (H5Tget_class(type.get()) == H5T_STRING)
+        (*attrs)[name] = h5_read_string_attr(f.get(), name);
+    }
+  }
+  return out;
+}
+
+}  // namespace cliprepro

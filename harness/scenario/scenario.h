@@ -1,0 +1,51 @@
+// Scenario files (TOML): training keys named as OpenCLIP's flags, plus [determinism], [numerics],
+// [debug], [log] and [golden]. Every key is one row of a table (scenario_keys()); the reader,
+// the resolved config and docs/scenario-schema.md's tables derive from it. Errors carry
+// file:line:column.
+#pragma once
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "harness/compare/tolerance.h"
+#include "harness/log/log_selection.h"
+#include "src/train/train_config.h"
+
+namespace cliprepro {
+
+class ScenarioError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct GoldenConfig {
+  std::filesystem::path path;  // resolved against the scenario file's directory
+  LogSelection selection;      // full tensors kept in the golden; digests as [log]
+  // Applied by `golden check` when the run's environment fingerprint differs from the
+  // golden's; with the same fingerprint the check is bitwise.
+  TolerancePolicy tolerance;
+};
+
+struct Scenario {
+  std::filesystem::path path;
+  std::string name, description;
+  std::string text;  // the file as read
+  TrainConfig train;
+  LogSelection log;
+  GoldenConfig golden;  // path empty: no golden
+
+  // Every key's value after defaults, with the scenario's key names (sections nested), plus
+  // the derived total-steps, steps-per-epoch and world-size.
+  nlohmann::json resolved() const;
+};
+
+// Every scenario key: the harness's own (name, description, [log], [golden]) and the trainer's
+// (train_config_keys()), in the order the docs list them.
+const std::vector<ConfigKey<Scenario>>& scenario_keys();
+
+Scenario load_scenario(const std::filesystem::path& path);
+Scenario parse_scenario(const std::string& text, const std::filesystem::path& path);
+
+}  // namespace cliprepro

@@ -1,0 +1,41 @@
+#include "src/train/model_factory.h"
+
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include "src/model/low_precision.h"
+
+namespace cliprepro {
+
+torch::Device make_device(Device device) {
+  if (device == Device::kCpu) return torch::kCPU;
+  if (!torch::cuda::is_available())
+    throw std::runtime_error("device = \"cuda\" but no CUDA device is available");
+  const char* local = std::getenv("LOCAL_RANK");
+  const int index = local != nullptr ? std::atoi(local) : 0;
+  if (index >= int(torch::cuda::device_count())) {
+    throw std::runtime_error("LOCAL_RANK " + std::to_string(index) + " but only " +
+                             std::to_string(torch::cuda::device_count()) + " CUDA devices");
+  }
+  return torch::Device(torch::kCUDA, c10::DeviceIndex(index));
+}
+
+Clip make_model(const ModelConfig& cfg, const PrecisionMode& precision,
+                const NumericsConfig& numerics, torch::Device device, uint64_t seed) {
+  torch::manual_seed(seed);
+  Clip model(cfg);
+  model->to(device);
+  model->train();
+  model->set_numerics({precision.layer_norm_fp32(), numerics.bn_fp32, numerics.bn_eps});
+  if (precision.weight_dtype) {
+    if (precision.pure) {
+      convert_floating_tensors(*model, *precision.weight_dtype, numerics.bn_fp32);
+    } else {
+      convert_weights_to_lp(*model, *precision.weight_dtype);
+    }
+  }
+  return model;
+}
+
+}  // namespace cliprepro
