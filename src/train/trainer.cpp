@@ -2,12 +2,7 @@
 
 #include <sys/stat.h>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <limits>
 #include <nlohmann/json.hpp>
-#include <numeric>
-#include <random>
 #include <stdexcept>
 
 #include "src/train/bit_flip.h"
