@@ -9,7 +9,7 @@
 #include "harness/log/log_reader.h"
 #include "harness/report/compare_report.h"
 #include "harness/report/markup.h"
-#include "harness/report/precision_report.h"
+#include "harness/report/precision_render.h"
 #include "harness/report/svg_plot.h"
 #include "tests/test_util.h"
 
@@ -93,8 +93,12 @@ TEST(PrecisionReport, IdenticalRunIsBitwiseEverywhere) {
   }
   ASSERT_FALSE(r.bn_running_var_drift.empty());
   for (const auto& sv : r.bn_running_var_drift) EXPECT_EQ(sv.value, 0.0);
-  EXPECT_NE(rep.findings[1].find("bitwise equal to the reference at every logged step"),
-            std::string::npos);
+  ASSERT_EQ(rep.findings.size(), 2u);
+  EXPECT_EQ(rep.findings[1].first_param_difference, -1);
+  EXPECT_EQ(rep.findings[1].tail_loss, rep.findings[1].reference_tail_loss);
+  EXPECT_NE(
+      finding_text(rep.findings[1]).find("bitwise equal to the reference at every logged step"),
+      std::string::npos);
   EXPECT_EQ(r.loss.size(), 3u);
 }
 
@@ -123,8 +127,11 @@ TEST(PrecisionReport, Bf16AutocastDriftsFromStepOneAndHeatCellsAreRelativeL2Erro
   EXPECT_NEAR(r.heat.back()[3], expected, 1e-12 * expected);
   EXPECT_GT(max_drift(r.bn_running_var_drift), 0.0);
   EXPECT_GT(max_drift(r.adam_exp_avg_sq_drift), 0.0);
-  EXPECT_NE(rep.findings[1].find("parameters first differ from the reference at step 1"),
-            std::string::npos);
+  EXPECT_EQ(rep.findings[1].params_error.step, 3);
+  EXPECT_EQ(rep.findings[1].params_error.value, params.back().value);
+  EXPECT_NE(
+      finding_text(rep.findings[1]).find("parameters first differ from the reference at step 1"),
+      std::string::npos);
 }
 
 TEST(PrecisionReport, Fp16AutocastReportsLossScaleEvents) {
@@ -138,7 +145,11 @@ TEST(PrecisionReport, Fp16AutocastReportsLossScaleEvents) {
     skipped += log.read_full("scaler/found_inf", s).item<float>() != 0;
   EXPECT_EQ(r.skipped_steps.size(), skipped);
   EXPECT_TRUE(rep.runs[0].loss_scale.empty());
-  EXPECT_NE(rep.findings[1].find("skipped step(s)"), std::string::npos);
+  EXPECT_TRUE(rep.findings[1].has_loss_scale);
+  EXPECT_EQ(rep.findings[1].skipped_steps, skipped);
+  EXPECT_FALSE(rep.findings[0].has_loss_scale);
+  EXPECT_NE(finding_text(rep.findings[1]).find(std::to_string(skipped) + " skipped step(s)"),
+            std::string::npos);
 }
 
 TEST(PrecisionReport, HtmlIsSelfContainedAndMarkdownTabulatesEveryRun) {

@@ -13,7 +13,7 @@
 #include "harness/compare/golden_text.h"
 #include "harness/log/env_fingerprint.h"
 #include "harness/report/compare_report.h"
-#include "harness/report/precision_report.h"
+#include "harness/report/precision_render.h"
 #include "harness/run/run_scenario.h"
 #include "harness/scenario/scenario.h"
 #include "harness/scenario/scenario_doc.h"
@@ -127,7 +127,7 @@ int cmd_report(const ReportArgs& args) {
   std::filesystem::create_directories(args.out_dir);
   write_atomically(args.out_dir / "report.html", precision_report_html(rep));
   write_atomically(args.out_dir / "report.md", precision_report_markdown(rep));
-  for (const auto& f : rep.findings) std::printf("- %s\n", f.c_str());
+  for (const auto& f : rep.findings) std::printf("- %s\n", finding_text(f).c_str());
   std::printf("report     %s, %s\n", (args.out_dir / "report.html").string().c_str(),
               (args.out_dir / "report.md").string().c_str());
   return kExitMatch;

@@ -4,26 +4,16 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <limits>
-#include <set>
-#include <sstream>
+#include <stdexcept>
 
 #include "harness/log/log_reader.h"
-#include "harness/report/markup.h"
-#include "harness/report/svg_plot.h"
 #include "src/log_schema.h"
 
 namespace cliprepro {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
 
 // The per-step value of a 0-d series (its stored mean).
 Curve scalar_curve(const LogReader& log, const std::string& name) {
@@ -248,85 +238,33 @@ double tail_mean(const Curve& c, double frac = 0.1) {
   return s / double(n);
 }
 
-std::string pct(double v) { return std::isfinite(v) ? fmt("%.1f%%", 100 * v) : "n/a"; }
-std::string sci(double v) { return std::isfinite(v) ? fmt("%.2e", v) : format_number(v); }
-
-std::vector<std::string> findings(const PrecisionReport& rep) {
-  std::vector<std::string> out;
-  const RunReport& ref = rep.runs.front();
-  const double ref_tail = tail_mean(ref.loss);
-  for (const auto& r : rep.runs) {
-    std::ostringstream f;
-    const double tail = tail_mean(r.loss);
-    f << "**" << r.label << "**: loss over the last 10% of steps " << fmt("%.4f", tail);
-    if (&r != &ref) {
-      f << " (reference " << fmt("%.4f", ref_tail) << ", "
-        << fmt("%+.1f%%", 100 * (tail / ref_tail - 1)) << ")";
-    }
-    if (!r.zeroshot_top1.empty()) {
-      f << "; zero-shot top-1 at the end " << pct(last_value(r.zeroshot_top1));
-      const StepValue best = max_of(r.zeroshot_top1);
-      if (best.value > last_value(r.zeroshot_top1)) {
-        f << " (best " << pct(best.value) << " at step " << best.step << ")";
-      }
-    }
-    const StepValue spike = worst_loss_spike(r.loss);
-    if (spike.step >= 0 && spike.value > 0.1) {
-      f << "; smoothed loss rose " << fmt("%+.0f%%", 100 * spike.value)
-        << " above its running minimum at step " << spike.step;
-    }
-    if (&r != &ref) {
-      if (r.first_param_difference < 0) {
-        f << "; parameters bitwise equal to the reference at every logged step";
-      } else {
-        f << "; parameters first differ from the reference at step " << r.first_param_difference;
-      }
-      const auto pe = r.family_error.find("params");
-      if (pe != r.family_error.end() && !pe->second.empty()) {
-        f << ", relative L2 error of all parameters " << sci(pe->second.back().value) << " at step "
-          << pe->second.back().step;
-      }
-      const StepValue bv = max_of(r.bn_running_var_drift);
-      if (bv.step >= 0) {
-        f << "; BatchNorm running_var norm drift up to " << sci(bv.value) << " (step " << bv.step
-          << ")";
-      }
-      const StepValue av = max_of(r.adam_exp_avg_sq_drift);
-      if (av.step >= 0) {
-        f << "; Adam exp_avg_sq norm drift up to " << sci(av.value) << " (step " << av.step << ")";
-      }
-    }
-    if (!r.loss_scale.empty()) {
-      f << "; loss scale " << format_number(r.loss_scale.front().value) << " -> "
-        << format_number(r.loss_scale.back().value) << ", " << r.skipped_steps.size()
-        << " skipped step(s)";
-    }
-    out.push_back(f.str() + ".");
+RunFinding finding_of(const RunReport& r, const RunReport& ref) {
+  RunFinding f;
+  f.label = r.label;
+  f.is_reference = &r == &ref;
+  f.final_loss = last_value(r.loss);
+  f.tail_loss = tail_mean(r.loss);
+  f.reference_tail_loss = tail_mean(ref.loss);
+  f.has_top1 = !r.zeroshot_top1.empty();
+  f.final_top1 = last_value(r.zeroshot_top1);
+  if (f.has_top1) {
+    const StepValue best = max_of(r.zeroshot_top1);
+    if (best.value > f.final_top1) f.best_top1 = best;
   }
-  return out;
-}
-
-std::string curve_cell(const Curve& c, int64_t step) {
-  for (const auto& sv : c) {
-    if (sv.step == step) return sci(sv.value);
+  const StepValue spike = worst_loss_spike(r.loss);
+  if (spike.step >= 0 && spike.value > 0.1) f.loss_spike = spike;
+  f.first_param_difference = r.first_param_difference;
+  const auto pe = r.family_error.find("params");
+  if (pe != r.family_error.end() && !pe->second.empty()) f.params_error = pe->second.back();
+  f.max_bn_running_var_drift = max_of(r.bn_running_var_drift);
+  f.max_adam_exp_avg_sq_drift = max_of(r.adam_exp_avg_sq_drift);
+  f.has_loss_scale = !r.loss_scale.empty();
+  if (f.has_loss_scale) {
+    f.first_loss_scale = r.loss_scale.front().value;
+    f.last_loss_scale = r.loss_scale.back().value;
   }
-  return "";
-}
-
-PlotSeries to_series(const std::string& label, const Curve& c) {
-  PlotSeries s{label, {}, {}};
-  for (const auto& sv : c) s.x.push_back(double(sv.step)), s.y.push_back(sv.value);
-  return s;
-}
-
-LineChart chart_of(const PrecisionReport& rep, const std::string& title, const std::string& y,
-                   bool log_y, bool with_reference, Curve RunReport::*member) {
-  LineChart ch{title, "step", y, log_y, {}};
-  for (size_t i = with_reference ? 0 : 1; i < rep.runs.size(); ++i) {
-    const Curve& c = rep.runs[i].*member;
-    if (!c.empty()) ch.series.push_back(to_series(rep.runs[i].label, c));
-  }
-  return ch;
+  f.skipped_steps = r.skipped_steps.size();
+  return f;
 }
 
 }  // namespace
@@ -356,141 +294,8 @@ PrecisionReport build_precision_report(const std::vector<std::filesystem::path>&
     if (label.empty()) label = logs[i].stem().string();
     rep.runs.push_back(analyse(a, ref, label, opts.heat_family, i == 0));
   }
-  rep.findings = findings(rep);
+  for (const auto& r : rep.runs) rep.findings.push_back(finding_of(r, rep.runs.front()));
   return rep;
-}
-
-std::string precision_report_markdown(const PrecisionReport& rep) {
-  std::ostringstream o;
-  const RunReport& ref = rep.runs.front();
-  o << "# " << rep.title << "\n\nReference: **" << ref.label << "** (`" << ref.file
-    << "`). Generated by `cliprepro report`; every figure below is computed from the logs.\n\n"
-    << "## Findings\n\n";
-  for (const auto& f : rep.findings) o << "- " << f << "\n";
-  o << "\n## Summary\n\n| run | log | final loss | zero-shot top-1 | first param difference | "
-       "params rel. L2 error (last full step) | max BN running_var drift | max Adam exp_avg_sq "
-       "drift | skipped steps |\n|---|---|---|---|---|---|---|---|---|\n";
-  for (const auto& r : rep.runs) {
-    const bool is_ref = &r == &ref;
-    const auto pe = r.family_error.find("params");
-    o << "| " << r.label << " | `" << r.file << "` | " << fmt("%.4f", last_value(r.loss)) << " | "
-      << pct(last_value(r.zeroshot_top1)) << " | "
-      << (is_ref                         ? "reference"
-          : r.first_param_difference < 0 ? "none"
-                                         : std::to_string(r.first_param_difference))
-      << " | "
-      << (pe == r.family_error.end() || pe->second.empty() ? "" : sci(pe->second.back().value))
-      << " | " << (is_ref ? "" : sci(max_of(r.bn_running_var_drift).value)) << " | "
-      << (is_ref ? "" : sci(max_of(r.adam_exp_avg_sq_drift).value)) << " | "
-      << (r.loss_scale.empty() ? "" : std::to_string(r.skipped_steps.size())) << " |\n";
-  }
-  for (size_t i = 1; i < rep.runs.size(); ++i) {
-    const RunReport& r = rep.runs[i];
-    if (r.family_error.empty()) continue;
-    std::set<int64_t> steps;
-    for (const auto& [f, c] : r.family_error) {
-      for (const auto& sv : c) steps.insert(sv.step);
-    }
-    o << "\n## Error growth: " << r.label << " vs " << ref.label
-      << "\n\nRelative L2 error of each family (all its tensors together) at the steps both logs "
-         "hold full tensors.\n\n| family |";
-    for (int64_t s : steps) o << " step " << s << " |";
-    o << "\n|---|";
-    for (size_t k = 0; k < steps.size(); ++k) o << "---|";
-    o << "\n";
-    for (const auto& f : report_families()) {
-      const auto it = r.family_error.find(f);
-      if (it == r.family_error.end()) continue;
-      o << "| " << f << " |";
-      for (int64_t s : steps) o << " " << curve_cell(it->second, s) << " |";
-      o << "\n";
-    }
-  }
-  o << "\nThe HTML report (`report.html`) has the curves, the heat maps and every value as a "
-       "tooltip.\n";
-  return o.str();
-}
-
-std::string precision_report_html(const PrecisionReport& rep) {
-  std::ostringstream o;
-  const RunReport& ref = rep.runs.front();
-  o << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" << markup_escape(rep.title)
-    << "</title>\n<style>body{font-family:sans-serif;max-width:1200px;margin:1em auto;}"
-       "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}"
-       "h2{margin-top:1.5em}</style></head><body>\n<h1>"
-    << markup_escape(rep.title) << "</h1>\n<p>Reference: <b>" << markup_escape(ref.label)
-    << "</b> (<code>" << markup_escape(ref.file)
-    << "</code>). Hover a point or cell for its exact value.</p>\n<h2>Findings</h2>\n<ul>\n";
-  for (const auto& f : rep.findings) {
-    std::string text = markup_escape(f);
-    for (size_t p; (p = text.find("**")) != std::string::npos;) {
-      const size_t q = text.find("**", p + 2);
-      if (q == std::string::npos) break;
-      text =
-          text.substr(0, p) + "<b>" + text.substr(p + 2, q - p - 2) + "</b>" + text.substr(q + 2);
-    }
-    o << "<li>" << text << "</li>\n";
-  }
-  o << "</ul>\n<h2>Loss</h2>\n"
-    << render_line_chart(chart_of(rep, "Training loss", "loss", false, true, &RunReport::loss));
-  if (!ref.zeroshot_top1.empty()) {
-    o << render_line_chart(
-        chart_of(rep, "Zero-shot top-1", "top-1", false, true, &RunReport::zeroshot_top1));
-  }
-  o << "<h2>Error growth against " << markup_escape(ref.label) << "</h2>\n";
-  for (const auto& f : report_families()) {
-    LineChart ch{"Relative L2 error: " + f, "step", "||x - ref|| / ||ref||", true, {}};
-    for (size_t i = 1; i < rep.runs.size(); ++i) {
-      const auto it = rep.runs[i].family_error.find(f);
-      if (it != rep.runs[i].family_error.end())
-        ch.series.push_back(to_series(rep.runs[i].label, it->second));
-    }
-    if (!ch.series.empty()) o << render_line_chart(ch);
-  }
-  for (size_t i = 1; i < rep.runs.size(); ++i) {
-    const RunReport& r = rep.runs[i];
-    if (r.heat.empty()) continue;
-    HeatMap m{"Step x tensor: " + rep.heat_family + " of " + r.label + " vs " + ref.label,
-              "relative L2 error",
-              r.heat_rows,
-              {},
-              r.heat};
-    for (int64_t s : r.heat_steps) m.cols.push_back(double(s));
-    o << render_heat_map(m);
-  }
-  o << "<h2>BatchNorm running statistics and Adam moments</h2>\n<p>Every logged step, from the "
-       "stored L2 norms: |norm / norm<sub>ref</sub> - 1| of the total norm over all layers.</p>\n"
-    << render_line_chart(chart_of(rep, "BatchNorm running_var drift", "rel. norm drift", true,
-                                  false, &RunReport::bn_running_var_drift))
-    << render_line_chart(chart_of(rep, "BatchNorm running_mean drift", "rel. norm drift", true,
-                                  false, &RunReport::bn_running_mean_drift))
-    << render_line_chart(chart_of(rep, "Adam exp_avg drift", "rel. norm drift", true, false,
-                                  &RunReport::adam_exp_avg_drift))
-    << render_line_chart(chart_of(rep, "Adam exp_avg_sq drift", "rel. norm drift", true, false,
-                                  &RunReport::adam_exp_avg_sq_drift));
-  bool any_scaler = false;
-  for (const auto& r : rep.runs) any_scaler |= !r.loss_scale.empty();
-  if (any_scaler) {
-    o << "<h2>Loss scale</h2>\n"
-      << render_line_chart(
-             chart_of(rep, "GradScaler scale", "scale", true, true, &RunReport::loss_scale))
-      << "<table><tr><th>run</th><th>skipped steps (found inf/NaN)</th></tr>\n";
-    for (const auto& r : rep.runs) {
-      if (r.loss_scale.empty()) continue;
-      o << "<tr><td>" << markup_escape(r.label) << "</td><td>";
-      for (size_t k = 0; k < r.skipped_steps.size(); ++k)
-        o << (k ? ", " : "") << r.skipped_steps[k];
-      o << "</td></tr>\n";
-    }
-    o << "</table>\n";
-  }
-  o << "<h2>Runs</h2>\n<table><tr><th>run</th><th>log</th></tr>\n";
-  for (const auto& r : rep.runs) {
-    o << "<tr><td>" << markup_escape(r.label) << "</td><td><code>" << markup_escape(r.file)
-      << "</code></td></tr>\n";
-  }
-  o << "</table>\n</body></html>\n";
-  return o.str();
 }
 
 }  // namespace cliprepro

@@ -1,8 +1,9 @@
-// `cliprepro report RUN...`: how far runs drift from a reference run (the first one), layer by
-// layer and step by step: overlaid loss and zero-shot curves, per-family error growth where both
-// logs hold full tensors, a step x tensor heat map, BatchNorm running-stat and Adam moment drift
-// from the per-step statistics, and loss-scale events. Rendered as self-contained HTML (inline
-// SVG) and markdown; output depends only on the logs' contents, so it regenerates byte for byte.
+// `cliprepro report RUN...`, the analysis: how far runs drift from a reference run (the first
+// one), layer by layer and step by step: loss and zero-shot curves, per-family error growth where
+// both logs hold full tensors, a step x tensor heat map, BatchNorm running-stat and Adam moment
+// drift from the per-step statistics, loss-scale events, and per-run findings as numbers.
+// Rendering (HTML, markdown) is harness/report/precision_render.h; both depend only on the logs'
+// contents, so a report regenerates byte for byte.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -35,10 +36,30 @@ struct RunReport {
   int64_t first_param_difference = -1;  // first step whose parameter digests differ; -1 never
 };
 
+// What the report concludes about one run, as numbers (NaN / step -1 where there is none); the
+// renderers phrase it.
+struct RunFinding {
+  std::string label;
+  bool is_reference = false;
+  bool has_top1 = false;                 // the run has zero-shot evaluations
+  double final_loss = 0, tail_loss = 0;  // tail: mean over the last 10% of steps
+  double reference_tail_loss = 0;
+  double final_top1 = 0;       // NaN without zero-shot evaluations
+  StepValue best_top1{-1, 0};  // step -1 unless the best beat the final value
+  // Largest rise of the smoothed loss above its running minimum; step -1 unless above 10%.
+  StepValue loss_spike{-1, 0};
+  int64_t first_param_difference = -1;
+  StepValue params_error{-1, 0};  // last full-tensor step's relative L2 error of all params
+  StepValue max_bn_running_var_drift{-1, 0}, max_adam_exp_avg_sq_drift{-1, 0};
+  bool has_loss_scale = false;
+  double first_loss_scale = 0, last_loss_scale = 0;
+  size_t skipped_steps = 0;
+};
+
 struct PrecisionReport {
   std::string title, heat_family;
-  std::vector<RunReport> runs;  // runs[0] is the reference
-  std::vector<std::string> findings;
+  std::vector<RunReport> runs;       // runs[0] is the reference
+  std::vector<RunFinding> findings;  // one per run, in the same order
 };
 
 struct ReportOptions {
@@ -49,8 +70,6 @@ struct ReportOptions {
 
 PrecisionReport build_precision_report(const std::vector<std::filesystem::path>& logs,
                                        const ReportOptions& opts = {});
-std::string precision_report_html(const PrecisionReport& r);
-std::string precision_report_markdown(const PrecisionReport& r);
 
 // Families whose error growth the report follows, in the order it shows them.
 const std::vector<std::string>& report_families();
