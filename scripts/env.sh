@@ -16,7 +16,7 @@ CLIPREPRO_PYTHON="${CLIPREPRO_VENV}/bin/python"
 # ship (gloo's code itself is inside libtorch_cpu.so; Debian's libgloo is not linked).
 # libxml2-utils: xmllint, which validates compare's JUnit output against tests/data/junit.xsd.
 CLIPREPRO_DEBIAN_PACKAGES=(
-  build-essential cmake pkg-config git python3-venv
+  build-essential cmake ninja-build pkg-config git python3-venv
   libhdf5-dev hdf5-tools libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev libpng-dev libjpeg62-turbo-dev libicu-dev zlib1g-dev libgloo-dev clang-format
   libxml2-utils

@@ -12,7 +12,7 @@ cd "${CLIPREPRO_ROOT}"
 out="$(realpath -m "${1:-reports/seed-study}")"
 runs="$(realpath -m "${2:-build/seed-study}")"
 study=scenarios/seed-study
-[[ -x build/cliprepro ]] || bash scripts/setup.sh >&2
+[[ -x build/cliprepro ]] || bash scripts/setup.sh cliprepro >&2
 start=$(date +%s)
 mkdir -p "${out}" "${runs}"
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent setup: Debian packages, the pinned torch wheel (in a venv outside the repo),
 # then configure and build into build/. Safe to run again: it only does what is missing.
+#
+#   bash scripts/setup.sh [TARGET...]   (default: every target; the quickstart builds `cliprepro`)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "${CLIPREPRO_ROOT}"
@@ -31,9 +33,16 @@ fi
 
 TORCH_PREFIX="$("${CLIPREPRO_PYTHON}" -c 'import torch; print(torch.utils.cmake_prefix_path)')"
 export CLIPREPRO_TORCH_PREFIX="${TORCH_PREFIX}"
+# A build/ configured by an older setup (Unix Makefiles) cannot be reused by the Ninja preset.
+if [ -f build/CMakeCache.txt ] && ! grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja$' build/CMakeCache.txt; then
+  echo "[setup] build/ was configured with another generator; reconfiguring from scratch"
+  rm -rf build
+fi
 if [ ! -f build/CMakeCache.txt ]; then
   echo "[setup] configuring build/"
   cmake --preset default -DCLIPREPRO_PYTHON="${CLIPREPRO_PYTHON}" >/dev/null
 fi
-echo "[setup] building (2 jobs)"
-cmake --build build -j2
+targets=()
+for t in "$@"; do targets+=(--target "$t"); done
+echo "[setup] building ${*:-every target} (2 jobs)"
+cmake --build build -j2 "${targets[@]}"

@@ -106,6 +106,7 @@ int cmd_compare(const CompareArgs& args) {
   opts.tolerance.fallback = parse_tolerance(args.tolerance);
   for (const auto& o : args.tolerance_for)
     opts.tolerance.overrides.push_back(parse_tolerance_override(o));
+  opts.verify = args.verify;
   LogReader ra(args.a), rb(args.b);
   const CompareResult c = compare_logs(ra, rb, opts);
   const std::string la = args.a.string(), lb = args.b.string();
@@ -139,6 +140,38 @@ int cmd_bisect(const BisectArgs& args) {
   const BisectResult r = bisect_logs(args.a, args.b, args.work_dir, opts);
   std::fputs(format_bisect(r).c_str(), stdout);
   return r.divergence_step < 0 ? kExitMatch : kExitDiffer;
+}
+
+int cmd_verify(const std::vector<std::filesystem::path>& logs) {
+  int exit_code = kExitMatch;
+  for (const auto& path : logs) {
+    try {
+      const LogReader log(path);
+      int64_t rehashed = 0;
+      std::vector<std::string> corrupt;
+      for (const auto& [name, s] : log.series()) {
+        rehashed += int64_t(s.full_steps.size());
+        for (const int64_t step : corrupt_steps(log, s))
+          corrupt.push_back(name + " at step " + std::to_string(step));
+      }
+      const bool complete = log.complete();
+      std::printf("%s %s: %zu tensors, %lld stored tensors re-hashed, %s\n",
+                  corrupt.empty() && complete ? "OK     " : "DIFFER ", path.string().c_str(),
+                  log.series().size(), (long long)rehashed,
+                  complete ? "closed cleanly"
+                           : ("not closed: ends at /progress step " +
+                              std::to_string(log.last_complete_step()) + " (status " +
+                              log.attr("status") + ")")
+                                 .c_str());
+      for (const auto& c : corrupt)
+        std::printf("  corrupt: %s does not hash to its digest\n", c.c_str());
+      if ((!corrupt.empty() || !complete) && exit_code == kExitMatch) exit_code = kExitDiffer;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: %s: %s\n", path.string().c_str(), e.what());
+      exit_code = kExitError;
+    }
+  }
+  return exit_code;
 }
 
 int cmd_env(bool key_only) {

@@ -27,6 +27,7 @@ struct CompareArgs {
   std::string tolerance = "bitwise";                  // see harness/compare/tolerance.h
   std::vector<std::string> tolerance_for;             // GLOB=POLICY overrides
   std::filesystem::path json, junit, markdown, html;  // written when set
+  bool verify = false;  // also re-hash every stored tensor of both logs
 };
 
 int cmd_compare(const CompareArgs& args);
@@ -44,6 +45,10 @@ struct BisectArgs {
   std::string tolerance = "bitwise";
 };
 int cmd_bisect(const BisectArgs& args);
+
+// Re-hashes every stored tensor of each log against its digest and checks the file was closed
+// cleanly: exit 0 all intact and complete, 1 some corrupt or incomplete (named), 2 unreadable.
+int cmd_verify(const std::vector<std::filesystem::path>& logs);
 
 int cmd_env(bool key_only);
 

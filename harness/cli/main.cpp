@@ -76,6 +76,16 @@ int main(int argc, char** argv) {
                       "Also write JUnit XML (one testcase per tensor) to this file");
   compare->add_option("--markdown", cmp.markdown, "Also write a markdown summary to this file");
   compare->add_option("--html", cmp.html, "Also write a self-contained HTML report to this file");
+  compare->add_flag("--verify", cmp.verify,
+                    "Also re-hash every stored tensor of both logs against its digest (without "
+                    "it, tensors whose digests all agree are not read)");
+
+  std::vector<std::filesystem::path> verify_logs;
+  auto* verify = app.add_subcommand(
+      "verify",
+      "Re-hash every stored tensor against its digest and check each log was closed cleanly. "
+      "Exit 0 intact, 1 corrupt or incomplete, 2 unreadable");
+  verify->add_option("logs", verify_logs, "Logs (.h5)")->required();
 
   cli::ReportArgs rep;
   auto* report = app.add_subcommand(
@@ -170,6 +180,7 @@ int main(int argc, char** argv) {
       return cli::kExitMatch;
     }
     if (*compare) return cli::cmd_compare(cmp);
+    if (*verify) return cli::cmd_verify(verify_logs);
     if (*report) return cli::cmd_report(rep);
     if (*bisect) return cli::cmd_bisect(bis);
     if (*infer) {

@@ -1,5 +1,7 @@
-// Compares two logs (or a log against a golden): per tensor and step, digests and, where both
-// stored them, the full tensors' bits; finds the first difference in (step, execution order).
+// Compares two logs (or a log against a golden): per tensor and step, digests first; full tensors
+// are read only at steps whose digests differ (their bits located, the tolerance applied) or, with
+// `verify`, all of them, re-hashed against their digests. Finds the first difference in (step,
+// execution order).
 #pragma once
 #include <cstdint>
 #include <limits>
@@ -18,6 +20,10 @@ struct CompareOptions {
   // digests only can match bitwise or not at all.
   TolerancePolicy tolerance;
   std::string tolerance_reason;  // why this policy (golden check: fingerprint match or not)
+  // Re-hash every stored full tensor of both logs against its digest (`compare --verify`, golden
+  // checks): a corrupt file then never matches. Off, a tensor whose digests all agree is settled
+  // without reading it; the full tensors read at differing steps are still checked.
+  bool verify = false;
 };
 
 // Why a tensor differs. kDigest: digests differ where a log holds digests only; kValues: full
@@ -52,6 +58,9 @@ struct CompareResult {
 };
 
 CompareResult compare_logs(const LogReader& a, const LogReader& b, const CompareOptions& opts = {});
+
+// Steps of `s` whose stored full tensor does not hash to the logged digest of that step.
+std::vector<int64_t> corrupt_steps(const LogReader& log, const TensorSeries& s);
 
 // Terminal summary: verdict, first difference, then one row per differing tensor (up to max_rows).
 std::string format_compare(const CompareResult& r, const std::string& label_a,

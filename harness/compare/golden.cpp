@@ -127,6 +127,7 @@ CompareResult check_golden(const std::filesystem::path& log, const Scenario& s) 
   check_golden_text(golden);
   CompareOptions opts;
   opts.b_is_subset = true;
+  opts.verify = true;  // a corrupt golden (or run log) never matches
   const auto fp_run = parse_fingerprint(run), fp_golden = parse_fingerprint(golden);
   const auto differences = fingerprint_differences(fp_run, fp_golden);
   if (differences.empty()) {

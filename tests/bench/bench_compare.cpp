@@ -1,10 +1,11 @@
 // `cliprepro compare` against `h5diff -d` on the same pair of large logs, side by side in one run
 // (scripts/bench_ratios.py build/tests/bench/bench_compare prints the ratios). Two pairs:
-//  - identical: two runs that reproduced (the common CI case); compare settles it by digests;
+//  - identical: two runs that reproduced (the common CI case); compare settles it by the digest
+//    tables alone and reads no tensor data (integrity is `compare --verify` / `cliprepro verify`);
 //  - every value differs: each tensor of B is A's times (1 + 2^-20). h5diff compares and counts
-//    every element of every dataset; compare re-hashes every stored tensor against its digest
-//    (integrity), then diffs each tensor's first differing step element by element (max
-//    error, ULP, cosine) — the first divergence is all it reports per tensor.
+//    every element of every dataset; compare reads and diffs each tensor's first differing step
+//    element by element (max error, ULP, cosine, and its digest re-checked) — the first
+//    divergence is all it reports per tensor.
 // Logs: 12 tensors of 1 Mi float32 values, full at each of 8 steps (384 MiB per log), written
 // once to /tmp and removed at exit.
 #include <benchmark/benchmark.h>
