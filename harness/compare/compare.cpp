@@ -111,14 +111,14 @@ uint64_t digest_at(const TensorSeries& s, int64_t step) {
 
 }  // namespace
 
-std::vector<int64_t> corrupt_steps(const LogReader& log, const TensorSeries& s) {
-  std::vector<int64_t> bad;
+std::set<int64_t> corrupt_steps(const LogReader& log, const TensorSeries& s) {
+  std::set<int64_t> bad;
   if (s.full_steps.empty()) return bad;
   std::map<int64_t, uint64_t> digests;
   for (size_t i = 0; i < s.steps.size(); ++i) digests[s.steps[i]] = s.digests[i];
   for_each_full(log, s, [&](int64_t step, const torch::Tensor& t) {
     auto it = digests.find(step);
-    if (it != digests.end() && tensor_digest(t) != it->second) bad.push_back(step);
+    if (it != digests.end() && tensor_digest(t) != it->second) bad.insert(step);
   });
   return bad;
 }
@@ -170,13 +170,10 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
       ++r.digests_compared;
       if (it->second != sb.digests[i]) differing.push_back(sb.steps[i]);
     }
-    // A stored tensor that no longer hashes to its digest is compared by value even when the
-    // two logs' digests agree: the bits on disk are what a reader would trust.
+    // With `verify`, a stored tensor that no longer hashes to its digest is compared by value
+    // even when the two logs' digests agree: the bits on disk are what a reader would trust.
     std::set<int64_t> bad_a, bad_b;
-    if (opts.verify) {
-      for (const int64_t step : corrupt_steps(a, sa)) bad_a.insert(step);
-      for (const int64_t step : corrupt_steps(b, sb)) bad_b.insert(step);
-    }
+    if (opts.verify) bad_a = corrupt_steps(a, sa), bad_b = corrupt_steps(b, sb);
     for (const auto* bad : {&bad_a, &bad_b})
       for (const int64_t step : *bad)
         if (da.count(step) && has_full(sa, step) && has_full(sb, step) &&

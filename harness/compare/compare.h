@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <limits>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -60,7 +61,7 @@ struct CompareResult {
 CompareResult compare_logs(const LogReader& a, const LogReader& b, const CompareOptions& opts = {});
 
 // Steps of `s` whose stored full tensor does not hash to the logged digest of that step.
-std::vector<int64_t> corrupt_steps(const LogReader& log, const TensorSeries& s);
+std::set<int64_t> corrupt_steps(const LogReader& log, const TensorSeries& s);
 
 // Terminal summary: verdict, first difference, then one row per differing tensor (up to max_rows).
 std::string format_compare(const CompareResult& r, const std::string& label_a,
