@@ -135,6 +135,34 @@ TEST(LogIo, SelectionLimitsFullTensorsButDigestsEverything) {
   EXPECT_EQ(r.find("params/w")->digests[2], tensor_digest(torch::full({3}, 4.0f)));
 }
 
+// A tensor first logged at a later digest step (data/* with digest-every 3: steps 0 and 3) must
+// not need a new HDF5 object once SWMR has started after step 1. It failed when the writer
+// thread happened to flush step 1 before step 3 arrived; sync() forces exactly that order.
+TEST(LogIo, TensorsFirstLoggedAfterSwmrStartedAreDeclaredBeforeIt) {
+  const auto dir = test::temp_dir("log_declare");
+  const auto path = dir / "declare.h5";
+  LogSelection sel;
+  sel.digest_every = 3;
+  {
+    LogWriter w(path, sel, 3, {});
+    for (int64_t step = 0; step <= 3; ++step) {
+      StepRecord rec;
+      rec.step = step;
+      if (step > 0) rec.tensors.push_back({"data/images", Phase::kData, torch::full({2}, float(step))});
+      rec.tensors.push_back({"params/w", Phase::kOptimizer, torch::full({3}, float(step))});
+      rec.tensors.push_back({"scalars/loss", Phase::kForward, torch::tensor(float(step))});
+      w.write(rec);
+      w.sync();  // on disk, and in SWMR mode from step 1 on
+    }
+    w.close();
+  }
+  LogReader r(path);
+  EXPECT_EQ(r.find("data/images")->steps, (std::vector<int64_t>{3}));
+  EXPECT_EQ(r.find("data/images")->digests[0], tensor_digest(torch::full({2}, 3.0f)));
+  EXPECT_EQ(r.find("params/w")->steps, (std::vector<int64_t>{0, 3}));
+  EXPECT_EQ(r.last_complete_step(), 3);
+}
+
 // tests/data/log-v1/log_v1*.h5 are run logs written in format 1 (datasets per tensor) by
 // 9a4d21f: the same scenario run now, in the current format, must match the one written on this
 // environment key (log_v1.h5 on an AMD EPYC, log_v1.env-<id>.h5 beside it on others, as golden

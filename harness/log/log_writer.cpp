@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <limits>
 #include <stdexcept>
 
 #include "harness/log/device_digest.h"
@@ -60,6 +61,7 @@ struct LogWriter::Row {
 struct LogWriter::StepBatch {
   int64_t step = 0;
   std::vector<Row> rows;
+  std::vector<Row> declarations;  // tensors seen for the first time but not logged at this step
   size_t bytes = 0;
 };
 
@@ -136,7 +138,12 @@ void LogWriter::write(const StepRecord& record) {
     ++order;
     const bool f = t.tensor.numel() > 0 &&
                    selection_.wants_full(t.name, t.tensor.dim(), record.step, last_step_);
-    if (!digest_step && !f) continue;
+    // A tensor not logged at this step is still declared the first time it is seen, so that
+    // every group exists before SWMR starts (no new objects may appear after that), whatever
+    // step digest-every first logs it at.
+    const bool declare_only = !digest_step && !f;
+    if (declare_only && declared_.contains(t.name)) continue;
+    declared_.insert(t.name);
     torch::Tensor x = t.tensor.detach();
     if (selection_.activation_samples > 0 && x.dim() > 0 &&
         t.name.starts_with(family::kActivations)) {
@@ -149,6 +156,10 @@ void LogWriter::write(const StepRecord& record) {
     row.shape.assign(x.sizes().begin(), x.sizes().end());
     row.order = order;
     row.may_full = selection_.may_want_full(t.name, x.dim());
+    if (declare_only) {
+      batch->declarations.push_back(std::move(row));
+      continue;
+    }
     batch->rows.push_back(std::move(row));
     views.push_back(x);
     full.push_back(f);
@@ -305,13 +316,24 @@ LogWriter::Series& LogWriter::series_for(const Row& row) {
   return *series_.emplace(row.name, std::move(s)).first->second;
 }
 
+void LogWriter::check_shape(const Series& s, const Row& row, int64_t step) {
+  if (row.shape != s.shape) {
+    throw std::runtime_error("tensor " + row.name + " changed shape at step " +
+                             std::to_string(step));
+  }
+}
+
 void LogWriter::write_batch(StepBatch& batch) {
+  // Groups are created in execution order (both lists are in it), logged or declared alike.
+  auto decl = batch.declarations.begin();
+  auto declare_before = [&](int32_t order) {
+    for (; decl != batch.declarations.end() && decl->order < order; ++decl)
+      check_shape(series_for(*decl), *decl, batch.step);
+  };
   for (auto& row : batch.rows) {
+    declare_before(row.order);
     Series& s = series_for(row);
-    if (row.shape != s.shape) {
-      throw std::runtime_error("tensor " + row.name + " changed shape at step " +
-                               std::to_string(batch.step));
-    }
+    check_shape(s, row, batch.step);
     pending_rows_.push_back(DigestRow{batch.step, s.index, row.order, row.digest, row.stats});
     if (row.full.defined()) {
       if (!s.full.valid()) throw std::runtime_error("internal: no full dataset for " + row.name);
@@ -319,6 +341,7 @@ void LogWriter::write_batch(StepBatch& batch) {
       s.pending_full.push_back(std::move(row.full));
     }
   }
+  declare_before(std::numeric_limits<int32_t>::max());
   if (first_written_ < 0) first_written_ = batch.step;
   last_written_ = batch.step;
 }

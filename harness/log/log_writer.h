@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -68,6 +69,7 @@ class LogWriter {
   void writer_loop();
   void write_batch(StepBatch& batch);
   Series& series_for(const Row& row);
+  static void check_shape(const Series& s, const Row& row, int64_t step);
   void flush_rows();
   void flush_to_disk();
   void rethrow_if_failed();
@@ -81,6 +83,7 @@ class LogWriter {
   H5Id digests_, digest_mem_type_;  // /digests and its in-memory row type
   hsize_t n_digest_rows_ = 0;       // rows on disk
   std::vector<DigestRow> pending_rows_;
+  std::set<std::string> declared_;  // training thread: names handed to the writer so far
   bool swmr_ = false;
   int64_t last_written_ = -1;
   int64_t first_written_ = -1;  // 0, or a resumed run's checkpoint step
