@@ -15,10 +15,11 @@ CLIPREPRO_PYTHON="${CLIPREPRO_VENV}/bin/python"
 # libgloo-dev: headers only — torch's ProcessGroupGloo.hpp includes gloo headers the wheel does not
 # ship (gloo's code itself is inside libtorch_cpu.so; Debian's libgloo is not linked).
 # libxml2-utils: xmllint, which validates compare's JUnit output against tests/data/junit.xsd.
+# libssl-dev: SHA-256 of goldens (their text companion records it).
 CLIPREPRO_DEBIAN_PACKAGES=(
   build-essential cmake ninja-build pkg-config git python3-venv
   libhdf5-dev hdf5-tools libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev libpng-dev libjpeg62-turbo-dev libicu-dev zlib1g-dev libgloo-dev clang-format
-  libxml2-utils
+  libxml2-utils libssl-dev
 )
 CLIPREPRO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

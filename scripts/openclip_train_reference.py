@@ -31,7 +31,7 @@ from open_clip_train.train import train_one_epoch, unwrap_model
 from torch import optim
 
 from openclip_reference import model_name, write_tensors
-from read_log import raw_row, tensor_names
+from read_log import attr, raw_row, tensor_names
 
 
 def read_full(f, name, step):
@@ -41,7 +41,7 @@ def read_full(f, name, step):
         raise SystemExit(f"{name}: no full tensor at step {step} in the log (add it to [log])")
     ds = g["full"]
     row = raw_row(ds, rows.index(step))
-    if ds.attrs.get("dtype") == "bfloat16":  # raw bits: reinterpret, never convert
+    if attr(ds, "dtype") == "bfloat16":  # raw bits: reinterpret, never convert
         return torch.from_numpy(row.view(np.int16)).view(torch.bfloat16)
     return torch.from_numpy(row)
 
@@ -86,7 +86,7 @@ def main():
     if world > 1:
         dist.init_process_group("gloo")
     f = h5py.File(a.run_log.replace("{RANK}", str(rank)), "r")
-    cfg = json.loads(f.attrs["resolved_config"])
+    cfg = json.loads(attr(f, "resolved_config"))
     if cfg["world-size"] != world:
         raise SystemExit(f"log is from world size {cfg['world-size']}, launched with {world}")
     steps = int(cfg["total-steps"])

@@ -15,11 +15,19 @@ import numpy as np
 import xxhash
 
 
+def attr(obj, name, default=None):
+    """A string attribute as str. cliprepro writes fixed-length UTF-8 strings (h5py returns
+    bytes for those) since it stopped using the global heap; older logs hold variable-length
+    ones (str)."""
+    v = obj.attrs.get(name, default)
+    return v.decode("utf-8") if isinstance(v, (bytes, np.bytes_)) else v
+
+
 def raw_row(ds, row):
     """Row `row` of a full dataset as stored. bfloat16 (a 2-byte HDF5 float with 8 exponent
     bits, tagged dtype="bfloat16") is read unconverted as uint16 bits: to get float32 values,
     `(bits.astype(np.uint32) << 16).view(np.float32)`."""
-    if ds.attrs.get("dtype") == "bfloat16":
+    if attr(ds, "dtype") == "bfloat16":
         out = np.empty(ds.shape[1:], dtype=np.uint16)
         fspace = ds.id.get_space()
         fspace.select_hyperslab((row,) + (0,) * (ds.ndim - 1), (1,) + ds.shape[1:])
@@ -38,7 +46,7 @@ def is_tensor(obj, version):
 
 def tensor_names(f, under="tensors"):
     """Names (`family/name`) of the tensors under `under`."""
-    version = int(f.attrs["format_version"])
+    version = int(attr(f, "format_version"))
     prefix = under[len("tensors/"):] + "/" if under != "tensors" else ""
     out = []
     f[under].visititems(lambda n, o: out.append(prefix + n) if is_tensor(o, version) else None)
@@ -47,7 +55,7 @@ def tensor_names(f, under="tensors"):
 
 def digest_rows(f):
     """{tensor name: {step: (order, digest, stats or None)}} for the steps up to /progress."""
-    version = int(f.attrs["format_version"])
+    version = int(attr(f, "format_version"))
     last = int(f["progress"][0])
     out = {}
     if version == 1:
@@ -75,11 +83,11 @@ def main(path):
         # A run killed while writing leaves the file flagged as open for SWMR writing.
         f = h5py.File(path, "r", swmr=True)
     with f:
-        assert f.attrs["format"] == "cliprepro-log", "not a cliprepro log"
-        complete = f.attrs["status"] == "complete"
+        assert attr(f, "format") == "cliprepro-log", "not a cliprepro log"
+        complete = attr(f, "status") == "complete"
         last = int(f["progress"][0])
-        json.loads(f.attrs["resolved_config"])
-        json.loads(f.attrs["fingerprint"])
+        json.loads(attr(f, "resolved_config"))
+        json.loads(attr(f, "fingerprint"))
 
         def visit(name, obj):
             nonlocal datasets

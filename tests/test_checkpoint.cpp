@@ -1,10 +1,13 @@
 // Checkpoint I/O: safetensors round trips, torch.save zip files written by PyTorch itself in
 // OpenCLIP's layouts, strict-load reports, and clear errors for bad files.
 #include <gtest/gtest.h>
+
 #include <torch/torch.h>
+#include <tuple>
 
 #include "src/model/checkpoint.h"
 #include "src/model/clip.h"
+#include "test_paths.h"
 #include "tests/test_util.h"
 
 namespace cliprepro {
@@ -115,6 +118,93 @@ TEST(Checkpoint, BadFilesGiveClearErrors) {
     } catch (const std::runtime_error& e) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
       EXPECT_NE(std::string(e.what()).find(file), std::string::npos) << e.what();
+    }
+  }
+}
+
+// A safetensors file with a hand-written header over `data` (the bytes after the header).
+std::string safetensors_bytes(const std::string& header, const std::string& data) {
+  std::string h = header;
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[size_t(i)] = char((uint64_t(h.size()) >> (8 * i)) & 0xff);
+  return out + h + data;
+}
+
+// Hostile offsets never read outside the data section: each is refused, naming the file.
+TEST(Checkpoint, SafetensorsOffsetsOutsideOrOverlappingAreRefused) {
+  const auto dir = test::temp_dir("ckpt_offsets");
+  const std::string data(32, '\x11');
+  const std::string w = R"("w":{"dtype":"F32","shape":[4],"data_offsets":)";
+  const std::string v = R"("v":{"dtype":"F32","shape":[4],"data_offsets":)";
+  for (const auto& [name, header, needle] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"negative", "{" + w + "[-16,0]}}", "two integers >= 0"},
+           {"wrapping", "{" + w + "[18446744073709551600,0]}}", "do not hold its 16 bytes"},
+           {"wrap_end", "{" + w + "[18446744073709551600,18446744073709551616]}}", "two integers"},
+           {"past_end", "{" + w + "[24,40]}}", "do not hold its 16 bytes"},
+           {"overlap", "{" + w + "[0,16]}," + v + "[8,24]}}", "overlaps"},
+           {"duplicate", "{" + w + "[0,16]}," + v + "[0,16]}}", "overlaps"},
+           {"gap", "{" + w + "[16,32]}}", "leaves a gap"},
+           {"short", "{" + w + "[0,16]}}", "bytes after the last tensor"},
+           {"huge_shape",
+            R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,16]}})",
+            "overflows"},
+           {"neg_shape", R"({"w":{"dtype":"F32","shape":[-4],"data_offsets":[0,16]}})",
+            "shape entries"},
+           {"no_dtype", R"({"w":{"shape":[4],"data_offsets":[0,16]}})", "needs string 'dtype'"},
+           {"meta_number", R"({"__metadata__":{"step":4}})", "is not a string"}}) {
+    const auto path = dir / (name + ".safetensors");
+    test::write_file(path, safetensors_bytes(header, data));
+    try {
+      read_checkpoint(path.string());
+      ADD_FAILURE() << name << " was accepted";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << name << ": " << e.what();
+      EXPECT_NE(std::string(e.what()).find(path.string()), std::string::npos) << e.what();
+    }
+  }
+  // The well-formed neighbour of these cases still loads.
+  test::write_file(dir / "ok.safetensors",
+                   safetensors_bytes("{" + w + "[0,16]}," + v + "[16,32]}}", data));
+  EXPECT_EQ(read_checkpoint((dir / "ok.safetensors").string()).size(), 2u);
+}
+
+// A torch zip whose storage record is shorter than its tensor is refused, as PyTorch's loader
+// refuses it; dtypes other than the model's are refused, never converted.
+TEST(Checkpoint, ShortStorageAndForeignDtypesAreRefused) {
+  const auto dir = test::temp_dir("ckpt_short");
+  const auto pt = (dir / "short.pt").string();
+  const auto r =
+      test::run_command(std::string(kPython) +
+                        " -c \"import io,sys,torch,zipfile\n"
+                        "buf=io.BytesIO(); torch.save({'w': torch.ones(64, 64)}, buf)\n"
+                        "src=zipfile.ZipFile(io.BytesIO(buf.getvalue()))\n"
+                        "out=zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_STORED)\n"
+                        "[out.writestr(i, src.read(i)[:16] if i.filename.endswith('/data/0') else "
+                        "src.read(i)) for i in src.infolist()]\n"
+                        "out.close()\" " +
+                        pt);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  try {
+    read_checkpoint(pt);
+    ADD_FAILURE() << "a 16-byte storage record for a 64x64 float tensor was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("holds 16 bytes"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'w'"), std::string::npos) << e.what();
+  }
+
+  Clip clip(load_model_config("tiny"));
+  for (const auto dtype : {torch::kFloat64, torch::kFloat16, torch::kInt64, torch::kBool}) {
+    StateDict sd = model_state_dict(*clip);
+    for (auto& [k, t] : sd)
+      if (k == "text_projection") t = t.to(dtype);
+    try {
+      load_state_dict(*clip, sd, /*strict=*/true);
+      ADD_FAILURE() << c10::toString(dtype) << " loaded into float32";
+    } catch (const std::runtime_error& e) {
+      const std::string want = std::string("text_projection: checkpoint dtype ") +
+                               c10::toString(dtype) + " vs model Float";
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
     }
   }
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -53,6 +54,16 @@ TEST_F(GoldenTest, BlessedGoldenMatchesARerun) {
 TEST_F(GoldenTest, OneFlippedBitInGoldenTensorIsLocatedAndNamed) {
   // text_projection is stored in full at steps 1 and 3 in both files; row 0 is step 1.
   test::flip_bit(scenario_.golden.path, "/tensors/params/text_projection/full", 0, 37, 3);
+  // The file no longer hashes to the SHA-256 its companion records: refused unread.
+  try {
+    check_golden(dir_ / "run.h5", scenario_);
+    ADD_FAILURE() << "a flipped golden was read";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("does not hash to the SHA-256"), std::string::npos)
+        << e.what();
+  }
+  // With the companion rewritten from the damaged file, the check still finds the flip.
+  write_golden_text(scenario_.golden.path);
   const auto r = check_golden(dir_ / "run.h5", scenario_);
   ASSERT_FALSE(r.equal());
   const auto& f = r.diffs.front();
@@ -81,6 +92,73 @@ TEST_F(GoldenTest, FlippedBitInTensorOnlyTheRunStoresIsCaughtByItsDigest) {
   EXPECT_EQ(r.diffs.front().name, "grads/ln_final.weight");
   EXPECT_EQ(r.diffs.front().reason, DiffReason::kCorrupt);
   EXPECT_EQ(r.diffs.front().first_step, 1);
+}
+
+// Goldens that prove nothing never match (exit 2 from the CLI), even when their text companion
+// was rewritten from the damaged file (`cliprepro golden text`), as a user "fixing" it would.
+TEST_F(GoldenTest, GoldensThatProveNothingAreErrorsNeverMatches) {
+  const std::vector<std::pair<std::string, std::function<void(const std::filesystem::path&)>>>
+      cases = {
+          {"empty /digests",
+           [](const auto& g) { test::edit_digest_rows(g, [](auto& r) { r.clear(); }); }},
+          {"one row",
+           [](const auto& g) { test::edit_digest_rows(g, [](auto& r) { r.resize(1); }); }},
+          {"half its rows",
+           [](const auto& g) {
+             test::edit_digest_rows(g, [](auto& r) { r.resize(r.size() / 2); });
+           }},
+          {"steps shifted past the run's",
+           [](const auto& g) {
+             test::edit_digest_rows(g, [](auto& rows) {
+               for (auto& r : rows) r.step += 1000;
+             });
+           }},
+          {"no /progress", [](const auto& g) { test::set_progress(g, std::nullopt); }},
+          {"/progress 0", [](const auto& g) { test::set_progress(g, 0); }},
+          {"/progress -1", [](const auto& g) { test::set_progress(g, -1); }},
+          {"a killed run's log",
+           [](const auto& g) { test::set_root_attr(g, "status", "running"); }},
+      };
+  for (const auto& [what, damage] : cases) {
+    const auto dir = test::temp_dir("golden_nothing");
+    Scenario s = scenario_;
+    s.golden.path = dir / "g.h5";
+    std::filesystem::copy_file(scenario_.golden.path, s.golden.path);
+    damage(s.golden.path);
+    try {
+      write_golden_text(s.golden.path);
+    } catch (const std::exception&) {
+      // Unreadable as a log: the check below must fail just as well.
+    }
+    bool matched = false;
+    std::string error;
+    try {
+      matched = check_golden(dir_ / "run.h5", s).equal();
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    EXPECT_FALSE(matched) << what;
+    EXPECT_FALSE(error.empty()) << what << ": not an error";
+    if (what == "half its rows") {
+      EXPECT_NE(error.find("lacks"), std::string::npos) << error;
+    }
+    if (what == "a killed run's log") {
+      EXPECT_NE(error.find("not closed cleanly"), std::string::npos) << error;
+    }
+  }
+  // Through the CLI: exit 2, never MATCH.
+  const auto dir = test::temp_dir("golden_nothing_cli");
+  std::filesystem::copy_file(scenario_.golden.path, dir / "g.h5");
+  test::edit_digest_rows(dir / "g.h5", [](auto& r) { r.resize(1); });
+  write_golden_text(dir / "g.h5");
+  auto toml = test::read_file(scenario_.path);
+  toml.replace(toml.find("path = \""), std::string::npos,
+               "path = \"" + (dir / "g.h5").string() + "\"\n");
+  test::write_file(dir / "s.toml", toml);
+  const auto r =
+      test::run_cli("golden check " + (dir / "s.toml").string() + " " + (dir_ / "run.h5").string());
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_EQ(r.output.find("MATCH"), std::string::npos) << r.output;
 }
 
 TEST(Compare, OneUlpLrChangeFirstDiffersAtFirstOptimizerUpdate) {
@@ -153,10 +231,12 @@ TEST(GoldenFingerprint, SameFingerprintIsBitwiseOtherwiseTheScenarioTolerance) {
   auto fp = nlohmann::json::parse(LogReader(golden.golden.path).attr("fingerprint"));
   fp["git_commit"] = "0000000";
   test::set_root_attr(golden.golden.path, "fingerprint", fp.dump());
+  write_golden_text(golden.golden.path);  // the edit changed the file's SHA-256
   EXPECT_EQ(check_golden(o.log_path, run).tolerance, "bitwise");
 
   fp["torch_version"] = "0.0.0";
   test::set_root_attr(golden.golden.path, "fingerprint", fp.dump());
+  write_golden_text(golden.golden.path);
   r = check_golden(o.log_path, run);
   EXPECT_TRUE(r.equal()) << format_compare(r, "run", "golden");
   EXPECT_GT(r.steps_tolerated, 10);
@@ -204,6 +284,7 @@ TEST_F(GoldenTest, OtherEnvironmentsGoldenIsKeptAndThisOnesIsChosen) {
   auto fp = nlohmann::json::parse(LogReader(primary).attr("fingerprint"));
   fp["cpu"]["model"] = "Some Other CPU";
   test::set_root_attr(primary, "fingerprint", fp.dump());
+  write_golden_text(primary);
   const auto before = test::read_file(primary);
   EXPECT_EQ(select_golden(dir_ / "run.h5", scenario_), primary);
   EXPECT_NE(check_golden(dir_ / "run.h5", scenario_).tolerance_reason.find("cpu_model"),

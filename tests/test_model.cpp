@@ -1,11 +1,14 @@
 // Model structure: output shapes and OpenCLIP state-dict names/shapes for RN50 and tiny.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
+#include <tuple>
 
 #include <cmath>
 
 #include "src/model/clip.h"
 #include "src/model/modified_resnet.h"
+#include "tests/test_util.h"
 
 namespace cliprepro {
 namespace {
@@ -23,6 +26,41 @@ std::map<std::string, std::vector<int64_t>> shapes_of(Clip& m) {
   for (const auto& kv : m->named_parameters()) s[kv.key()] = kv.value().sizes().vec();
   for (const auto& kv : m->named_buffers()) s[kv.key()] = kv.value().sizes().vec();
   return s;
+}
+
+// Sizes that cannot build a model are refused with the config's name and key, before any module
+// exists (heads = 0 was a SIGFPE, negative layers ran, 4e9 wrapped).
+TEST(ModelConfig, ImpossibleSizesNameTheKey) {
+  const std::string good = test::read_file(model_config_dir() / "tiny.json");
+  EXPECT_NO_THROW(parse_model_config(good, "tiny"));
+  auto with = [&](const std::string& section, const std::string& key, const std::string& value) {
+    auto j = nlohmann::json::parse(good);
+    auto& obj = section.empty() ? j : j[section];
+    obj[key] = nlohmann::json::parse(value);
+    try {
+      parse_model_config(j.dump(), "edited");
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  for (const auto& [section, key, value, want] :
+       std::vector<std::tuple<std::string, std::string, std::string, std::string>>{
+           {"text_cfg", "heads", "0", "text_cfg.heads must be an integer in [1, 4096], got 0"},
+           {"vision_cfg", "layers", "[1, -2, 1, 1]", "vision_cfg.layers[1] must be an integer"},
+           {"vision_cfg", "layers", "[1, 1, 1]", "vision_cfg.layers must be a list of 4"},
+           {"vision_cfg", "image_size", "0", "vision_cfg.image_size must be an integer in [32,"},
+           {"vision_cfg", "image_size", "48", "vision_cfg.image_size must be a multiple of 32"},
+           {"", "embed_dim", "-64", "embed_dim must be an integer in [1,"},
+           {"vision_cfg", "width", "4000000000", "vision_cfg.width must be an integer"},
+           {"vision_cfg", "width", "1", "vision_cfg.width must be an integer in [2,"},
+           {"text_cfg", "width", "\"wide\"", "text_cfg.width must be an integer"},
+           {"text_cfg", "context_length", "18446744073709551615", "text_cfg.context_length"},
+           {"", "quick_gelu", "1", "quick_gelu must be true or false"}}) {
+    const std::string e = with(section, key, value);
+    EXPECT_NE(e.find("model config 'edited': " + want), std::string::npos)
+        << key << " = " << value << ": " << e;
+  }
 }
 
 TEST(Model, TinyForwardShapesAndNormalisation) {

@@ -116,6 +116,15 @@ TEST(RealDataTraining, CorruptImageFailsNamingTheFile) {
       test::run_cli("run " + s.string() + " --out " + (dir / "out").string() + " --no-golden -q");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("0003.jpg"), std::string::npos) << r.output;
+  // The log says it failed, why, and what it still holds (step 0), never "complete".
+  const LogReader log(dir / "out" / "bad.h5");
+  EXPECT_EQ(log.attr("status"), "failed");
+  EXPECT_NE(log.attr("failure").find("0003.jpg"), std::string::npos) << log.attr("failure");
+  EXPECT_EQ(log.attr("last_step"), "0");
+  EXPECT_EQ(log.last_complete_step(), 0);
+  const auto v = test::run_cli("verify " + (dir / "out" / "bad.h5").string());
+  EXPECT_EQ(v.exit_code, 1) << v.output;
+  EXPECT_NE(v.output.find("(status failed: "), std::string::npos) << v.output;
 }
 
 // skip-bad-samples: the bad sample is found when the data is indexed, left out of every epoch,

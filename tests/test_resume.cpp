@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "harness/log/log_reader.h"
+#include "src/model/checkpoint.h"
 #include "test_paths.h"
 #include "tests/test_util.h"
 
@@ -120,6 +121,46 @@ TEST(Resume, RefusesACheckpointFromOtherSettingsOrNoCheckpoint) {
           dir / "out");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("a.toml"), std::string::npos) << r.output;
+}
+
+// Edited training checkpoints: state of another shape (copy_ would broadcast it) and metadata
+// steps that cannot be the step it was written after are refused, naming the tensor or value.
+TEST(Resume, RefusesBroadcastStateAndImpossibleSteps) {
+  const auto dir = test::temp_dir("resume_edited");
+  auto r = run(write_scenario(dir, "a", "fp32", ""), dir / "out");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto ckpt = (dir / "out" / "a.checkpoints" / "step_3.safetensors").string();
+  std::map<std::string, std::string> meta;
+  const StateDict original = read_safetensors(ckpt, &meta);
+  int n = 0;
+  auto expect_refused = [&](const StateDict& sd, const std::map<std::string, std::string>& m,
+                            const std::string& needle) {
+    const auto edited = dir / ("edited" + std::to_string(n++) + ".safetensors");
+    write_safetensors(edited.string(), sd, m);
+    const auto res = run(write_scenario(dir, "r" + std::to_string(n), "fp32",
+                                        "resume = \"" + edited.string() + "\"\n"),
+                         dir / "out");
+    EXPECT_EQ(res.exit_code, 2) << needle << ": " << res.output;
+    EXPECT_NE(res.output.find(needle), std::string::npos) << res.output;
+  };
+  StateDict broadcast = original;
+  std::string moment;
+  for (auto& [k, t] : broadcast) {
+    if (moment.empty() && k.starts_with("optimizer/exp_avg/")) {
+      moment = k;
+      t = torch::zeros({1});
+    }
+  }
+  ASSERT_FALSE(moment.empty());
+  expect_refused(broadcast, meta, "tensor '" + moment + "' is Float [1], the run needs Float [");
+  for (const std::string bad : {"-5", "0", "abc", "", "3x"}) {
+    auto m = meta;
+    m["step"] = bad;
+    expect_refused(original, m, "metadata step '" + bad + "' is not a step number");
+  }
+  auto later = meta;
+  later["step"] = "2";  // its optimizer state saw 3 updates
+  expect_refused(original, later, "has 3 updates");
 }
 
 }  // namespace

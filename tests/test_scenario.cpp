@@ -13,14 +13,15 @@
 namespace cliprepro {
 namespace {
 
-std::string error_of(const std::string& text) {
+std::string parse_error(const std::string& text, const std::string& path) {
   try {
-    parse_scenario(text, "/x/bad.toml");
+    parse_scenario(text, path);
   } catch (const ScenarioError& e) {
     return e.what();
   }
   return "";
 }
+std::string error_of(const std::string& text) { return parse_error(text, "/x/bad.toml"); }
 
 TEST(Scenario, QuickstartParses) {
   auto s = load_scenario(std::filesystem::path(kSourceDir) / "scenarios" / "quickstart.toml");
@@ -62,6 +63,47 @@ TEST(Scenario, WrongTypeAndBadValuesNameFileAndLine) {
   EXPECT_NE(error_of("[log]\nfull-steps = [\"x:y\"]\n").find("/x/bad.toml:2:"), std::string::npos);
   EXPECT_NE(error_of("precision = \"amp_fp8\"\n").find("/x/bad.toml:1:13: precision 'amp_fp8'"),
             std::string::npos);
+}
+
+// Values no run can mean are file:line:column errors before any work (issue 23's cases).
+TEST(Scenario, ValuesThatCannotBeMeantAreErrors) {
+  auto has = [](const std::string& text, const std::string& want) {
+    const std::string e = error_of(text);
+    EXPECT_NE(e.find(want), std::string::npos) << text << " gave: " << e;
+  };
+  for (const char* v : {"nan", "inf", "-inf"}) {
+    for (const char* k : {"lr", "wd", "beta1", "grad-clip-norm"})
+      has(std::string(k) + " = " + v + "\n", "/x/bad.toml:1:");
+    has(std::string("[log]\nflush-seconds = ") + v + "\n", "'flush-seconds' must be a finite");
+  }
+  has("lr = nan\n", "'lr' must be a finite number");
+  has("eps = 0\n", "/x/bad.toml:1:7: 'eps' must be > 0");
+  has("eps = -1e-8\n", "'eps' must be > 0");
+  has("[determinism]\nthreads = -1\n", "/x/bad.toml:2:11: 'threads' must be in [0, 1024]");
+  has("[determinism]\nthreads = 10000\n", "must be in [0, 1024]");
+  has("[determinism]\nthreads = 4294967297\n", "/x/bad.toml:2:11:");
+  has("zeroshot-frequency = -1\n", "'zeroshot-frequency' must be >= 0");
+  // Step counts: checked arithmetic and a bound.
+  has("epochs = 4611686018427387904\n", "/x/bad.toml:1:10: the schedule has more than");
+  has("epochs = 1152921504606846977\n", "more than 1000000000 steps");
+  has("train-num-samples = 1000000000000\nbatch-size = 1\n", "the schedule has more than");
+  has("steps = 2000000000\n", "/x/bad.toml:1:9: the schedule has more than");
+  // full-steps: beyond the run, negative other than -1, empty ranges, not a step at all.
+  has("steps = 10\n[log]\nfull-steps = [11]\n", "/x/bad.toml:3:14: full-steps: step 11 is beyond");
+  has("steps = 10\n[golden]\npath = \"g.h5\"\nfull-steps = [\"20:\"]\n", "/x/bad.toml:4:");
+  has("[log]\nfull-steps = [-2]\n", "steps are >= 0 (or -1 alone");
+  has("[log]\nfull-steps = [\"5:2\"]\n", "empty range");
+  has("[log]\nfull-steps = [\"abc\"]\n", "step spec 'abc': expected an integer");
+  EXPECT_EQ(error_of("steps = 10\n[log]\nfull-steps = [0, \"2:10:2\", 10, -1]\n"), "");
+  // A log name is one file stem inside --out.
+  for (const char* bad : {"../../x", "/abs/x", "", ".", "..", "a/b", "-x", "a b"})
+    has(std::string("name = \"") + bad + "\"\n", "/x/bad.toml:1:8: 'name' must be one file stem");
+  EXPECT_EQ(error_of("name = \"rn50_bf16-amp.v2\"\n"), "");
+  // A model-config path is relative to the scenario; a shipped name stays a name.
+  EXPECT_EQ(parse_scenario("model = \"cfg/m.json\"\n", "/x/s/a.toml").train.model,
+            "/x/s/cfg/m.json");
+  EXPECT_EQ(parse_scenario("model = \"RN50\"\n", "/x/s/a.toml").train.model, "RN50");
+  EXPECT_NE(parse_error("", "/x/.toml").find("set 'name'"), std::string::npos);
 }
 
 // [numerics] (cliprepro's keys beyond OpenCLIP's flags) and skip-bad-samples.

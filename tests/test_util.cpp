@@ -116,6 +116,44 @@ void flip_bit(const std::filesystem::path& file, const std::string& dataset, int
                   "write");
 }
 
+void edit_digest_rows(const std::filesystem::path& file,
+                      const std::function<void(std::vector<DigestRow>&)>& edit) {
+  h5_quiet();
+  H5Id f = h5_check(H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "open " + file.string());
+  H5Id d = h5_check(H5Dopen2(f.get(), kDigestTable, H5P_DEFAULT), "open /digests");
+  H5Id ftype = h5_check(H5Dget_type(d.get()), "type");
+  const bool stats = H5Tget_member_index(ftype.get(), "stats") >= 0;
+  H5Id mem = digest_row_mem_type(stats);
+  H5Id space = h5_check(H5Dget_space(d.get()), "space");
+  hsize_t n = 0;
+  H5Sget_simple_extent_dims(space.get(), &n, nullptr);
+  std::vector<DigestRow> rows(n);
+  if (n > 0) {
+    h5_check_status(H5Dread(d.get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()),
+                    "read");
+  }
+  edit(rows);
+  hsize_t k = rows.size();
+  h5_check_status(H5Dset_extent(d.get(), &k), "resize /digests");
+  if (k > 0) {
+    H5Id all = h5_check(H5Screate_simple(1, &k, nullptr), "space");
+    h5_check_status(H5Dwrite(d.get(), mem.get(), all.get(), all.get(), H5P_DEFAULT, rows.data()),
+                    "write");
+  }
+}
+
+void set_progress(const std::filesystem::path& file, std::optional<int64_t> step) {
+  h5_quiet();
+  H5Id f = h5_check(H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "open " + file.string());
+  if (!step) {
+    h5_check_status(H5Ldelete(f.get(), "progress", H5P_DEFAULT), "delete /progress");
+    return;
+  }
+  H5Id d = h5_check(H5Dopen2(f.get(), "progress", H5P_DEFAULT), "open /progress");
+  h5_check_status(H5Dwrite(d.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &*step),
+                  "write /progress");
+}
+
 void set_root_attr(const std::filesystem::path& file, const std::string& name,
                    const std::string& value) {
   h5_quiet();

@@ -1,7 +1,12 @@
 // Helpers shared by the test suites: temp dirs, running the CLI, flipping bits in HDF5 files.
 #pragma once
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
+#include <vector>
+
+#include "harness/log/log_format.h"
 
 namespace cliprepro::test {
 
@@ -34,6 +39,13 @@ std::filesystem::path short_scenario(const std::filesystem::path& dir, const std
 // Flips bit `bit` of element `element` of row `row` of dataset `dataset` in an HDF5 file.
 void flip_bit(const std::filesystem::path& file, const std::string& dataset, int64_t row,
               int64_t element, int bit);
+
+// Replaces a log's /digests rows by edit(rows) (fewer, more or changed rows; the table is resized).
+void edit_digest_rows(const std::filesystem::path& file,
+                      const std::function<void(std::vector<DigestRow>&)>& edit);
+
+// Writes a log's /progress (its last complete step), or removes it when `step` is nullopt.
+void set_progress(const std::filesystem::path& file, std::optional<int64_t> step);
 
 // Rewrites a string attribute on the file's root group (e.g. a log's fingerprint).
 void set_root_attr(const std::filesystem::path& file, const std::string& name,

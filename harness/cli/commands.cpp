@@ -155,14 +155,15 @@ int cmd_verify(const std::vector<std::filesystem::path>& logs) {
           corrupt.push_back(name + " at step " + std::to_string(step));
       }
       const bool complete = log.complete();
-      std::printf("%s %s: %zu tensors, %lld stored tensors re-hashed, %s\n",
-                  corrupt.empty() && complete ? "OK     " : "DIFFER ", path.string().c_str(),
-                  log.series().size(), (long long)rehashed,
-                  complete ? "closed cleanly"
-                           : ("not closed: ends at /progress step " +
-                              std::to_string(log.last_complete_step()) + " (status " +
-                              log.attr("status") + ")")
-                                 .c_str());
+      std::printf(
+          "%s %s: %zu tensors, %lld stored tensors re-hashed, %s\n",
+          corrupt.empty() && complete ? "OK     " : "DIFFER ", path.string().c_str(),
+          log.series().size(), (long long)rehashed,
+          complete ? "closed cleanly"
+                   : ("not closed: ends at /progress step " +
+                      std::to_string(log.last_complete_step()) + " (status " + log.attr("status") +
+                      (log.attr("failure").empty() ? "" : ": " + log.attr("failure")) + ")")
+                         .c_str());
       for (const auto& c : corrupt)
         std::printf("  corrupt: %s does not hash to its digest\n", c.c_str());
       if ((!corrupt.empty() || !complete) && exit_code == kExitMatch) exit_code = kExitDiffer;

@@ -3,11 +3,13 @@
 
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <iostream>
 
 #include "harness/cli/commands.h"
 #include "harness/compare/golden.h"
 #include "harness/run/infer.h"
+#include "harness/run/interrupt.h"
 #include "src/train/determinism.h"
 
 namespace cli = cliprepro::cli;
@@ -171,6 +173,9 @@ int main(int argc, char** argv) {
     return cli::kExitError;
   }
 
+  // A run or bless asked to stop finishes its step and leaves an honest log
+  // (harness/run/interrupt.h).
+  if (*run || *bless) cliprepro::install_stop_handlers();
   try {
     if (*run) return cli::cmd_run(run_args);
     if (*bless) return cli::cmd_golden_bless(bless_scenario, bless_quiet);
@@ -189,6 +194,14 @@ int main(int argc, char** argv) {
     }
     if (*env) return cli::cmd_env(env_key);
     if (*keys) return cli::cmd_keys(keys_doc);
+  } catch (const cliprepro::RunInterrupted& e) {
+    std::cerr << "interrupted: " << e.what() << "; "
+              << (std::filesystem::exists(e.log())
+                      ? e.log().string() + " holds steps through " + std::to_string(e.step()) +
+                            " (status interrupted)"
+                      : std::string("no golden written (bless keeps one only from a whole run)"))
+              << "\n";
+    return 128 + e.signal();
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return cli::kExitError;

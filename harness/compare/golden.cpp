@@ -2,12 +2,16 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
+#include <set>
 #include <sstream>
 
+#include "harness/compare/file_sha256.h"
 #include "harness/compare/golden_text.h"
 #include "harness/log/digest.h"
 #include "harness/log/env_fingerprint.h"
@@ -40,17 +44,40 @@ void write_golden_text(const std::filesystem::path& golden) {
   }
 }
 
-void check_golden_text(const LogReader& golden) {
-  const auto path = golden_text_path(golden.path());
+namespace {
+
+std::string read_companion(const std::filesystem::path& golden) {
+  const auto path = golden_text_path(golden);
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    throw GoldenMissing("golden " + golden.path().string() + " has no text companion " +
-                        path.string() + "; write it with: cliprepro golden text " +
-                        golden.path().string());
+    throw GoldenMissing("golden " + golden.string() + " has no text companion " + path.string() +
+                        "; write it with: cliprepro golden text " + golden.string());
   }
   std::stringstream text;
   text << in.rdbuf();
-  if (text.str() != golden_text(golden)) {
+  return text.str();
+}
+
+}  // namespace
+
+void check_golden_sha256(const std::filesystem::path& golden) {
+  const std::string recorded = recorded_sha256(read_companion(golden));
+  if (recorded.empty()) {
+    throw std::runtime_error(golden_text_path(golden).string() +
+                             " records no sha256 of the golden (written by an older cliprepro): "
+                             "rewrite it with: cliprepro golden text " +
+                             golden.string());
+  }
+  if (file_sha256(golden) != recorded) {
+    throw std::runtime_error("golden " + golden.string() +
+                             " does not hash to the SHA-256 its companion records: damaged or "
+                             "edited since it was blessed; bless it again (not read further)");
+  }
+}
+
+void check_golden_text(const LogReader& golden) {
+  const auto path = golden_text_path(golden.path());
+  if (read_companion(golden.path()) != golden_text(golden)) {
     throw std::runtime_error(path.string() + " does not describe " + golden.path().string() +
                              " (one was re-blessed or edited without the other); re-bless, or "
                              "rewrite the text from the binary with: cliprepro golden text " +
@@ -121,10 +148,50 @@ RunResult bless_golden(const Scenario& s, bool progress) {
   }
 }
 
+void check_golden_covers(const LogReader& run, const LogReader& golden) {
+  const std::string g = "golden " + golden.path().string();
+  if (!golden.complete()) {
+    throw std::runtime_error(
+        g + " was not closed cleanly (status '" + golden.attr("status") + "', last complete step " +
+        std::to_string(golden.last_complete_step()) + "): it proves nothing; bless it again");
+  }
+  if (golden.attr("last_step") != std::to_string(golden.last_complete_step())) {
+    throw std::runtime_error(g + " is inconsistent: its last_step attribute says " +
+                             golden.attr("last_step") + ", /progress says " +
+                             std::to_string(golden.last_complete_step()));
+  }
+  if (golden.last_complete_step() != run.last_complete_step()) {
+    throw std::runtime_error(g + " ends at step " + std::to_string(golden.last_complete_step()) +
+                             ", the run at step " + std::to_string(run.last_complete_step()) +
+                             ": it was blessed for another schedule; bless it again");
+  }
+  int64_t covered = 0;
+  for (const auto& [name, sg] : golden.series()) {
+    const TensorSeries* sr = run.find(name);
+    if (sr == nullptr) continue;  // compare reports it as missing in the run
+    const std::set<int64_t> has(sg.steps.begin(),
+                                sg.steps.end());  // a hostile file may be unsorted
+    std::vector<int64_t> lacking;
+    std::copy_if(sr->steps.begin(), sr->steps.end(), std::back_inserter(lacking),
+                 [&](int64_t step) { return !has.contains(step); });
+    if (!lacking.empty()) {
+      throw std::runtime_error(g + " lacks " + std::to_string(lacking.size()) + " of the " +
+                               std::to_string(sr->steps.size()) + " digests the run holds for " +
+                               name + " (first: step " + std::to_string(lacking.front()) +
+                               "): it cannot vouch for the run; bless it again");
+    }
+    covered += int64_t(sr->steps.size());
+  }
+  if (covered == 0)
+    throw std::runtime_error(g + " holds no digest of any tensor of the run: it proves nothing");
+}
+
 CompareResult check_golden(const std::filesystem::path& log, const Scenario& s) {
   const auto golden_path = select_golden(log, s);
+  check_golden_sha256(golden_path);  // before HDF5 parses a byte of it
   LogReader run(log), golden(golden_path);
   check_golden_text(golden);
+  check_golden_covers(run, golden);
   CompareOptions opts;
   opts.b_is_subset = true;
   opts.verify = true;  // a corrupt golden (or run log) never matches

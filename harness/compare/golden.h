@@ -40,11 +40,19 @@ RunResult bless_golden(const Scenario& s, bool progress);
 
 // Writes (atomically) the text companion of a golden file (harness/compare/golden_text.h).
 void write_golden_text(const std::filesystem::path& golden);
+// Throws GoldenMissing without a companion, std::runtime_error when the golden file does not
+// hash to the SHA-256 its companion records (checked on the bytes, before any HDF5 parsing).
+void check_golden_sha256(const std::filesystem::path& golden);
 // Throws GoldenMissing without a companion, std::runtime_error when it disagrees with the file.
 void check_golden_text(const LogReader& golden);
 
-// Compares a run log against select_golden()'s golden, after check_golden_text (the golden may hold
-// a subset).
+// Throws (exit 2) unless the golden can vouch for the run: closed cleanly, /progress agreeing with
+// its last step and ending where the run ends, and holding every digest the run holds for each
+// tensor it names. "0 digests compared" is never a match.
+void check_golden_covers(const LogReader& run, const LogReader& golden);
+
+// Compares a run log against select_golden()'s golden, after check_golden_text and
+// check_golden_covers (the golden may name a subset of the run's tensors).
 CompareResult check_golden(const std::filesystem::path& log, const Scenario& s);
 
 }  // namespace cliprepro

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "harness/compare/file_sha256.h"
 #include "harness/log/digest.h"
 
 namespace cliprepro {
@@ -26,6 +27,14 @@ std::string scalar_text(const LogReader& log, const char* name, int64_t step) {
 
 }  // namespace
 
+std::string recorded_sha256(const std::string& companion) {
+  const std::string key = std::string("\n") + kSha256Field + "\t";
+  const auto at = companion.find(key);
+  if (at == std::string::npos) return "";
+  const auto begin = at + key.size();
+  return companion.substr(begin, companion.find('\n', begin) - begin);
+}
+
 std::filesystem::path golden_text_path(const std::filesystem::path& golden) {
   auto p = golden;
   return p.replace_extension(".txt");
@@ -45,6 +54,8 @@ std::string golden_text(const LogReader& golden) {
       golden.attr("scenario_name") +
       "): per step, scalars in full precision (%.17g) and per\n"
       "# tensor family XXH3-64 over its tensors' digests at that step in name order (-: none).\n"
+      "# sha256: of the golden file, checked before HDF5 reads it.\n" +
+      std::string(kSha256Field) + "\t" + file_sha256(golden.path()) + "\n" +
       "step\tloss\tlr\tlogit_scale";
   for (const auto& f : families) out += "\t" + f;
   out += "\n";

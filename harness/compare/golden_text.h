@@ -1,7 +1,9 @@
 // A golden's text companion (<golden>.txt beside <golden>.h5), written by `golden bless` so that
 // a re-bless shows as a readable diff: per step, loss, lr and logit_scale in full precision and
-// one combined digest per tensor family. `golden check` regenerates it from the binary golden and
-// requires the committed text to agree, so the two cannot drift apart.
+// one combined digest per tensor family, and the SHA-256 of the golden file. `golden check` first
+// hashes the file against that SHA-256 (before HDF5 parses it: a damaged file is refused without
+// reading it), then regenerates the text from the binary golden and requires the committed text
+// to agree, so the two cannot drift apart.
 #pragma once
 #include <filesystem>
 #include <string>
@@ -13,8 +15,14 @@ namespace cliprepro {
 // <dir>/<stem>.txt for <dir>/<stem>.h5.
 std::filesystem::path golden_text_path(const std::filesystem::path& golden);
 
-// The companion of a log: a header, then one tab-separated row per step. A family's digest at
-// a step is XXH3-64 over the 8-byte digests of its tensors at that step, in name order.
+// The companion's line `sha256<TAB><hex>`: the SHA-256 of the golden file's bytes.
+inline constexpr const char* kSha256Field = "sha256";
+// The SHA-256 a companion records; "" when it has none.
+std::string recorded_sha256(const std::string& companion);
+
+// The companion of a log: a header (with the file's SHA-256), then one tab-separated row per step.
+// A family's digest at a step is XXH3-64 over the 8-byte digests of its tensors at that step, in
+// name order.
 std::string golden_text(const LogReader& golden);
 
 }  // namespace cliprepro

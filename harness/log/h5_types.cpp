@@ -1,5 +1,7 @@
 #include "harness/log/h5_types.h"
 
+#include <algorithm>
+
 #include <stdexcept>
 
 namespace cliprepro {
@@ -110,16 +112,21 @@ H5Id h5_type_for(torch::ScalarType t) {
 }
 
 void h5_write_string_attr(hid_t obj, const std::string& name, const std::string& value) {
+  // Fixed length, not variable: a variable-length string lives in the global heap, which has no
+  // checksum, and libhdf5 1.10 crashes reading one whose heap byte was flipped. A fixed-length
+  // value lives in the (checksummed) object header, so a damaged file gives an error instead.
   H5Id ty = h5_check(H5Tcopy(H5T_C_S1), "string type");
-  h5_check_status(H5Tset_size(ty.get(), H5T_VARIABLE), "string size");
+  h5_check_status(H5Tset_size(ty.get(), std::max<size_t>(value.size(), 1)), "string size");
+  h5_check_status(H5Tset_strpad(ty.get(), H5T_STR_NULLPAD), "string padding");
   h5_check_status(H5Tset_cset(ty.get(), H5T_CSET_UTF8), "string cset");
   H5Id space = h5_check(H5Screate(H5S_SCALAR), "scalar space");
   if (H5Aexists(obj, name.c_str()) > 0) H5Adelete(obj, name.c_str());
   H5Id attr =
       h5_check(H5Acreate2(obj, name.c_str(), ty.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
                "create attribute " + name);
-  const char* p = value.c_str();
-  h5_check_status(H5Awrite(attr.get(), ty.get(), &p), "write attribute " + name);
+  std::string padded = value;
+  padded.resize(std::max<size_t>(value.size(), 1), '\0');
+  h5_check_status(H5Awrite(attr.get(), ty.get(), padded.data()), "write attribute " + name);
 }
 
 std::string h5_read_string_attr(hid_t obj, const std::string& name) {

@@ -2,7 +2,9 @@
 
 #include "src/log_schema.h"
 
+#include <charconv>
 #include <stdexcept>
+#include <system_error>
 
 #include "harness/log/glob.h"
 
@@ -16,17 +18,24 @@ bool StepSpec::contains(int64_t step, int64_t last_step) const {
 }
 
 StepSpec parse_step_spec(const std::string& text) {
+  const std::string form = "step spec '" + text +
+                           "': expected an integer (-1 = last step), \"a:b\", \"a:\" or \"a:b:k\"";
   auto to_int = [&](const std::string& s) {
-    size_t pos = 0;
-    const long long v = std::stoll(s, &pos);
-    if (pos != s.size()) throw std::invalid_argument("bad step spec '" + text + "'");
-    return int64_t(v);
+    int64_t v = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size())
+      throw std::invalid_argument(form);
+    if (v < 0)
+      throw std::invalid_argument("step spec '" + text +
+                                  "': steps are >= 0 (or -1 alone, the last step)");
+    return v;
   };
   StepSpec spec;
   const auto c1 = text.find(':');
   if (c1 == std::string::npos) {
+    if (text == "-1") return StepSpec{-1, StepSpec::kOpen, 1};
     spec.start = to_int(text);
-    spec.stop = spec.start == -1 ? StepSpec::kOpen : spec.start + 1;
+    spec.stop = spec.start + 1;
     return spec;
   }
   const auto c2 = text.find(':', c1 + 1);
@@ -37,6 +46,8 @@ StepSpec parse_step_spec(const std::string& text) {
   spec.stop = b.empty() ? StepSpec::kOpen : to_int(b);
   if (c2 != std::string::npos) spec.stride = to_int(text.substr(c2 + 1));
   if (spec.stride < 1) throw std::invalid_argument("step spec '" + text + "': stride must be >= 1");
+  if (spec.stop <= spec.start)
+    throw std::invalid_argument("step spec '" + text + "': empty range (a:b needs a < b)");
   return spec;
 }
 

@@ -113,9 +113,22 @@ LogWriter::LogWriter(const std::filesystem::path& path, LogSelection selection, 
   thread_ = std::thread([this] { writer_loop(); });
 }
 
+const char* log_end_status(LogEnd end) {
+  switch (end) {
+    case LogEnd::kComplete:
+      return "complete";
+    case LogEnd::kFailed:
+      return "failed";
+    case LogEnd::kInterrupted:
+      return "interrupted";
+  }
+  return "?";
+}
+
 LogWriter::~LogWriter() {
   try {
-    close();
+    // Reached without close() only when the run left by an exception nobody named.
+    close(LogEnd::kFailed, "the run ended without closing its log");
   } catch (...) {
     // Destructors must not throw; close() explicitly to see errors.
   }
@@ -352,6 +365,7 @@ void LogWriter::flush_to_disk() {
       H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &last_written_),
       "write /progress");
   h5_check_status(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "flush " + path_.string());
+  on_disk_ = last_written_;
   // From the first training step on (step 1, or the one after a resumed run's checkpoint step)
   // every tensor exists: switch to SWMR so a crash cannot corrupt the file.
   if (!swmr_ && last_written_ > first_written_) {
@@ -393,7 +407,7 @@ void LogWriter::flush_rows() {
   }
 }
 
-void LogWriter::close() {
+void LogWriter::close(LogEnd end, const std::string& reason) {
   if (closed_) return;
   closed_ = true;
   {
@@ -402,19 +416,23 @@ void LogWriter::close() {
     cv_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
-  rethrow_if_failed();
-  flush_rows();
-  h5_check_status(
-      H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &last_written_),
-      "write /progress");
+  if (end == LogEnd::kComplete) rethrow_if_failed();
+  if (!error_) {  // after a writer error the pending rows may be what failed: leave them
+    flush_rows();
+    h5_check_status(
+        H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &last_written_),
+        "write /progress");
+    on_disk_ = last_written_;
+  }
   series_.clear();
   digests_.reset();
   progress_.reset();
   file_.reset();
-  // Attributes cannot change under SWMR: reopen to mark the log complete.
+  // Attributes cannot change under SWMR: reopen to mark how the log ended.
   H5Id f = h5_check(H5Fopen(path_.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "reopen " + path_.string());
-  h5_write_string_attr(f.get(), "last_step", std::to_string(last_written_));
-  h5_write_string_attr(f.get(), "status", "complete");
+  h5_write_string_attr(f.get(), "last_step", std::to_string(on_disk_));
+  h5_write_string_attr(f.get(), "status", log_end_status(end));
+  if (end != LogEnd::kComplete) h5_write_string_attr(f.get(), "failure", reason);
 }
 
 }  // namespace cliprepro

@@ -14,8 +14,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -32,6 +32,11 @@ namespace cliprepro {
 // memory and are written deflated at close() (goldens: written to a temporary file and renamed, so
 // compactness matters, not crashes).
 enum class WriteMode { kStreaming, kBuffered };
+
+// How a log ends: its `status` attribute. kFailed also records `failure` (the error message);
+// both keep every step written before it in the file (`last_step`, /progress).
+enum class LogEnd { kComplete, kFailed, kInterrupted };
+const char* log_end_status(LogEnd end);  // "complete", "failed", "interrupted"
 
 // Where logging time goes, in seconds: hashing on the training thread (digests, statistics,
 // copies of full tensors), waiting there for queue space, and HDF5 work on the writer thread,
@@ -53,8 +58,9 @@ class LogWriter {
   // Blocks until every step written so far has been handed to HDF5 and, when streaming, flushed
   // to disk (at most flush-seconds later). Rethrows a writer-thread error.
   void sync();
-  // Drains the queue, marks the log complete and closes it. Rethrows a writer-thread error.
-  void close();
+  // Drains the queue, marks the log's end and closes it. kComplete rethrows a writer-thread
+  // error; the other ends are best effort (they run on an error path) and keep what was written.
+  void close(LogEnd end = LogEnd::kComplete, const std::string& reason = "");
   // Totals so far (complete once close() has returned).
   LogWriterTimes times() {
     std::lock_guard lock(mu_);
@@ -87,6 +93,7 @@ class LogWriter {
   bool swmr_ = false;
   int64_t last_written_ = -1;
   int64_t first_written_ = -1;  // 0, or a resumed run's checkpoint step
+  int64_t on_disk_ = -1;        // last step /progress holds on disk
   H5Id progress_;  // /progress: [last complete step] (attributes cannot change under SWMR)
 
   std::mutex mu_;

@@ -7,6 +7,7 @@
 
 #include "harness/log/env_fingerprint.h"
 #include "harness/log/log_writer.h"
+#include "harness/run/interrupt.h"
 #include "harness/run/progress.h"
 #include "src/dist/process_group.h"
 #include "src/train/determinism.h"
@@ -103,11 +104,26 @@ RunResult train_and_log(const Scenario& s, const RunOptions& opts) {
   LogWriter writer(opts.log_path, opts.selection, total, provenance, opts.mode);
   Progress progress(s.name, total, opts.progress);
   RunResult r;
-  r.summary = trainer.run([&](const StepRecord& rec) { writer.write(rec); },
-                          [&](int64_t step, int64_t n, double loss, double lr) {
-                            progress.update(step, loss, lr);
-                            (void)n;
-                          });
+  try {
+    r.summary = trainer.run([&](const StepRecord& rec) { writer.write(rec); },
+                            [&](int64_t step, int64_t n, double loss, double lr) {
+                              progress.update(step, loss, lr);
+                              (void)n;
+                              // Between steps: everything of `step` is handed to the writer.
+                              if (const int sig = stop_signal()) throw RunInterrupted(sig, step);
+                            });
+  } catch (const RunInterrupted& e) {
+    progress.finish();
+    writer.close(LogEnd::kInterrupted, e.what());
+    throw RunInterrupted(e.signal(), e.step(), opts.log_path);
+  } catch (const std::exception& e) {
+    // The log says it failed, why, and the last step it holds; then the error goes on to the CLI.
+    try {
+      writer.close(LogEnd::kFailed, e.what());
+    } catch (...) {
+    }
+    throw;
+  }
   progress.finish();
   writer.close();
   if (trainer.world_size() > 1 && trainer.rank() == 0 && opts.mode == WriteMode::kStreaming) {

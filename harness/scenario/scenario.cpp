@@ -4,6 +4,7 @@
 
 #include <toml++/toml.h>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 namespace cliprepro {
@@ -159,6 +160,37 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
   }
 
   // Rules that span keys.
+  auto node = [&](const char* section, const char* key) -> const toml::node& {
+    const toml::node* n =
+        *section ? root.at_path(std::string(section) + "." + key).node() : root.get(key);
+    return n != nullptr ? *n : static_cast<const toml::node&>(root);
+  };
+  if (!root.contains("name") && !scenario_name_problem(s.name).empty()) {
+    r.fail(root, "the file stem '" + s.name + "' cannot name a log (" +
+                     scenario_name_problem(s.name) + "): set 'name'");
+  }
+  const TrainConfig& t = s.train;  // at world size 1: the longest schedule a launch can give
+  int64_t total = t.steps;
+  if (t.steps == 0 && __builtin_mul_overflow(t.steps_per_epoch(), t.epochs, &total))
+    total = std::numeric_limits<int64_t>::max();
+  if (total > kMaxTotalSteps) {
+    r.fail(node("", t.steps > 0 ? "steps" : "epochs"),
+           "the schedule has more than " + std::to_string(kMaxTotalSteps) +
+               " steps (steps per epoch " + std::to_string(t.steps_per_epoch()) + " x epochs " +
+               std::to_string(t.epochs) + "): not a run that can be meant");
+  }
+  for (const auto& [section, specs] :
+       {std::pair{"log", &s.log.full_steps}, std::pair{"golden", &s.golden.selection.full_steps}}) {
+    for (const StepSpec& spec : *specs) {
+      if (spec.start > total) {
+        r.fail(node(section, "full-steps"), "full-steps: step " + std::to_string(spec.start) +
+                                                " is beyond the run's last step " +
+                                                std::to_string(total));
+      }
+    }
+  }
+  // A model-config path is relative to the scenario, as other paths are (a shipped name is not).
+  if (s.train.model.ends_with(".json")) s.train.model = from_scenario(path, s.train.model);
   auto& data = s.train.data;
   if (data.dataset_type != DatasetType::kSynthetic && data.train_data.empty()) {
     r.fail(*root.get("dataset-type"),

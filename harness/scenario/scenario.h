@@ -45,6 +45,14 @@ struct Scenario {
 // (train_config_keys()), in the order the docs list them.
 const std::vector<ConfigKey<Scenario>>& scenario_keys();
 
+// "" when `name` can be a log's file stem (the `name` key, or the scenario file's stem), else
+// the rule it breaks.
+std::string scenario_name_problem(const std::string& name);
+
+// The longest schedule a scenario may ask for: more cannot be meant, and step arithmetic
+// (steps per epoch × epochs) is checked against it.
+inline constexpr int64_t kMaxTotalSteps = 1'000'000'000;
+
 Scenario load_scenario(const std::filesystem::path& path);
 Scenario parse_scenario(const std::string& text, const std::filesystem::path& path);
 

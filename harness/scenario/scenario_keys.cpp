@@ -2,6 +2,9 @@
 // table: these rows plus the trainer's (src/train/train_config_keys.cpp).
 #include "harness/scenario/scenario.h"
 
+#include <algorithm>
+#include <cctype>
+
 namespace cliprepro {
 
 template <>
@@ -75,9 +78,16 @@ using checks::greater_than;
 
 #define KEY(...) CLIPREPRO_KEY(Scenario, __VA_ARGS__)
 
+Check<std::string> file_stem() {
+  return [](const std::string& v) { return scenario_name_problem(v); };
+}
+
 std::vector<ConfigKey<Scenario>> harness_top_keys() {
   return {
-      KEY("", "name", name, kPlain, "log file name (`<out>/<name>.h5`) and label", {}, "file stem"),
+      KEY("", "name", name, kPlain,
+          "log file name (`<out>/<name>.h5`) and label: 1–128 of `A-Z a-z 0-9 _ . -`, not "
+          "starting with `.` or `-`",
+          file_stem(), "file stem"),
       KEY("", "description", description, kPlain, "free text"),
   };
 }
@@ -120,6 +130,16 @@ std::vector<ConfigKey<Scenario>> harness_section_keys() {
 }
 
 }  // namespace
+
+std::string scenario_name_problem(const std::string& name) {
+  // One file stem inside --out: no separators, no "..", nothing a shell or HDF5 tool chokes on.
+  const bool chars_ok = std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  });
+  if (name.empty() || name.size() > 128 || !chars_ok || name.front() == '.' || name.front() == '-')
+    return "must be one file stem: 1-128 characters of A-Z a-z 0-9 _ . -, not starting with . or -";
+  return "";
+}
 
 const std::vector<ConfigKey<Scenario>>& scenario_keys() {
   static const std::vector<ConfigKey<Scenario>> keys = [] {

@@ -1,5 +1,11 @@
 #include "src/model/checkpoint.h"
 
+#include <caffe2/serialize/in_memory_adapter.h>
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/unpickler.h>
+
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -62,14 +68,68 @@ bool is_zip(const std::vector<char>& b) {
   return b.size() >= 4 && std::memcmp(b.data(), "PK\x03\x04", 4) == 0;
 }
 
-StateDict state_dict_from_ivalue(const c10::IValue& root, const std::string& path) {
+// A zip's storage record may be shorter than the tensor viewing it: every element must lie inside
+// the record it was read from.
+void check_within_storage(const torch::Tensor& t, const std::map<const void*, size_t>& records,
+                          const std::string& where) {
+  if (t.numel() == 0) return;
+  if (!t.has_storage() || t.is_sparse()) throw std::runtime_error(where + ": not a dense tensor");
+  const auto record = records.find(t.storage().data());
+  if (record == records.end())
+    throw std::runtime_error(where + ": its storage is no record of the file");
+  const size_t held = std::min(record->second, t.storage().nbytes());
+  if (t.storage_offset() < 0) throw std::runtime_error(where + ": negative storage offset");
+  // Flat index of the last element + 1, in elements, overflow-checked.
+  uint64_t extent = uint64_t(t.storage_offset()), need = 0;
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    uint64_t span = 0;
+    if (t.stride(d) < 0 ||
+        __builtin_mul_overflow(uint64_t(t.size(d) - 1), uint64_t(t.stride(d)), &span) ||
+        __builtin_add_overflow(extent, span, &extent))
+      throw std::runtime_error(where + ": strides reach outside any storage");
+  }
+  if (__builtin_add_overflow(extent, uint64_t(1), &extent) ||
+      __builtin_mul_overflow(extent, uint64_t(t.element_size()), &need) || need > held) {
+    throw std::runtime_error(where + ": its storage record holds " + std::to_string(held) +
+                             " bytes, the tensor " + shape_str(t.sizes()) + " needs " +
+                             std::to_string(need));
+  }
+}
+
+// torch::pickle_load, with each storage record's size kept: the unpickler sizes a storage by the
+// element count the pickle claims, not by its record, so a short record would be read past its
+// end (PyTorch's own loader compares the two; LibTorch's does not). `records`: the address of
+// every record read -> its size in bytes.
+c10::IValue unpickle_zip(const std::vector<char>& bytes, std::map<const void*, size_t>& records) {
+  caffe2::serialize::PyTorchStreamReader zip(
+      std::make_shared<caffe2::serialize::MemoryReadAdapter>(bytes.data(), off_t(bytes.size())));
+  auto [pickle, pickle_size] = zip.getRecord("data.pkl");
+  size_t consumed = 0;
+  auto read = [&](char* out, size_t n) {
+    n = std::min(n, pickle_size - consumed);
+    std::memcpy(out, static_cast<const char*>(pickle.get()) + consumed, n);
+    consumed += n;
+    return n;
+  };
+  auto read_record = [&](const std::string& name) {
+    auto [data, size] = zip.getRecord("data/" + name);
+    records[data.get()] = size;
+    return std::move(data);
+  };
+  torch::jit::Unpickler unpickler(read, nullptr, nullptr, read_record, std::nullopt);
+  unpickler.set_version(zip.version());
+  return unpickler.parse_ivalue();
+}
+
+StateDict state_dict_from_ivalue(const c10::IValue& root, const std::string& path,
+                                 const std::map<const void*, size_t>& records) {
   if (!root.isGenericDict()) {
     throw std::runtime_error("'" + path + "': the pickled object is not a dict (state dict)");
   }
   auto dict = root.toGenericDict();
   for (const auto& entry : dict) {
     if (entry.key().isString() && entry.key().toStringRef() == "state_dict") {
-      return state_dict_from_ivalue(entry.value(), path + ":state_dict");
+      return state_dict_from_ivalue(entry.value(), path + ":state_dict", records);
     }
   }
   StateDict sd;
@@ -80,7 +140,9 @@ StateDict state_dict_from_ivalue(const c10::IValue& root, const std::string& pat
                                                        : std::string("with a non-string key")) +
                                " is not a tensor, and there is no 'state_dict' key");
     }
-    sd.emplace_back(entry.key().toStringRef(), entry.value().toTensor());
+    const auto& t = entry.value().toTensor();
+    check_within_storage(t, records, "'" + path + "' tensor '" + entry.key().toStringRef() + "'");
+    sd.emplace_back(entry.key().toStringRef(), t);
   }
   return sd;
 }
@@ -113,24 +175,70 @@ StateDict parse_safetensors(const std::vector<char>& bytes, const std::string& p
   }
   const char* data = bytes.data() + 8 + header_len;
   const uint64_t data_len = bytes.size() - 8 - header_len;
+  if (!header.is_object())
+    throw std::runtime_error("'" + path + "': safetensors header is not an object");
+  // As the reference implementation: each tensor's bytes lie inside the data section, and
+  // together they tile it without overlap or gaps. Sizes are checked before anything is
+  // allocated; nothing outside the data section is ever read.
   StateDict sd;
+  std::vector<std::pair<uint64_t, uint64_t>> spans;  // [begin, end) of each tensor
   for (const auto& [key, info] : header.items()) {
     if (key == "__metadata__") {
-      if (metadata != nullptr)
-        for (const auto& [k, v] : info.items()) (*metadata)[k] = v.get<std::string>();
+      if (!info.is_object())
+        throw std::runtime_error("'" + path + "': __metadata__ is not an object");
+      for (const auto& [k, v] : info.items()) {
+        if (!v.is_string())
+          throw std::runtime_error("'" + path + "': __metadata__ entry '" + k +
+                                   "' is not a string");
+        if (metadata != nullptr) (*metadata)[k] = v.get<std::string>();
+      }
       continue;
     }
     const std::string where = "'" + path + "' tensor '" + key + "'";
-    const auto dtype = dtype_from_safetensors(info.at("dtype").get<std::string>(), where);
-    const auto shape = info.at("shape").get<std::vector<int64_t>>();
-    const auto offsets = info.at("data_offsets").get<std::vector<uint64_t>>();
-    auto t = torch::empty(shape, torch::TensorOptions().dtype(dtype));
-    const uint64_t nbytes = t.nbytes();
-    if (offsets.size() != 2 || offsets[1] > data_len || offsets[1] - offsets[0] != nbytes) {
-      throw std::runtime_error(where + ": data_offsets do not match its shape and dtype");
+    auto bad = [&](const std::string& what) { return std::runtime_error(where + ": " + what); };
+    if (!info.is_object() || !info.contains("dtype") || !info["dtype"].is_string() ||
+        !info.contains("shape") || !info["shape"].is_array() || !info.contains("data_offsets") ||
+        !info["data_offsets"].is_array()) {
+      throw bad("needs string 'dtype', array 'shape' and array 'data_offsets'");
     }
-    std::memcpy(t.data_ptr(), data + offsets[0], nbytes);
+    const auto dtype = dtype_from_safetensors(info["dtype"].get<std::string>(), where);
+    std::vector<int64_t> shape;
+    uint64_t nbytes = torch::elementSize(dtype);
+    for (const auto& d : info["shape"]) {
+      if (!d.is_number_unsigned()) throw bad("shape entries must be integers >= 0");
+      const uint64_t n = d.get<uint64_t>();
+      if (n > uint64_t(INT64_MAX) || __builtin_mul_overflow(nbytes, n, &nbytes))
+        throw bad("shape overflows");
+      shape.push_back(int64_t(n));
+    }
+    const auto& off = info["data_offsets"];
+    if (off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+      throw bad("data_offsets must be two integers >= 0");
+    const uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
+    if (begin > end || end > data_len || end - begin != nbytes) {
+      throw bad("data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
+                ") do not hold its " + std::to_string(nbytes) + " bytes inside the " +
+                std::to_string(data_len) + "-byte data section");
+    }
+    spans.emplace_back(begin, end);
+    auto t = torch::empty(shape, torch::TensorOptions().dtype(dtype));
+    if (nbytes > 0) std::memcpy(t.data_ptr(), data + begin, nbytes);
     sd.emplace_back(key, std::move(t));
+  }
+  std::sort(spans.begin(), spans.end());
+  uint64_t covered = 0;
+  for (const auto& [begin, end] : spans) {
+    if (begin != covered) {
+      throw std::runtime_error("'" + path + "': tensor data " +
+                               std::string(begin < covered ? "overlaps" : "leaves a gap") +
+                               " at byte " + std::to_string(std::min(begin, covered)) +
+                               " of the data section");
+    }
+    covered = end;
+  }
+  if (covered != data_len) {
+    throw std::runtime_error("'" + path + "': " + std::to_string(data_len - covered) +
+                             " bytes after the last tensor's data");
   }
   return sd;
 }
@@ -180,14 +288,15 @@ StateDict read_checkpoint(const std::string& path) {
   {
     auto bytes = read_file(path);
     if (is_zip(bytes)) {
+      std::map<const void*, size_t> records;
       c10::IValue root;
       try {
-        root = torch::pickle_load(bytes);
+        root = unpickle_zip(bytes, records);
       } catch (const c10::Error& e) {
         throw std::runtime_error(
             "'" + path + "': cannot unpickle torch zip checkpoint: " + e.what_without_backtrace());
       }
-      sd = state_dict_from_ivalue(root, path);
+      sd = state_dict_from_ivalue(root, path, records);
     } else if (looks_like_safetensors(bytes)) {
       sd = parse_safetensors(bytes, path, nullptr);
     } else if (bytes.size() >= 2 && uint8_t(bytes[0]) == 0x80) {  // pickle protocol marker
@@ -215,7 +324,7 @@ std::string LoadReport::describe() const {
   };
   list("missing keys (in the model, not in the checkpoint)", missing);
   list("unexpected keys (in the checkpoint, not in the model)", unexpected);
-  list("shape mismatches", mismatched);
+  list("shape or dtype mismatches", mismatched);
   return o.str();
 }
 
@@ -237,6 +346,12 @@ LoadReport load_state_dict(torch::nn::Module& model, const StateDict& checkpoint
     if (src.sizes() != dst.sizes()) {
       report.mismatched.push_back(key + ": checkpoint " + shape_str(src.sizes()) + " vs model " +
                                   shape_str(dst.sizes()));
+      continue;
+    }
+    if (src.scalar_type() != dst.scalar_type()) {  // no silent conversion of stored bits
+      report.mismatched.push_back(key + ": checkpoint dtype " +
+                                  std::string(c10::toString(src.scalar_type())) + " vs model " +
+                                  std::string(c10::toString(dst.scalar_type())));
       continue;
     }
     dst.copy_(src);

@@ -32,14 +32,15 @@ void write_safetensors(const std::string& path, const StateDict& tensors,
 struct LoadReport {
   std::vector<std::string> missing;     // in the model, not in the checkpoint
   std::vector<std::string> unexpected;  // in the checkpoint, not in the model
-  std::vector<std::string> mismatched;  // "key: checkpoint [a, b] vs model [c, d]"
+  std::vector<std::string> mismatched;  // "key: checkpoint [a, b] vs model [c, d]", or dtypes
   bool clean() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
   std::string describe() const;
 };
 
-// Copies matching tensors into the model (casting dtype, as PyTorch's param.copy_ does).
-// Like PyTorch: a missing BatchNorm num_batches_tracked is not an error, and shape mismatches
-// always are. strict=true throws std::runtime_error with the full report when not clean().
+// Copies matching tensors into the model. Like PyTorch: a missing BatchNorm num_batches_tracked
+// is not an error, and shape mismatches always are. Unlike PyTorch's param.copy_, a dtype that
+// differs from the model's is never converted: it is a mismatch too (convert the checkpoint
+// explicitly). strict=true throws std::runtime_error with the full report when not clean().
 LoadReport load_state_dict(torch::nn::Module& model, const StateDict& checkpoint, bool strict);
 
 }  // namespace cliprepro

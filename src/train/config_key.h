@@ -4,6 +4,7 @@
 // of these (src/train/train_config_keys.cpp, harness/scenario/scenario_keys.cpp).
 #pragma once
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -111,7 +112,12 @@ struct ValueCodec<I, std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I
 template <>
 struct ValueCodec<double> {
   static constexpr ValueType kType = ValueType::kFloat;
-  static double from(const ConfigValue& v, const std::string&) { return std::get<double>(v); }
+  // No key means anything by NaN or infinity (TOML accepts nan and inf).
+  static double from(const ConfigValue& v, const std::string& key) {
+    const double x = std::get<double>(v);
+    if (!std::isfinite(x)) throw std::invalid_argument("'" + key + "' must be a finite number");
+    return x;
+  }
   static nlohmann::json to_json(double v) { return v; }
 };
 template <>
@@ -171,6 +177,11 @@ inline Check<double> greater_than(double lo) {
 }
 inline Check<double> at_least(double lo) {
   return [lo](double v) { return v >= lo ? "" : "must be >= " + bound_text(lo); };
+}
+inline Check<double> between(double lo, double hi) {  // [lo, hi]
+  return [lo, hi](double v) {
+    return v >= lo && v <= hi ? "" : "must be in [" + bound_text(lo) + ", " + bound_text(hi) + "]";
+  };
 }
 inline Check<double> in_unit_interval(bool closed) {  // [0, 1) or [0, 1]
   return [closed](double v) {

@@ -2,9 +2,12 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <charconv>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <stdexcept>
+#include <system_error>
 
 #include "src/log_schema.h"
 #include "src/model/checkpoint.h"
@@ -93,12 +96,42 @@ int64_t load_train_checkpoint(const std::string& path, const TrainState& state,
   }
   const auto report = load_state_dict(*state.model, model, true);
   if (!report.clean()) throw std::runtime_error(path + ": " + report.describe());
+  // State is copied only into a tensor of the same shape and dtype: copy_ would broadcast a [1]
+  // or convert a dtype silently.
+  auto take_into = [&](torch::Tensor& dst, const std::string& key) {
+    const auto& src = take(key);
+    if (src.sizes() != dst.sizes() || src.scalar_type() != dst.scalar_type()) {
+      std::ostringstream o;
+      o << path << ": tensor '" << key << "' is " << src.scalar_type() << " " << src.sizes()
+        << ", the run needs " << dst.scalar_type() << " " << dst.sizes();
+      throw std::runtime_error(o.str());
+    }
+    dst.copy_(src);
+  };
+  // The step the checkpoint was written after: an integer >= 1, and no optimizer state may have
+  // seen more updates than that (a skipped amp step updates nothing, so fewer is fine).
+  const std::string& step_text = meta["step"];
+  int64_t step = 0;
+  const auto [end, ec] =
+      std::from_chars(step_text.data(), step_text.data() + step_text.size(), step);
+  if (step_text.empty() || ec != std::errc() || end != step_text.data() + step_text.size() ||
+      step < 1) {
+    throw std::runtime_error(path + ": metadata step '" + step_text +
+                             "' is not a step number (an integer >= 1)");
+  }
   torch::NoGradGuard no_grad;
   for (auto& g : state.optimizer->groups()) {
     for (auto& p : g.params) {
-      p.exp_avg.copy_(take(family::kExpAvg + p.name));
-      p.exp_avg_sq.copy_(take(family::kExpAvgSq + p.name));
-      p.step.copy_(take(family::kOptimizerStep + p.name));
+      take_into(p.exp_avg, family::kExpAvg + p.name);
+      take_into(p.exp_avg_sq, family::kExpAvgSq + p.name);
+      take_into(p.step, family::kOptimizerStep + p.name);
+      // Without a loss scaler no step is skipped: every parameter saw exactly `step` updates.
+      const double updates = p.step.item<double>();
+      if (updates > double(step) || (state.scaler == nullptr && updates != double(step))) {
+        throw std::runtime_error(path + ": metadata step " + step_text +
+                                 " but optimizer state of " + p.name + " has " +
+                                 std::to_string(int64_t(updates)) + " updates");
+      }
     }
   }
   if (state.scaler != nullptr) {
@@ -110,7 +143,7 @@ int64_t load_train_checkpoint(const std::string& path, const TrainState& state,
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(by_name["rng/cuda0"]);
   }
-  return std::stoll(meta["step"]);
+  return step;
 }
 
 }  // namespace cliprepro

@@ -53,6 +53,7 @@ const std::vector<std::pair<std::string_view, DatasetType>>& EnumNames<DatasetTy
 namespace {
 
 using checks::at_least;
+using checks::between;
 using checks::greater_than;
 using checks::in_unit_interval;
 
@@ -77,7 +78,9 @@ const std::vector<ConfigKey<TrainConfig>>& train_config_keys() {
   static const std::vector<ConfigKey<TrainConfig>> keys = {
       KEY("", "model", model, kTrajectory,
           "shipped model config (`RN50`, `RN50-quickgelu`, `RN101`, `RN50x4`, `tiny`, `tiny-bpe`; "
-          "`src/model/configs/`) or a path to an OpenCLIP model-config JSON"),
+          "`src/model/configs/`) or a path to an OpenCLIP model-config JSON (`.json`, relative to "
+          "the "
+          "scenario)"),
       KEY("", "precision", precision, kTrajectory,
           "OpenCLIP `--precision`: `fp32`; `amp` (fp16 autocast for forward + loss, PyTorch "
           "GradScaler: init 65536, growth 2 every 2000 clean steps, backoff 0.5, step skipped on "
@@ -128,9 +131,9 @@ const std::vector<ConfigKey<TrainConfig>>& train_config_keys() {
           at_least(0)),
       KEY("", "beta1", optim.beta1, kTrajectory, "AdamW beta1", in_unit_interval(false)),
       KEY("", "beta2", optim.beta2, kTrajectory, "AdamW beta2", in_unit_interval(false)),
-      KEY("", "eps", optim.eps, kTrajectory, "AdamW epsilon"),
+      KEY("", "eps", optim.eps, kTrajectory, "AdamW epsilon", greater_than(0)),
       KEY("", "grad-clip-norm", optim.grad_clip_norm, kTrajectory,
-          "`clip_grad_norm_` with norm type 2; 0 = off"),
+          "`clip_grad_norm_` with norm type 2; 0 = off", at_least(0)),
       KEY("", "seed", seed, kTrajectory, "model init, data order and content"),
       KEY("", "accum-freq", optim.accum_freq, kTrajectory,
           "OpenCLIP's `--accum-freq`: micro-batches per optimizer step, with its feature cache "
@@ -188,8 +191,8 @@ const std::vector<ConfigKey<TrainConfig>>& train_config_keys() {
           "fill of uninitialised memory, `CUBLAS_WORKSPACE_CONFIG=:4096:8`"),
       KEY("determinism", "threads", determinism.threads, kPlain,
           "intra-op threads (`at::set_num_threads`); 0 keeps LibTorch's default. CPU results can "
-          "depend on it",
-          at_least(0)),
+          "depend on it. At most 1024",
+          between(0, 1024)),
       KEY("determinism", "cpu-isa", determinism.cpu_isa, kPlain,
           "sets `ONEDNN_MAX_CPU_ISA` (e.g. `\"AVX2\"`) so oneDNN picks the same kernels on other "
           "x86 CPUs, and `ATEN_CPU_CAPABILITY` to match (`AVX512*` → `avx512`, `AVX2*` → `avx2`, "
