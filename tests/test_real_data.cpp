@@ -175,6 +175,48 @@ TEST(RealData, CorruptAndTruncatedFilesThrowNamingTheFile) {
   EXPECT_THROW(decode_image_file(fixture().dir + "/images/does-not-exist.png"), std::runtime_error);
 }
 
+// Image bombs: a PNG or JPEG whose header declares 60000x60000 / 65500x65500 pixels is refused,
+// naming the file, before any pixel buffer exists; so is a file that is not a regular file.
+TEST(RealData, ImageBombsAndNonFilesAreRefusedNamingTheFile) {
+  const auto dir = test::temp_dir("bombs");
+  const auto png = dir / "bomb.png", jpg = dir / "bomb.jpg";
+  // Small real images, their headers then patched to claim huge sizes (libpng checks the IHDR
+  // CRC, so Python rewrites it).
+  const auto r = test::run_command(
+      std::string(kPython) +
+      " -c \"import io,struct,sys,zlib\n"
+      "from PIL import Image\n"
+      "b=io.BytesIO(); Image.new('RGB',(8,8)).save(b,'PNG'); d=bytearray(b.getvalue())\n"
+      "ihdr=struct.pack('>II',60000,60000)+bytes(d[24:29]); d[16:29]=ihdr\n"
+      "d[29:33]=struct.pack('>I',zlib.crc32(b'IHDR'+bytes(ihdr)))\n"
+      "open(sys.argv[1],'wb').write(d)\n"
+      "b=io.BytesIO(); Image.new('RGB',(8,8)).save(b,'JPEG'); d=bytearray(b.getvalue())\n"
+      "i=d.index(b'\\xff\\xc0'); d[i+5:i+9]=struct.pack('>HH',65500,65500)\n"
+      "open(sys.argv[2],'wb').write(d)\" " +
+      png.string() + " " + jpg.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const auto& [file, size] : {std::pair{png, "60000x60000"}, std::pair{jpg, "65500x65500"}}) {
+    try {
+      decode_rgb_file(file.string());
+      ADD_FAILURE() << file << " was decoded";
+    } catch (const std::runtime_error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(file.string()), std::string::npos) << msg;
+      EXPECT_NE(msg.find(std::string("image of ") + size), std::string::npos) << msg;
+      EXPECT_NE(msg.find("exceeds max-image-pixels 25000000"), std::string::npos) << msg;
+    }
+  }
+  for (const std::string& path : std::vector<std::string>{"/dev/zero", dir.string()}) {
+    try {
+      decode_rgb_file(path);
+      ADD_FAILURE() << path << " was read";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(path + ": not a regular file"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 TEST(RealData, CsvDatasetReadsOpenClipLists) {
   const auto& m = fixture().manifest["csv"];
   CsvOptions opt;

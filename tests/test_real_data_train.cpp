@@ -127,6 +127,24 @@ TEST(RealDataTraining, CorruptImageFailsNamingTheFile) {
   EXPECT_NE(v.output.find("(status failed: "), std::string::npos) << v.output;
 }
 
+// max-image-pixels reaches the decoders: with a bound below the images' size, the run stops
+// naming the first image and the key.
+TEST(RealDataTraining, MaxImagePixelsRefusesLargerImages) {
+  const auto dir = test::temp_dir("real-data-pixels");
+  auto g = test::run_python_script("make_image_text_set.py", dir.string() + " 8");
+  ASSERT_EQ(g.exit_code, 0) << g.output;
+  const auto s = dir / "small.toml";
+  test::write_file(
+      s,
+      "name = \"small\"\nmodel = \"tiny-bpe\"\ndataset-type = \"csv\"\n"
+      "train-data = \"train.csv\"\nbatch-size = 8\nsteps = 1\nmax-image-pixels = 100\n");
+  auto r =
+      test::run_cli("run " + s.string() + " --out " + (dir / "out").string() + " --no-golden -q");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("exceeds max-image-pixels 100"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("/images/"), std::string::npos) << r.output;  // names the file
+}
+
 // skip-bad-samples: the bad sample is found when the data is indexed, left out of every epoch,
 // and named on stderr and in the log's provenance; training goes on with the others.
 TEST(RealDataTraining, SkipBadSamplesLeavesThemOutAndLogsThem) {

@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <sstream>
 #include <stdexcept>
 
 #include "harness/log/env_fingerprint.h"
@@ -40,6 +41,22 @@ void run_infer(const InferOptions& opt) {
   };
   const auto images = get("images", torch::kFloat32);
   const auto tokens = get("tokens", torch::kInt64);
+  // The shapes the model takes, checked here with the dataset's name rather than deep in LibTorch.
+  const int64_t size = cfg.vision.image_size, ctx = cfg.text.context_length;
+  auto bad = [&](const std::string& what) {
+    std::ostringstream o;
+    o << "'" << opt.inputs << "' " << what << " (images " << images.sizes() << ", tokens "
+      << tokens.sizes() << "; model " << cfg.name << " takes images [N, 3, " << size << ", " << size
+      << "] and tokens [N, " << ctx << "] with ids in [0, " << cfg.text.vocab_size << "))";
+    return std::runtime_error(o.str());
+  };
+  if (images.dim() != 4 || images.size(1) != 3 || images.size(2) != size || images.size(3) != size)
+    throw bad("/images has the wrong shape");
+  if (tokens.dim() != 2 || tokens.size(1) != ctx) throw bad("/tokens has the wrong shape");
+  if (images.size(0) != tokens.size(0) || images.size(0) == 0)
+    throw bad("/images and /tokens must hold the same number (>= 1) of samples");
+  if (tokens.min().item<int64_t>() < 0 || tokens.max().item<int64_t>() >= cfg.text.vocab_size)
+    throw bad("/tokens holds ids outside the vocabulary");
 
   CaptureTape tape;
   auto out = model->forward(images, tokens, &tape);

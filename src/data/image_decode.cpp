@@ -3,9 +3,11 @@
 #include <png.h>
 #include <torch/torch.h>
 
+#include <atomic>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
@@ -95,6 +97,18 @@ bool jpeg_finish(JpegState* s) {
   return true;
 }
 
+std::atomic<int64_t> g_max_image_pixels{kDefaultMaxImagePixels};
+
+// "" when width x height is within the limit, else what to say (PIL raises
+// DecompressionBombError alike; the limit is checked before any pixel buffer exists).
+std::string pixel_limit_problem(int64_t width, int64_t height) {
+  const int64_t limit = g_max_image_pixels.load();
+  if (limit <= 0 || width * height <= limit) return "";
+  return "image of " + std::to_string(width) + "x" + std::to_string(height) + " = " +
+         std::to_string(width * height) + " pixels exceeds max-image-pixels " +
+         std::to_string(limit) + " (a decompression bomb, or raise the key)";
+}
+
 PilImage decode_jpeg(const uint8_t* data, size_t size, const std::string& name) {
   JpegState s{};
   const bool ok = jpeg_start(&s, data, size);
@@ -105,6 +119,10 @@ PilImage decode_jpeg(const uint8_t* data, size_t size, const std::string& name) 
   if (s.width <= 0 || s.height <= 0) {
     jpeg_destroy_decompress(&s.cinfo);
     fail(name, "JPEG with empty size");
+  }
+  if (const auto e = pixel_limit_problem(s.width, s.height); !e.empty()) {
+    jpeg_destroy_decompress(&s.cinfo);
+    fail(name, e);
   }
   auto t = torch::empty({s.height, s.width, s.components}, torch::kUInt8);
   s.pixels = t.data_ptr<uint8_t>();
@@ -204,6 +222,10 @@ PilImage decode_png(const uint8_t* data, size_t size, const std::string& name) {
   if (!png_start(&s)) {
     png_destroy_read_struct(&s.png, &s.info, nullptr);
     fail(name, std::string("corrupt PNG: ") + s.message);
+  }
+  if (const auto e = pixel_limit_problem(int64_t(s.width), int64_t(s.height)); !e.empty()) {
+    png_destroy_read_struct(&s.png, &s.info, nullptr);
+    fail(name, e);
   }
   std::vector<uint8_t> buf(s.rowbytes * s.height);
   std::vector<png_bytep> rows(s.height);
@@ -328,7 +350,17 @@ PilImage decode_image(const uint8_t* data, size_t size, const std::string& name)
   }
 }
 
+void set_max_image_pixels(int64_t pixels) { g_max_image_pixels = pixels; }
+
 std::vector<uint8_t> read_binary_file(const std::string& path) {
+  // A regular file of bounded size: /dev/zero or a FIFO would be read until memory runs out.
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw std::runtime_error(
+        path + (std::filesystem::exists(path, ec) ? ": not a regular file" : ": cannot open file"));
+  if (std::filesystem::file_size(path, ec) > kMaxImageFileBytes)
+    throw std::runtime_error(path + ": larger than " + std::to_string(kMaxImageFileBytes >> 20) +
+                             " MiB: not read as an image");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error(path + ": cannot open file");
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "src/data/dataset_type.h"
+
 namespace cliprepro {
 
 // PIL modes that JPEG and PNG files open as.
@@ -35,6 +37,12 @@ ImageFormat detect_image_format(const uint8_t* data, size_t size);
 // Decodes JPEG (libjpeg, ISLOW IDCT, fancy upsampling: PIL's defaults) or PNG (libpng, no gamma,
 // 16-bit samples cut to their high byte except 16-bit grey, as PIL's PNG plugin does).
 // Throws std::runtime_error "<name>: <reason>" on truncated, corrupt or unsupported input.
+// Image bombs: decoders refuse an image of more pixels than this before allocating for it (the
+// scenario key max-image-pixels sets it, as PIL's Image.MAX_IMAGE_PIXELS is set; <= 0: no limit),
+// and read_binary_file refuses what is not a regular file of at most kMaxImageFileBytes.
+inline constexpr uintmax_t kMaxImageFileBytes = uintmax_t(1) << 30;
+void set_max_image_pixels(int64_t pixels);
+
 PilImage decode_image(const uint8_t* data, size_t size, const std::string& name);
 PilImage decode_image_file(const std::string& path);
 

@@ -40,6 +40,7 @@ struct DataConfig {
   std::string csv_img_key = "filepath", csv_caption_key = "title", csv_separator = "\t";
   AugConfig aug;
   bool skip_bad_samples = false;
+  int64_t max_image_pixels = kDefaultMaxImagePixels;
   int64_t train_num_samples = 1024;
   int64_t val_num_samples = 256;
 };

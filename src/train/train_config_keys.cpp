@@ -110,6 +110,11 @@ const std::vector<ConfigKey<TrainConfig>>& train_config_keys() {
           "indexed and leave out those that cannot be read or decoded — named on stderr and in the "
           "log's `skipped_samples` attribute — instead of stopping with exit 2 at the first batch "
           "holding one. Epochs then run over the good samples only"),
+      KEY("", "max-image-pixels", data.max_image_pixels, kPlain,
+          "cliprepro extension: an image of more pixels is refused, naming the file, before it is "
+          "decoded (decompression bombs; PIL's `Image.MAX_IMAGE_PIXELS`); 0 = no limit. Applies to "
+          "training data and `imagenet-val`",
+          at_least(0)),
       KEY("", "train-num-samples", data.train_num_samples, kTrajectory,
           "samples per epoch (synthetic, webdataset; for `csv` the list's length, as in OpenCLIP)",
           greater_than(0)),

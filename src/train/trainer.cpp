@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "src/data/image_decode.h"
 #include "src/train/bit_flip.h"
 #include "src/train/clip_loss.h"
 #include "src/train/cosine_schedule.h"
@@ -37,6 +38,7 @@ Trainer::Trainer(const TrainConfig& cfg)
                  model_cfg_.text.context_length),
       train_set_(model_cfg_.vision.image_size, uint64_t(cfg.seed), 0),
       val_set_(model_cfg_.vision.image_size, uint64_t(cfg.seed), 1) {
+  set_max_image_pixels(cfg.data.max_image_pixels);  // before any image is decoded
   if (cfg.data.dataset_type != DatasetType::kSynthetic) {
     real_ = make_real_data(
         cfg.data, model_cfg_, uint64_t(cfg.seed),
