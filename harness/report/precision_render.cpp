@@ -11,14 +11,8 @@
 namespace cliprepro {
 namespace {
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
-std::string pct(double v) { return std::isfinite(v) ? fmt("%.1f%%", 100 * v) : "n/a"; }
-std::string sci(double v) { return std::isfinite(v) ? fmt("%.2e", v) : format_number(v); }
+std::string pct(double v) { return std::isfinite(v) ? format_double("%.1f%%", 100 * v) : "n/a"; }
+std::string sci(double v) { return std::isfinite(v) ? format_double("%.2e", v) : format_number(v); }
 
 std::string curve_cell(const Curve& c, int64_t step) {
   for (const auto& sv : c) {
@@ -47,10 +41,11 @@ LineChart chart_of(const PrecisionReport& rep, const std::string& title, const s
 
 std::string finding_text(const RunFinding& r) {
   std::ostringstream f;
-  f << "**" << r.label << "**: loss over the last 10% of steps " << fmt("%.4f", r.tail_loss);
+  f << "**" << r.label << "**: loss over the last 10% of steps "
+    << format_double("%.4f", r.tail_loss);
   if (!r.is_reference) {
-    f << " (reference " << fmt("%.4f", r.reference_tail_loss) << ", "
-      << fmt("%+.1f%%", 100 * (r.tail_loss / r.reference_tail_loss - 1)) << ")";
+    f << " (reference " << format_double("%.4f", r.reference_tail_loss) << ", "
+      << format_double("%+.1f%%", 100 * (r.tail_loss / r.reference_tail_loss - 1)) << ")";
   }
   if (r.has_top1) {
     f << "; zero-shot top-1 at the end " << pct(r.final_top1);
@@ -59,7 +54,7 @@ std::string finding_text(const RunFinding& r) {
     }
   }
   if (r.loss_spike.step >= 0) {
-    f << "; smoothed loss rose " << fmt("%+.0f%%", 100 * r.loss_spike.value)
+    f << "; smoothed loss rose " << format_double("%+.0f%%", 100 * r.loss_spike.value)
       << " above its running minimum at step " << r.loss_spike.step;
   }
   if (!r.is_reference) {
@@ -101,8 +96,8 @@ std::string precision_report_markdown(const PrecisionReport& rep) {
   for (size_t i = 0; i < rep.runs.size(); ++i) {
     const RunReport& r = rep.runs[i];
     const RunFinding& f = rep.findings[i];
-    o << "| " << r.label << " | `" << r.file << "` | " << fmt("%.4f", f.final_loss) << " | "
-      << pct(f.final_top1) << " | "
+    o << "| " << r.label << " | `" << r.file << "` | " << format_double("%.4f", f.final_loss)
+      << " | " << pct(f.final_top1) << " | "
       << (f.is_reference                 ? "reference"
           : f.first_param_difference < 0 ? "none"
                                          : std::to_string(f.first_param_difference))

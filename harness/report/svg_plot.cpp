@@ -15,12 +15,6 @@ namespace {
 constexpr std::array<const char*, 8> kPalette{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
                                               "#9467bd", "#8c564b", "#e377c2", "#17becf"};
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
 // Round-number ticks covering [lo, hi] (about n of them).
 std::vector<double> nice_ticks(double lo, double hi, int n) {
   if (!(hi > lo)) return {lo};
@@ -53,10 +47,16 @@ std::string ramp(double u) {
 
 }  // namespace
 
+std::string format_double(const char* printf_format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, printf_format, v);
+  return buf;
+}
+
 std::string format_number(double v) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  return fmt("%.6g", v);
+  return format_double("%.6g", v);
 }
 
 std::string render_line_chart(const LineChart& c) {
@@ -102,7 +102,7 @@ std::string render_line_chart(const LineChart& c) {
   for (double t : yt) {
     o << "<line x1=\"" << kL << "\" x2=\"" << kL + pw << "\" y1=\"" << py(t) << "\" y2=\"" << py(t)
       << "\" stroke=\"#eee\"/><text x=\"" << kL - 4 << "\" y=\"" << py(t) + 4
-      << "\" text-anchor=\"end\">" << (c.log_y ? "1e" + fmt("%.0f", t) : format_number(t))
+      << "\" text-anchor=\"end\">" << (c.log_y ? "1e" + format_double("%.0f", t) : format_number(t))
       << "</text>\n";
   }
   o << "<text x=\"" << kL + pw / 2 << "\" y=\"" << kH - 8 << "\" text-anchor=\"middle\">"
@@ -120,13 +120,13 @@ std::string render_line_chart(const LineChart& c) {
         continue;
       }
       const double X = px(s.x[i]), Y = py(ty(s.y[i]));
-      path += (pen_down ? " L" : " M") + fmt("%.1f", X) + "," + fmt("%.1f", Y);
+      path += (pen_down ? " L" : " M") + format_double("%.1f", X) + "," + format_double("%.1f", Y);
       pen_down = true;
       if (s.x.size() <= 64) {
-        dots << "<circle cx=\"" << fmt("%.1f", X) << "\" cy=\"" << fmt("%.1f", Y)
-             << "\" r=\"2.5\" fill=\"" << colour << "\"><title>" << markup_escape(s.label)
-             << ": x=" << format_number(s.x[i]) << " y=" << format_number(s.y[i])
-             << "</title></circle>\n";
+        dots << "<circle cx=\"" << format_double("%.1f", X) << "\" cy=\""
+             << format_double("%.1f", Y) << "\" r=\"2.5\" fill=\"" << colour << "\"><title>"
+             << markup_escape(s.label) << ": x=" << format_number(s.x[i])
+             << " y=" << format_number(s.y[i]) << "</title></circle>\n";
       }
     }
     o << "<path d=\"" << path << "\" fill=\"none\" stroke=\"" << colour
@@ -173,15 +173,15 @@ std::string render_heat_map(const HeatMap& m) {
         fill = std::isnan(v) ? "#f4f4f4" : "#ff00ff";
       else
         fill = ramp((std::log10(v) - lo) / (hi - lo));
-      o << "<rect x=\"" << fmt("%.1f", kLabelW + cw * double(c)) << "\" y=\"" << y << "\" width=\""
-        << fmt("%.1f", cw) << "\" height=\"" << kRowH << "\" fill=\"" << fill << "\"><title>"
-        << markup_escape(m.rows[r]) << " @ " << format_number(m.cols[c]) << ": "
-        << markup_escape(m.value_label) << " " << format_number(v) << "</title></rect>\n";
+      o << "<rect x=\"" << format_double("%.1f", kLabelW + cw * double(c)) << "\" y=\"" << y
+        << "\" width=\"" << format_double("%.1f", cw) << "\" height=\"" << kRowH << "\" fill=\""
+        << fill << "\"><title>" << markup_escape(m.rows[r]) << " @ " << format_number(m.cols[c])
+        << ": " << markup_escape(m.value_label) << " " << format_number(v) << "</title></rect>\n";
     }
   }
   const double by = kT + kRowH * double(m.rows.size()) + 14;
   for (size_t c = 0; c < m.cols.size(); c += std::max<size_t>(1, nc / 8)) {
-    o << "<text x=\"" << fmt("%.1f", kLabelW + cw * (double(c) + 0.5)) << "\" y=\"" << by
+    o << "<text x=\"" << format_double("%.1f", kLabelW + cw * (double(c) + 0.5)) << "\" y=\"" << by
       << "\" text-anchor=\"middle\">" << format_number(m.cols[c]) << "</text>\n";
   }
   const double lx = kLabelW + cw * double(nc) + 16;
@@ -189,10 +189,10 @@ std::string render_heat_map(const HeatMap& m) {
     o << "<rect x=\"" << lx << "\" y=\"" << kT + 6 * i << "\" width=\"14\" height=\"6\" fill=\""
       << ramp(1 - i / 19.0) << "\"/>\n";
   }
-  o << "<text x=\"" << lx + 18 << "\" y=\"" << kT + 8 << "\">1e" << fmt("%.1f", hi)
-    << "</text><text x=\"" << lx + 18 << "\" y=\"" << kT + 120 << "\">1e" << fmt("%.1f", lo)
-    << "</text><text x=\"" << lx << "\" y=\"" << kT + 140 << "\">" << markup_escape(m.value_label)
-    << "</text><text x=\"" << lx << "\" y=\"" << kT + 154
+  o << "<text x=\"" << lx + 18 << "\" y=\"" << kT + 8 << "\">1e" << format_double("%.1f", hi)
+    << "</text><text x=\"" << lx + 18 << "\" y=\"" << kT + 120 << "\">1e"
+    << format_double("%.1f", lo) << "</text><text x=\"" << lx << "\" y=\"" << kT + 140 << "\">"
+    << markup_escape(m.value_label) << "</text><text x=\"" << lx << "\" y=\"" << kT + 154
     << "\">white: 0 (bitwise), magenta: inf/NaN</text>\n</svg>\n";
   return o.str();
 }

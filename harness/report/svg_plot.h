@@ -29,5 +29,7 @@ std::string render_line_chart(const LineChart& chart);
 std::string render_heat_map(const HeatMap& map);
 // Shortest round-trip-ish text for a double in tooltips and tables ("%.6g"; "inf", "nan").
 std::string format_number(double v);
+// snprintf of one double with `printf_format` (e.g. "%.2e"), as a string.
+std::string format_double(const char* printf_format, double v);
 
 }  // namespace cliprepro
