@@ -68,6 +68,10 @@ def digest_rows(f):
         return out
     by_index = {int(f["tensors/" + n].attrs["series"]): n for n in tensor_names(f)}
     rows = f["digests"][()]  # a numpy structured array: step, series, order, digest[, stats]
+    progress = f["progress"][()]
+    if len(progress) >= 2:  # [step, rows]: exactly the rows written when /progress was
+        assert progress[1] <= len(rows), f"damaged: /progress counts {progress[1]} rows"
+        rows = rows[:progress[1]]
     has_stats = "stats" in rows.dtype.names
     for r in rows[rows["step"] <= last]:
         out.setdefault(by_index[int(r["series"])], {})[int(r["step"])] = (

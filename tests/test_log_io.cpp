@@ -9,6 +9,7 @@
 #include "harness/log/digest.h"
 #include "harness/log/env_fingerprint.h"
 #include "harness/log/glob.h"
+#include "harness/log/h5_types.h"
 #include "harness/log/log_format.h"
 #include "harness/log/log_reader.h"
 #include "harness/log/log_writer.h"
@@ -161,6 +162,61 @@ TEST(LogIo, TensorsFirstLoggedAfterSwmrStartedAreDeclaredBeforeIt) {
   EXPECT_EQ(r.find("data/images")->digests[0], tensor_digest(torch::full({2}, 3.0f)));
   EXPECT_EQ(r.find("params/w")->steps, (std::vector<int64_t>{0, 3}));
   EXPECT_EQ(r.last_complete_step(), 3);
+}
+
+// /progress counts the /digests rows its step covers. Rows past them (a flush that a full disk
+// or a kill cut short extends the table, and unwritten rows read as zeros) are left out; a table
+// holding fewer rows, or rows out of order among them, is damaged, never read as "step 0".
+TEST(LogIo, RowsPastProgressAreLeftOutAndMissingOnesAreDamage) {
+  const auto dir = test::temp_dir("log_rows");
+  const auto path = dir / "rows.h5";
+  {
+    LogWriter w(path, LogSelection{}, 4, {});
+    for (int64_t step = 0; step <= 4; ++step) {
+      StepRecord rec;
+      rec.step = step;
+      rec.tensors.push_back({"params/w", Phase::kOptimizer, torch::full({3}, float(step))});
+      rec.tensors.push_back({"scalars/loss", Phase::kForward, torch::tensor(float(step))});
+      w.write(rec);
+    }
+    w.close();
+  }
+  auto resize_digests = [&](const std::filesystem::path& file, hsize_t rows) {
+    H5Id f = h5_check(H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "open");
+    H5Id d = h5_check(H5Dopen2(f.get(), kDigestTable, H5P_DEFAULT), "open /digests");
+    h5_check_status(H5Dset_extent(d.get(), &rows), "resize");
+  };
+  auto copy = [&](const std::string& name) {
+    const auto p = dir / name;
+    std::filesystem::copy_file(path, p);
+    return p;
+  };
+  const auto longer = copy("longer.h5");
+  resize_digests(longer, 10 + 4096);
+  LogReader r(longer);
+  EXPECT_EQ(r.find("params/w")->steps, (std::vector<int64_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(r.find("scalars/loss")->steps, (std::vector<int64_t>{0, 1, 2, 3, 4}));
+
+  const auto shorter = copy("shorter.h5");
+  resize_digests(shorter, 7);
+  try {
+    LogReader bad(shorter);
+    ADD_FAILURE() << "a log missing rows /progress counts was read";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("is damaged: /progress says /digests holds 10 rows"),
+              std::string::npos)
+        << e.what();
+  }
+  const auto holed = copy("holed.h5");
+  test::edit_digest_rows(holed, [](std::vector<DigestRow>& rows) { rows[6] = DigestRow{}; });
+  try {
+    LogReader bad(holed);
+    ADD_FAILURE() << "a log with a zero row among its steps was read";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("/digests row 6 (step 0) does not follow row 5"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 // tests/data/log-v1/log_v1*.h5 are run logs written in format 1 (datasets per tensor) by

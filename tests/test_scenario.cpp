@@ -107,6 +107,24 @@ TEST(Scenario, ValuesThatCannotBeMeantAreErrors) {
 }
 
 // [numerics] (cliprepro's keys beyond OpenCLIP's flags) and skip-bad-samples.
+// A full-tensors glob with a typo would store nothing, silently: the run stops at its first
+// training step (when every tensor has appeared) naming the glob and the section.
+TEST(Scenario, FullTensorGlobsThatMatchNothingStopTheRun) {
+  const auto dir = test::temp_dir("globs");
+  const auto scenario = test::short_scenario(dir, "globs", 4);
+  auto toml = test::read_file(scenario);
+  const std::string full = "full-tensors = [\"params/text_projection\", \"grads/*\"]";
+  toml.replace(toml.find(full), full.size(), "full-tensors = [\"grads/*\", \"parms/*\", \"[[[\"]");
+  test::write_file(scenario, toml);
+  const auto r = test::run_cli("run " + scenario.string() + " --no-golden -q --out " +
+                               (dir / "out").string());
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("[log] full-tensors: 'parms/*', '[[[' match no tensor of this run"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("'params/"), std::string::npos) << r.output;  // what names look like
+}
+
 TEST(Scenario, NumericsAndSkipBadSamples) {
   auto s = parse_scenario("skip-bad-samples = true\n[numerics]\nbn-fp32 = true\nbn-eps = 1e-3\n",
                           "/x/ok.toml");

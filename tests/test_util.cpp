@@ -116,6 +116,21 @@ void flip_bit(const std::filesystem::path& file, const std::string& dataset, int
                   "write");
 }
 
+namespace {
+// Sets element `index` of /progress ([step, rows]; logs from before 2026-12 hold only [step]).
+void set_progress_element(hid_t file, size_t index, int64_t value) {
+  H5Id d = h5_check(H5Dopen2(file, "progress", H5P_DEFAULT), "open /progress");
+  H5Id space = h5_check(H5Dget_space(d.get()), "space");
+  std::vector<int64_t> v(size_t(H5Sget_simple_extent_npoints(space.get())));
+  h5_check_status(H5Dread(d.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()),
+                  "read /progress");
+  if (index >= v.size()) return;
+  v[index] = value;
+  h5_check_status(H5Dwrite(d.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()),
+                  "write /progress");
+}
+}  // namespace
+
 void edit_digest_rows(const std::filesystem::path& file,
                       const std::function<void(std::vector<DigestRow>&)>& edit) {
   h5_quiet();
@@ -140,6 +155,8 @@ void edit_digest_rows(const std::filesystem::path& file,
     h5_check_status(H5Dwrite(d.get(), mem.get(), all.get(), all.get(), H5P_DEFAULT, rows.data()),
                     "write");
   }
+  // A consistent edit, as a deliberate forger would make it: /progress counts the new rows.
+  if (H5Lexists(f.get(), "progress", H5P_DEFAULT) > 0) set_progress_element(f.get(), 1, int64_t(k));
 }
 
 void set_progress(const std::filesystem::path& file, std::optional<int64_t> step) {
@@ -149,9 +166,7 @@ void set_progress(const std::filesystem::path& file, std::optional<int64_t> step
     h5_check_status(H5Ldelete(f.get(), "progress", H5P_DEFAULT), "delete /progress");
     return;
   }
-  H5Id d = h5_check(H5Dopen2(f.get(), "progress", H5P_DEFAULT), "open /progress");
-  h5_check_status(H5Dwrite(d.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &*step),
-                  "write /progress");
+  set_progress_element(f.get(), 0, *step);
 }
 
 void set_root_attr(const std::filesystem::path& file, const std::string& name,

@@ -3,49 +3,94 @@
 #include <algorithm>
 
 #include <stdexcept>
+#include <utility>
 
 namespace cliprepro {
 
-void H5Id::reset() {
-  if (id_ < 0) return;
-  switch (H5Iget_type(id_)) {
+herr_t H5Id::close() {
+  if (id_ < 0) return 0;
+  const hid_t id = std::exchange(id_, H5I_INVALID_HID);
+  switch (H5Iget_type(id)) {
     case H5I_FILE:
-      H5Fclose(id_);
-      break;
+      return H5Fclose(id);
     case H5I_GROUP:
-      H5Gclose(id_);
-      break;
+      return H5Gclose(id);
     case H5I_DATASET:
-      H5Dclose(id_);
-      break;
+      return H5Dclose(id);
     case H5I_DATASPACE:
-      H5Sclose(id_);
-      break;
+      return H5Sclose(id);
     case H5I_DATATYPE:
-      H5Tclose(id_);
-      break;
+      return H5Tclose(id);
     case H5I_ATTR:
-      H5Aclose(id_);
-      break;
+      return H5Aclose(id);
     case H5I_GENPROP_LST:
-      H5Pclose(id_);
-      break;
+      return H5Pclose(id);
     default:
-      break;
+      return 0;
   }
-  id_ = H5I_INVALID_HID;
 }
 
+namespace {
+
+// The operating system's reason for the failure HDF5 just reported, when it names one (its
+// file drivers record "errno = 28, error message = 'No space left on device'"); otherwise the
+// innermost description on HDF5's error stack. Empty when the stack is empty.
+std::string h5_error_detail() {
+  struct Found {
+    std::string os_reason, innermost;
+  } found;
+  auto visit = [](unsigned, const H5E_error2_t* e, void* data) -> herr_t {
+    auto* f = static_cast<Found*>(data);
+    const std::string desc = e->desc != nullptr ? e->desc : "";
+    const std::string key = "error message = '";
+    if (const auto at = desc.find(key); at != std::string::npos && f->os_reason.empty()) {
+      const auto begin = at + key.size();
+      f->os_reason = desc.substr(begin, desc.find('\'', begin) - begin);
+    }
+    if (f->innermost.empty() && !desc.empty()) f->innermost = desc;
+    return 0;
+  };
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, visit, &found);
+  H5Eclear2(H5E_DEFAULT);
+  return found.os_reason.empty() ? found.innermost : found.os_reason;
+}
+
+[[noreturn]] void throw_h5_error(const std::string& what) {
+  const std::string detail = h5_error_detail();
+  throw std::runtime_error("HDF5: " + what + (detail.empty() ? "" : ": " + detail));
+}
+
+}  // namespace
+
 H5Id h5_check(hid_t id, const std::string& what) {
-  if (id < 0) throw std::runtime_error("HDF5: " + what);
+  if (id < 0) throw_h5_error(what);
   return H5Id(id);
 }
 
 void h5_check_status(herr_t status, const std::string& what) {
-  if (status < 0) throw std::runtime_error("HDF5: " + what);
+  if (status < 0) throw_h5_error(what);
 }
 
-void h5_quiet() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+void h5_check_iteration(herr_t status, const std::exception_ptr& error, const std::string& what) {
+  if (error) std::rethrow_exception(error);
+  h5_check_status(status, what);
+}
+
+namespace {
+// HDF5 closes every file still open at exit, flushing it. A file whose write failed (a full
+// disk) stays open after a failed H5Fclose, and that second flush at exit crashes inside
+// libhdf5 (SIGSEGV in H5F__close_cb). Every file here is closed by its owner (H5Id), so the
+// library is told before its first use not to run its own exit-time cleanup.
+const bool kNoExitCleanup = [] {
+  H5dont_atexit();
+  return true;
+}();
+}  // namespace
+
+void h5_quiet() {
+  (void)kNoExitCleanup;
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
 
 std::string dtype_name(torch::ScalarType t) {
   switch (t) {

@@ -5,6 +5,7 @@
 #include <hdf5.h>
 #include <torch/types.h>
 
+#include <exception>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,7 +30,9 @@ class H5Id {
   ~H5Id() { reset(); }
   hid_t get() const { return id_; }
   bool valid() const { return id_ >= 0; }
-  void reset();
+  void reset() { (void)close(); }
+  // Closes now and says whether HDF5 could (closing a file flushes it: that can fail).
+  herr_t close();
 
  private:
   hid_t id_ = H5I_INVALID_HID;
@@ -44,6 +47,21 @@ std::string dtype_name(torch::ScalarType t);
 torch::ScalarType dtype_from_name(const std::string& name);
 // A new HDF5 type for the torch dtype (caller owns it).
 H5Id h5_type_for(torch::ScalarType t);
+
+// HDF5 iterations (H5Ovisit2, H5Aiterate2) call back into C++ through the C library, which an
+// exception must not unwind: HDF5's internal state would stay half-entered and its shutdown
+// crash. A callback runs its body through `h5_guard`, which keeps the exception and stops the
+// iteration; `h5_check_iteration` rethrows it once the library has returned.
+template <typename Body>
+herr_t h5_guard(std::exception_ptr& error, Body&& body) noexcept {
+  try {
+    return body();
+  } catch (...) {
+    error = std::current_exception();
+    return -1;
+  }
+}
+void h5_check_iteration(herr_t status, const std::exception_ptr& error, const std::string& what);
 
 // Attribute helpers on any object.
 void h5_write_string_attr(hid_t obj, const std::string& name, const std::string& value);

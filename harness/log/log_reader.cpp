@@ -1,6 +1,8 @@
 #include "harness/log/log_reader.h"
 
 #include <algorithm>
+#include <limits>
+#include <optional>
 #include <stdexcept>
 
 #include "harness/log/log_format.h"
@@ -19,17 +21,33 @@ std::vector<T> read_1d(hid_t group, const char* name, hid_t memtype) {
   return v;
 }
 
+struct AttrState {
+  std::map<std::string, std::string>* attrs;
+  std::exception_ptr error;
+};
+
 herr_t collect_attr(hid_t obj, const char* name, const H5A_info_t*, void* data) {
-  auto* attrs = static_cast<std::map<std::string, std::string>*>(data);
-  (*attrs)[name] = h5_read_string_attr(obj, name);
-  return 0;
+  auto* st = static_cast<AttrState*>(data);
+  return h5_guard(st->error, [&] {
+    (*st->attrs)[name] = h5_read_string_attr(obj, name);
+    return 0;
+  });
 }
 
 struct VisitState {
   int format_version;
+  int64_t last_complete_step;
+  int64_t last_full_step;  // /progress's step; any step in logs without one (format 1)
   std::map<std::string, TensorSeries>* series;
   std::map<int64_t, std::string> by_index;  // format 2: `series` attribute -> name
+  std::exception_ptr error;
 };
+
+// Rows are written in increasing (step, order); the first that is not (a row a failed or killed
+// flush never wrote reads as zeros) ends what was written.
+bool follows(const DigestRow& prev, const DigestRow& r) {
+  return r.step > prev.step || (r.step == prev.step && r.order > prev.order);
+}
 
 // Format 1 kept each tensor's step series in its own group.
 void read_v1_series(hid_t g, TensorSeries& s) {
@@ -52,9 +70,13 @@ void read_v1_series(hid_t g, TensorSeries& s) {
   s.order.resize(n);
 }
 
-// Format 2: every tensor's rows in /digests, in step order; rows past /progress (a killed run's
-// unfinished flush) are left out.
-void read_digest_table(hid_t file, int64_t last_complete_step, VisitState& st) {
+// Format 2: every tensor's rows in /digests, in step order. /progress names how many rows its
+// step covers: rows past them (a killed or failed run's unfinished flush) are left out, and a
+// table that holds fewer, or rows out of order among them, is damaged. Logs whose /progress
+// has no row count keep the rows up to the first out of order.
+void read_digest_table(hid_t file, const std::filesystem::path& path, std::optional<int64_t> trusted_rows,
+                       VisitState& st) {
+  const int64_t last_complete_step = st.last_complete_step;
   H5Id d = h5_check(H5Dopen2(file, kDigestTable, H5P_DEFAULT), "open /digests");
   H5Id ftype = h5_check(H5Dget_type(d.get()), "/digests type");
   const bool stats = H5Tget_member_index(ftype.get(), "stats") >= 0;
@@ -66,8 +88,35 @@ void read_digest_table(hid_t file, int64_t last_complete_step, VisitState& st) {
     h5_check_status(H5Dread(d.get(), mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()),
                     "read /digests");
   }
+  const auto damaged = [&](const std::string& why) {
+    return std::runtime_error(path.string() + " is damaged: " + why +
+                              " (its writer failed or was killed mid-write?)");
+  };
+  if (trusted_rows) {
+    if (*trusted_rows < 0 || *trusted_rows > int64_t(rows.size())) {
+      throw damaged("/progress says /digests holds " + std::to_string(*trusted_rows) +
+                    " rows up to step " + std::to_string(last_complete_step) + ", it has " +
+                    std::to_string(rows.size()));
+    }
+    rows.resize(size_t(*trusted_rows));
+  }
+  for (size_t i = 1; i < rows.size(); ++i) {
+    if (follows(rows[i - 1], rows[i])) continue;
+    if (trusted_rows) {
+      throw damaged("/digests row " + std::to_string(i) + " (step " +
+                    std::to_string(rows[i].step) + ") does not follow row " +
+                    std::to_string(i - 1) + " (step " + std::to_string(rows[i - 1].step) + ")");
+    }
+    rows.resize(i);
+  }
   for (const auto& r : rows) {
-    if (r.step > last_complete_step) continue;
+    if (r.step > last_complete_step) {
+      if (trusted_rows) {
+        throw damaged("/digests holds step " + std::to_string(r.step) + " below /progress's row count, past its step " +
+                      std::to_string(last_complete_step));
+      }
+      continue;
+    }
     auto it = st.by_index.find(r.series);
     if (it == st.by_index.end()) {
       throw std::runtime_error("/digests names series " + std::to_string(r.series) +
@@ -81,9 +130,8 @@ void read_digest_table(hid_t file, int64_t last_complete_step, VisitState& st) {
   }
 }
 
-herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* data) {
+herr_t read_series(hid_t root, const char* name, const H5O_info_t* info, VisitState* st) {
   if (info->type != H5O_TYPE_GROUP) return 0;
-  auto* st = static_cast<VisitState*>(data);
   H5Id g = h5_check(H5Gopen2(root, name, H5P_DEFAULT), std::string("open group ") + name);
   const bool v1 = st->format_version == 1;
   if (v1 ? H5Lexists(g.get(), "digest", H5P_DEFAULT) <= 0 : !h5_has_attr(g.get(), "series"))
@@ -105,9 +153,20 @@ herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* 
     std::vector<hsize_t> dims(size_t(std::max(1, H5Sget_simple_extent_ndims(space.get()))));
     H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
     s.full_steps.resize(std::min<size_t>(s.full_steps.size(), dims[0]));
+    // Only the increasing prefix up to /progress was written (see read_digest_table).
+    size_t n = 0;
+    while (n < s.full_steps.size() && s.full_steps[n] <= st->last_full_step &&
+           (n == 0 || s.full_steps[n] > s.full_steps[n - 1]))
+      ++n;
+    s.full_steps.resize(n);
   }
   (*st->series)[s.name] = std::move(s);
   return 0;
+}
+
+herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* data) {
+  auto* st = static_cast<VisitState*>(data);
+  return h5_guard(st->error, [&] { return read_series(root, name, info, st); });
 }
 
 }  // namespace
@@ -121,15 +180,21 @@ LogReader::LogReader(const std::filesystem::path& path) : path_(path) {
   if (f < 0) f = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
   file_ = h5_check(f, "cannot open " + path.string() + " (not an HDF5 file?)");
   hsize_t idx = 0;
-  h5_check_status(H5Aiterate2(file_.get(), H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attr, &attrs_),
-                  "read root attributes");
+  AttrState attr_state{&attrs_, nullptr};
+  h5_check_iteration(
+      H5Aiterate2(file_.get(), H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attr, &attr_state),
+      attr_state.error, "read root attributes");
   if (attr("format") != "cliprepro-log") {
     throw std::runtime_error(path.string() + " is not a cliprepro log (no format attribute)");
   }
   H5Id tensors =
       h5_check(H5Gopen2(file_.get(), "tensors", H5P_DEFAULT), "open /tensors in " + path.string());
+  std::optional<int64_t> trusted_rows;  // [step, rows] since 2026-12; [step] before
   if (H5Lexists(file_.get(), "progress", H5P_DEFAULT) > 0) {
-    last_complete_step_ = read_1d<int64_t>(file_.get(), "progress", H5T_NATIVE_INT64).at(0);
+    const auto progress = read_1d<int64_t>(file_.get(), "progress", H5T_NATIVE_INT64);
+    if (progress.empty()) throw std::runtime_error(path.string() + ": /progress is empty");
+    last_complete_step_ = progress[0];
+    if (progress.size() >= 2) trusted_rows = progress[1];
   }
   const std::string version = attr("format_version");
   if (version != "1" && version != std::to_string(kLogFormatVersion)) {
@@ -137,11 +202,14 @@ LogReader::LogReader(const std::filesystem::path& path) : path_(path) {
                              "; this cliprepro reads versions 1 to " +
                              std::to_string(kLogFormatVersion));
   }
-  VisitState st{std::stoi(version), &series_, {}};
-  h5_check_status(
+  const int64_t last_full_step =
+      H5Lexists(file_.get(), "progress", H5P_DEFAULT) > 0 ? last_complete_step_
+                                                          : std::numeric_limits<int64_t>::max();
+  VisitState st{std::stoi(version), last_complete_step_, last_full_step, &series_, {}, nullptr};
+  h5_check_iteration(
       H5Ovisit2(tensors.get(), H5_INDEX_NAME, H5_ITER_INC, visit_object, &st, H5O_INFO_BASIC),
-      "walk /tensors");
-  if (st.format_version >= 2) read_digest_table(file_.get(), last_complete_step_, st);
+      st.error, "walk /tensors");
+  if (st.format_version >= 2) read_digest_table(file_.get(), path_, trusted_rows, st);
 }
 
 std::string LogReader::attr(const std::string& name) const {

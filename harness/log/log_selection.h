@@ -2,6 +2,7 @@
 // tensors matching globs. Scalars (0-d), data/* and eval/* are always stored in full.
 #pragma once
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,11 @@ struct LogSelection {
   bool stats = true;           // per-tensor statistics beside each digest
   int64_t queue_mib = 256;     // writer queue bound; the trainer waits when it is full
   double flush_seconds = 1.0;  // streaming logs reach the disk at least this often
+  std::string origin = "[log]";  // the scenario section it came from, for messages
+
+  // Throws std::invalid_argument naming every full-tensors glob that matches none of `names`
+  // (a typo would otherwise store nothing, silently).
+  void check_globs_match(const std::set<std::string>& names) const;
 
   bool wants_digest(int64_t step) const { return digest_every > 0 && step % digest_every == 0; }
   static bool always_full(const std::string& name, int64_t ndim);

@@ -102,14 +102,12 @@ LogWriter::LogWriter(const std::filesystem::path& path, LogSelection selection, 
                                  mode == WriteMode::kBuffered);
     digest_mem_type_ = digest_row_mem_type(selection_.stats);
   }
-  hsize_t one = 1;
-  H5Id space = h5_check(H5Screate_simple(1, &one, nullptr), "space");
+  hsize_t two = 2;
+  H5Id space = h5_check(H5Screate_simple(1, &two, nullptr), "space");
   progress_ = h5_check(H5Dcreate2(root, "progress", H5T_STD_I64LE, space.get(), H5P_DEFAULT,
                                   H5P_DEFAULT, H5P_DEFAULT),
                        "create /progress");
-  const int64_t none = -1;
-  h5_check_status(H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &none),
-                  "write");
+  write_progress();
   thread_ = std::thread([this] { writer_loop(); });
 }
 
@@ -177,6 +175,13 @@ void LogWriter::write(const StepRecord& record) {
     views.push_back(x);
     full.push_back(f);
   }
+  // Every tensor has appeared by the first training step (step 1, or the one after a resumed
+  // run's checkpoint): a glob that matches none of them is a mistake.
+  if (first_record_step_ < 0) first_record_step_ = record.step;
+  if (!globs_checked_ && record.step > first_record_step_) {
+    globs_checked_ = true;
+    selection_.check_globs_match(declared_);
+  }
   // Digests and statistics of all tensors on the intra-op threads (idle between steps), one
   // bin of about equal bytes per thread. Each row is written by one thread only.
   const bool stats = selection_.stats;
@@ -232,6 +237,7 @@ void LogWriter::sync() {
 }
 
 void LogWriter::writer_loop() {
+  h5_quiet();  // HDF5's error printing is per thread: errors are reported by our exceptions
   using Clock = std::chrono::steady_clock;
   const auto interval = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(std::max(0.0, selection_.flush_seconds)));
@@ -279,7 +285,7 @@ void LogWriter::writer_loop() {
       }
     } catch (...) {
       std::lock_guard lock(mu_);
-      error_ = std::current_exception();
+      error_ = write_failure();
       queue_.clear();
       queued_bytes_ = 0;
       cv_.notify_all();
@@ -359,12 +365,22 @@ void LogWriter::write_batch(StepBatch& batch) {
   last_written_ = batch.step;
 }
 
+// [last complete step, /digests rows that hold it] in one 16-byte write: a reader trusts
+// exactly those rows, whatever a failed or killed flush left past them.
+void LogWriter::write_progress() {
+  const int64_t progress[2] = {last_written_, int64_t(n_digest_rows_)};
+  h5_check_status(
+      H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, progress),
+      "write /progress");
+}
+
 void LogWriter::flush_to_disk() {
   flush_rows();
-  h5_check_status(
-      H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &last_written_),
-      "write /progress");
-  h5_check_status(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "flush " + path_.string());
+  // The rows reach the disk before /progress claims them: when the disk fills (or the process
+  // dies) in between, /progress still names the last step truly written.
+  h5_check_status(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "flush");
+  write_progress();
+  h5_check_status(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "flush /progress");
   on_disk_ = last_written_;
   // From the first training step on (step 1, or the one after a resumed run's checkpoint step)
   // every tensor exists: switch to SWMR so a crash cannot corrupt the file.
@@ -407,6 +423,20 @@ void LogWriter::flush_rows() {
   }
 }
 
+// The exception being handled, as the error of writing this log: which file, and what of it is
+// good (the operating system's reason, e.g. "No space left on device", comes with HDF5's).
+std::exception_ptr LogWriter::write_failure() const {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return std::make_exception_ptr(std::runtime_error(
+        "cannot write the log " + path_.string() + " (it holds the steps up to " +
+        std::to_string(on_disk_) + "): " + e.what()));
+  } catch (...) {
+    return std::current_exception();
+  }
+}
+
 void LogWriter::close(LogEnd end, const std::string& reason) {
   if (closed_) return;
   closed_ = true;
@@ -416,23 +446,37 @@ void LogWriter::close(LogEnd end, const std::string& reason) {
     cv_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
-  if (end == LogEnd::kComplete) rethrow_if_failed();
   if (!error_) {  // after a writer error the pending rows may be what failed: leave them
-    flush_rows();
-    h5_check_status(
-        H5Dwrite(progress_.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &last_written_),
-        "write /progress");
-    on_disk_ = last_written_;
+    try {
+      flush_rows();
+      h5_check_status(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "flush");
+      write_progress();
+      on_disk_ = last_written_;
+    } catch (...) {
+      error_ = write_failure();
+    }
   }
   series_.clear();
   digests_.reset();
   progress_.reset();
   file_.reset();
-  // Attributes cannot change under SWMR: reopen to mark how the log ended.
-  H5Id f = h5_check(H5Fopen(path_.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "reopen " + path_.string());
-  h5_write_string_attr(f.get(), "last_step", std::to_string(on_disk_));
-  h5_write_string_attr(f.get(), "status", log_end_status(end));
-  if (end != LogEnd::kComplete) h5_write_string_attr(f.get(), "failure", reason);
+  // After a write error (a full disk) reopening for writing would only flag the file as open
+  // for non-SWMR writing, and the mark would not reach the disk anyway: the file stays as SWMR
+  // left it, readable up to /progress, and the error goes to the caller.
+  if (error_) {
+    if (end == LogEnd::kComplete) std::rethrow_exception(error_);
+    return;
+  }
+  try {
+    // Attributes cannot change under SWMR: reopen to mark how the log ended.
+    H5Id f = h5_check(H5Fopen(path_.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "reopen");
+    h5_write_string_attr(f.get(), "last_step", std::to_string(on_disk_));
+    h5_write_string_attr(f.get(), "status", log_end_status(end));
+    if (end != LogEnd::kComplete) h5_write_string_attr(f.get(), "failure", reason);
+    h5_check_status(f.close(), "close");
+  } catch (...) {
+    std::rethrow_exception(write_failure());
+  }
 }
 
 }  // namespace cliprepro

@@ -78,7 +78,9 @@ class LogWriter {
   static void check_shape(const Series& s, const Row& row, int64_t step);
   void flush_rows();
   void flush_to_disk();
+  void write_progress();
   void rethrow_if_failed();
+  std::exception_ptr write_failure() const;
 
   std::filesystem::path path_;
   LogSelection selection_;
@@ -90,6 +92,8 @@ class LogWriter {
   hsize_t n_digest_rows_ = 0;       // rows on disk
   std::vector<DigestRow> pending_rows_;
   std::set<std::string> declared_;  // training thread: names handed to the writer so far
+  int64_t first_record_step_ = -1;  // training thread
+  bool globs_checked_ = false;      // training thread
   bool swmr_ = false;
   int64_t last_written_ = -1;
   int64_t first_written_ = -1;  // 0, or a resumed run's checkpoint step

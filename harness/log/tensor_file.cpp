@@ -22,18 +22,24 @@ torch::ScalarType dtype_of(hid_t dset, const std::string& where) {
     if (size == 1 && !is_signed) return torch::kUInt8;
     if (size == 1) return torch::kInt8;
   }
-  throw std::runtime_error(where + ": unsupported HDF5 type (class " + std::to_string(cls) + ", " +
-                           std::to_string(size) + " bytes)");
+  const char* kind = cls == H5T_STRING     ? "strings"
+                     : cls == H5T_COMPOUND ? "compound"
+                     : cls == H5T_FLOAT    ? "float"
+                     : cls == H5T_INTEGER  ? "integer"
+                                           : "other";
+  throw std::runtime_error(where + ": unsupported HDF5 type (" + kind + ", " +
+                           std::to_string(size) +
+                           " bytes); a tensor is float64/32/16, bfloat16, int64/32, int8 or uint8");
 }
 
 struct VisitState {
   hid_t file;
   TensorMap* out;
   std::string path;
+  std::exception_ptr error;
 };
 
-herr_t visit_one(hid_t, const char* name, const H5O_info_t* info, void* data) {
-  auto* st = static_cast<VisitState*>(data);
+herr_t read_one(const char* name, const H5O_info_t* info, VisitState* st) {
   if (info->type != H5O_TYPE_DATASET) return 0;
   const std::string where = st->path + ":/" + name;
   H5Id d = h5_check(H5Dopen2(st->file, name, H5P_DEFAULT), where);
@@ -51,6 +57,11 @@ herr_t visit_one(hid_t, const char* name, const H5O_info_t* info, void* data) {
   }
   (*st->out)[name] = std::move(t);
   return 0;
+}
+
+herr_t visit_one(hid_t, const char* name, const H5O_info_t* info, void* data) {
+  auto* st = static_cast<VisitState*>(data);
+  return h5_guard(st->error, [&] { return read_one(name, info, st); });
 }
 
 }  // namespace
@@ -104,9 +115,10 @@ TensorMap read_tensor_file(const std::string& path, std::map<std::string, std::s
   H5Id f = h5_check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT),
                     "cannot open HDF5 file '" + path + "'");
   TensorMap out;
-  VisitState st{f.get(), &out, path};
-  h5_check_status(H5Ovisit2(f.get(), H5_INDEX_NAME, H5_ITER_INC, visit_one, &st, H5O_INFO_BASIC),
-                  path + ": visit");
+  VisitState st{f.get(), &out, path, nullptr};
+  h5_check_iteration(
+      H5Ovisit2(f.get(), H5_INDEX_NAME, H5_ITER_INC, visit_one, &st, H5O_INFO_BASIC), st.error,
+      path + ": visit");
   if (attrs != nullptr) {
     const int n = H5Aget_num_attrs(f.get());
     for (int i = 0; i < n; ++i) {

@@ -204,6 +204,7 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
   LogSelection golden = s.log;
   golden.full_steps = s.golden.selection.full_steps;
   golden.full_tensors = s.golden.selection.full_tensors;
+  golden.origin = "[golden]";
   s.golden.selection = golden;
   return s;
 }

@@ -100,8 +100,9 @@ std::vector<ConfigKey<Scenario>> harness_section_keys() {
           "steps at which full tensors are stored: integers (`-1` = last step) or strings "
           "`\"a:b\"` (a ≤ s < b), `\"a:\"` (a to the end), `\"a:b:k\"` (stride k)"),
       KEY("log", "full-tensors", log.full_tensors, kPlain,
-          "globs on tensor names (`*` matches across `/`), e.g. `\"params/*\"`, "
-          "`\"grads/visual.layer4.*\"`"),
+          "globs on tensor names (`*` matches across `/`, `?` one character), e.g. "
+          "`\"params/*\"`, `\"grads/visual.layer4.*\"`; a glob that matches no tensor stops the "
+          "run at its first training step (exit 2)"),
       KEY("log", "activation-samples", log.activation_samples, kPlain,
           ">0: `activations/*` are digested and stored for the first k samples of the batch only",
           at_least(0)),
