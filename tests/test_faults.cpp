@@ -66,8 +66,8 @@ TEST(Faults, FullDiskStopsTheRunAndLeavesALogTrueToItsLastStep) {
     }
   }
   // compare reads it as an incomplete log, not as a difference at step 0.
-  const auto self = test::run_cli("compare " + (keep / "fill.h5").string() + " " +
-                                  (keep / "fill.h5").string());
+  const auto self =
+      test::run_cli("compare " + (keep / "fill.h5").string() + " " + (keep / "fill.h5").string());
   EXPECT_EQ(self.output.find("first difference"), std::string::npos) << self.output;
 }
 
@@ -77,7 +77,8 @@ TEST(Faults, GoldenBlessOnAFullDiskFailsCleanlyAndLeavesNothing) {
   auto scenario = test::short_scenario(dir, "bless", 40);
   auto toml = test::read_file(scenario);
   const std::string rel = "path = \"bless-golden.h5\"";
-  toml.replace(toml.find(rel), rel.size(), "path = \"" + (disk / "bless-golden.h5").string() + "\"");
+  toml.replace(toml.find(rel), rel.size(),
+               "path = \"" + (disk / "bless-golden.h5").string() + "\"");
   test::write_file(scenario, toml);
   const auto r = run_on_small_disk(
       disk, 64, std::string(kCliBin) + " golden bless " + scenario.string() + " -q", keep);

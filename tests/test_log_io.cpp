@@ -149,7 +149,8 @@ TEST(LogIo, TensorsFirstLoggedAfterSwmrStartedAreDeclaredBeforeIt) {
     for (int64_t step = 0; step <= 3; ++step) {
       StepRecord rec;
       rec.step = step;
-      if (step > 0) rec.tensors.push_back({"data/images", Phase::kData, torch::full({2}, float(step))});
+      if (step > 0)
+        rec.tensors.push_back({"data/images", Phase::kData, torch::full({2}, float(step))});
       rec.tensors.push_back({"params/w", Phase::kOptimizer, torch::full({3}, float(step))});
       rec.tensors.push_back({"scalars/loss", Phase::kForward, torch::tensor(float(step))});
       w.write(rec);

@@ -71,9 +71,47 @@ void h5_check_status(herr_t status, const std::string& what) {
   if (status < 0) throw_h5_error(what);
 }
 
-void h5_check_iteration(herr_t status, const std::exception_ptr& error, const std::string& what) {
-  if (error) std::rethrow_exception(error);
-  h5_check_status(status, what);
+namespace {
+struct NameList {
+  H5O_type_t type;
+  std::vector<std::string> names;
+  bool failed = false;
+};
+}  // namespace
+
+std::vector<std::string> h5_object_names(hid_t root, H5O_type_t type, const std::string& what) {
+  NameList list{type, {}};
+  auto visit = [](hid_t, const char* name, const H5O_info_t* info, void* data) -> herr_t {
+    auto* l = static_cast<NameList*>(data);
+    try {
+      if (info->type == l->type) l->names.emplace_back(name);
+      return 0;
+    } catch (...) {
+      l->failed = true;
+      return -1;
+    }
+  };
+  h5_check_status(H5Ovisit2(root, H5_INDEX_NAME, H5_ITER_INC, visit, &list, H5O_INFO_BASIC), what);
+  if (list.failed) throw std::runtime_error("HDF5: " + what + ": out of memory");
+  return list.names;
+}
+
+std::vector<std::string> h5_attr_names(hid_t obj, const std::string& what) {
+  NameList list{H5O_TYPE_UNKNOWN, {}};
+  auto visit = [](hid_t, const char* name, const H5A_info_t*, void* data) -> herr_t {
+    auto* l = static_cast<NameList*>(data);
+    try {
+      l->names.emplace_back(name);
+      return 0;
+    } catch (...) {
+      l->failed = true;
+      return -1;
+    }
+  };
+  hsize_t idx = 0;
+  h5_check_status(H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, &idx, visit, &list), what);
+  if (list.failed) throw std::runtime_error("HDF5: " + what + ": out of memory");
+  return list.names;
 }
 
 namespace {

@@ -48,20 +48,12 @@ torch::ScalarType dtype_from_name(const std::string& name);
 // A new HDF5 type for the torch dtype (caller owns it).
 H5Id h5_type_for(torch::ScalarType t);
 
-// HDF5 iterations (H5Ovisit2, H5Aiterate2) call back into C++ through the C library, which an
-// exception must not unwind: HDF5's internal state would stay half-entered and its shutdown
-// crash. A callback runs its body through `h5_guard`, which keeps the exception and stops the
-// iteration; `h5_check_iteration` rethrows it once the library has returned.
-template <typename Body>
-herr_t h5_guard(std::exception_ptr& error, Body&& body) noexcept {
-  try {
-    return body();
-  } catch (...) {
-    error = std::current_exception();
-    return -1;
-  }
-}
-void h5_check_iteration(herr_t status, const std::exception_ptr& error, const std::string& what);
+// Names (relative to `root`) of every object of `type` below `root`, and of an object's
+// attributes, in name order. The work is done after HDF5's iteration has returned, so that an
+// error in it does not unwind through HDF5's C frames (LogReader's walk is the one exception,
+// see log_reader.cpp).
+std::vector<std::string> h5_object_names(hid_t root, H5O_type_t type, const std::string& what);
+std::vector<std::string> h5_attr_names(hid_t obj, const std::string& what);
 
 // Attribute helpers on any object.
 void h5_write_string_attr(hid_t obj, const std::string& name, const std::string& value);

@@ -51,22 +51,23 @@ StepSpec parse_step_spec(const std::string& text) {
   return spec;
 }
 
-void LogSelection::check_globs_match(const std::set<std::string>& names) const {
+std::string LogSelection::unmatched_globs_warning(const std::set<std::string>& names) const {
   std::string unmatched;
   for (const auto& glob : full_tensors) {
     bool any = false;
     for (const auto& n : names) any = any || glob_match(glob, n);
     if (!any) unmatched += (unmatched.empty() ? "'" : ", '") + glob + "'";
   }
-  if (unmatched.empty()) return;
+  if (unmatched.empty()) return {};
   std::string examples;
   for (const char* prefix : {"params/", "grads/", "activations/", "bn_batch/"}) {
     const auto it = names.lower_bound(prefix);
     if (it != names.end() && it->starts_with(prefix)) examples += " '" + *it + "'";
   }
-  throw std::invalid_argument(origin + " full-tensors: " + unmatched +
-                              " match no tensor of this run (`*` matches across '/'; its names "
-                              "look like" + examples + ")");
+  return origin + " full-tensors: " + unmatched +
+         " match no tensor of this run, nothing is stored for them (`*` matches across '/'; its "
+         "names look like" +
+         examples + ")";
 }
 
 bool LogSelection::always_full(const std::string& name, int64_t ndim) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <limits>
 #include <stdexcept>
@@ -176,11 +177,12 @@ void LogWriter::write(const StepRecord& record) {
     full.push_back(f);
   }
   // Every tensor has appeared by the first training step (step 1, or the one after a resumed
-  // run's checkpoint): a glob that matches none of them is a mistake.
+  // run's checkpoint): a glob that matches none of them is likely a mistake.
   if (first_record_step_ < 0) first_record_step_ = record.step;
   if (!globs_checked_ && record.step > first_record_step_) {
     globs_checked_ = true;
-    selection_.check_globs_match(declared_);
+    if (const auto w = selection_.unmatched_globs_warning(declared_); !w.empty())
+      std::fprintf(stderr, "warning: %s\n", w.c_str());
   }
   // Digests and statistics of all tensors on the intra-op threads (idle between steps), one
   // bin of about equal bytes per thread. Each row is written by one thread only.
@@ -429,9 +431,9 @@ std::exception_ptr LogWriter::write_failure() const {
   try {
     throw;
   } catch (const std::exception& e) {
-    return std::make_exception_ptr(std::runtime_error(
-        "cannot write the log " + path_.string() + " (it holds the steps up to " +
-        std::to_string(on_disk_) + "): " + e.what()));
+    return std::make_exception_ptr(std::runtime_error("cannot write the log " + path_.string() +
+                                                      " (it holds the steps up to " +
+                                                      std::to_string(on_disk_) + "): " + e.what()));
   } catch (...) {
     return std::current_exception();
   }

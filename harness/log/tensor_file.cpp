@@ -32,17 +32,9 @@ torch::ScalarType dtype_of(hid_t dset, const std::string& where) {
                            " bytes); a tensor is float64/32/16, bfloat16, int64/32, int8 or uint8");
 }
 
-struct VisitState {
-  hid_t file;
-  TensorMap* out;
-  std::string path;
-  std::exception_ptr error;
-};
-
-herr_t read_one(const char* name, const H5O_info_t* info, VisitState* st) {
-  if (info->type != H5O_TYPE_DATASET) return 0;
-  const std::string where = st->path + ":/" + name;
-  H5Id d = h5_check(H5Dopen2(st->file, name, H5P_DEFAULT), where);
+torch::Tensor read_dataset(hid_t file, const std::string& name, const std::string& path) {
+  const std::string where = path + ":/" + name;
+  H5Id d = h5_check(H5Dopen2(file, name.c_str(), H5P_DEFAULT), where);
   const auto dtype = dtype_of(d.get(), where);
   H5Id space = h5_check(H5Dget_space(d.get()), where + ": space");
   const int rank = H5Sget_simple_extent_ndims(space.get());
@@ -55,13 +47,7 @@ herr_t read_one(const char* name, const H5O_info_t* info, VisitState* st) {
     h5_check_status(H5Dread(d.get(), memtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()),
                     where + ": read");
   }
-  (*st->out)[name] = std::move(t);
-  return 0;
-}
-
-herr_t visit_one(hid_t, const char* name, const H5O_info_t* info, void* data) {
-  auto* st = static_cast<VisitState*>(data);
-  return h5_guard(st->error, [&] { return read_one(name, info, st); });
+  return t;
 }
 
 }  // namespace
@@ -115,10 +101,8 @@ TensorMap read_tensor_file(const std::string& path, std::map<std::string, std::s
   H5Id f = h5_check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT),
                     "cannot open HDF5 file '" + path + "'");
   TensorMap out;
-  VisitState st{f.get(), &out, path, nullptr};
-  h5_check_iteration(
-      H5Ovisit2(f.get(), H5_INDEX_NAME, H5_ITER_INC, visit_one, &st, H5O_INFO_BASIC), st.error,
-      path + ": visit");
+  for (const auto& name : h5_object_names(f.get(), H5O_TYPE_DATASET, path + ": visit"))
+    out[name] = read_dataset(f.get(), name, path);
   if (attrs != nullptr) {
     const int n = H5Aget_num_attrs(f.get());
     for (int i = 0; i < n; ++i) {
