@@ -22,4 +22,20 @@ CLIPREPRO_DEBIAN_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libpng-dev libjpeg62-turbo-dev libicu-dev zlib1g-dev libgloo-dev clang-format
   libxml2-utils libssl-dev
 )
+# The sanitize preset and the fuzz targets (scripts/fuzz.sh, scripts/sanitize.sh): clang, its
+# sanitizer and libFuzzer runtimes, llvm-symbolizer for readable stacks.
+CLIPREPRO_SANITIZE_PACKAGES=(clang libclang-rt-14-dev llvm)
+# Installs (apt-get) whichever of the given Debian packages is missing.
+install_debian_packages() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
+  echo "[setup] installing Debian packages: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
 CLIPREPRO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -7,16 +7,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "${CLIPREPRO_ROOT}"
 
-missing=()
-for p in "${CLIPREPRO_DEBIAN_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "[setup] installing Debian packages: ${missing[*]}"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+install_debian_packages "${CLIPREPRO_DEBIAN_PACKAGES[@]}"
 
 if ! "${CLIPREPRO_PYTHON}" - <<PY 2>/dev/null
 import importlib.metadata as m, sys

@@ -209,5 +209,29 @@ TEST(Checkpoint, ShortStorageAndForeignDtypesAreRefused) {
   }
 }
 
+// Found by fuzz_torch_zip: LibTorch's unpickler allocates the length a string opcode declares
+// before reading it, so a 4 GiB BINUNICODE in a tiny file allocated 4 GiB.
+TEST(Checkpoint, PickleLengthsBeyondTheRecordAreRefusedBeforeAllocating) {
+  const auto dir = test::temp_dir("ckpt_pickle_len");
+  const auto pt = (dir / "huge_string.pt").string();
+  const auto r =
+      test::run_command(std::string(kPython) +
+                        " -c \"import sys,zipfile\n"
+                        "out=zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_STORED)\n"
+                        "out.writestr('archive/data.pkl', b'\\x80\\x02X\\xff\\xff\\xff\\xffabc')\n"
+                        "out.writestr('archive/version', b'3\\n')\n"
+                        "out.close()\" " +
+                        pt);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  try {
+    read_checkpoint(pt);
+    ADD_FAILURE() << "a pickle declaring a 4 GiB string in 3 bytes was accepted";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("declares 4294967295 bytes where 3 remain"), std::string::npos) << what;
+    EXPECT_NE(what.find("huge_string.pt"), std::string::npos) << what;
+  }
+}
+
 }  // namespace
 }  // namespace cliprepro

@@ -297,6 +297,36 @@ TEST(RealData, TruncatedTarNamesTheShard) {
   }
 }
 
+// Found by fuzz_tar: a pax record whose length is not a number threw std::invalid_argument
+// ("stoul") out of the reader; a base-256 size could wrap the bounds check.
+TEST(RealData, MalformedPaxRecordsAndHugeSizesNameTheShard) {
+  const std::string dir = test::temp_dir("pax").string();
+  const auto r = test::run_command(
+      std::string(kPython) +
+      " -c \"import io,sys,tarfile\n"
+      "def shard(path, pax):\n"
+      "  with tarfile.open(path, 'w', format=tarfile.USTAR_FORMAT) as t:\n"
+      "    i=tarfile.TarInfo('././@PaxHeader'); i.type=tarfile.XHDTYPE; i.size=len(pax)\n"
+      "    t.addfile(i, io.BytesIO(pax))\n"
+      "    i=tarfile.TarInfo('0.txt'); i.size=1; t.addfile(i, io.BytesIO(b'a'))\n"
+      "shard(sys.argv[1], b'xx path=a\\n')\n"
+      "shard(sys.argv[2], b'99 path=a\\n')\n"
+      "b=bytearray(open(sys.argv[1],'rb').read()); b[1024+124:1024+136]=b'\\x80'+b'\\xff'*11\n"
+      "s=sum(b[1024:1024+148])+sum(b[1024+156:1024+512])+8*32; b[1024+148:1024+156]=b'%06o\\x00 ' "
+      "% s\n"
+      "open(sys.argv[3],'wb').write(b)\" " +
+      dir + "/pax_nan.tar " + dir + "/pax_long.tar " + dir + "/huge.tar");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const std::string name : {"pax_nan.tar", "pax_long.tar", "huge.tar"}) {
+    try {
+      WebDataset ds(dir + "/" + name);
+      ADD_FAILURE() << name << " accepted";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(RealData, BraceExpansion) {
   using V = std::vector<std::string>;
   EXPECT_EQ(expand_braces("shard-{000..003}.tar"),

@@ -181,9 +181,10 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
           differing.push_back(step);
     std::sort(differing.begin(), differing.end());
     d.steps_differing = int64_t(differing.size());
-    r.full_compared +=
-        int64_t(std::count_if(sb.full_steps.begin(), sb.full_steps.end(), [&](int64_t s) {
-          return std::find(sa.full_steps.begin(), sa.full_steps.end(), s) != sa.full_steps.end();
+    r.full_compared += int64_t(std::count_if(
+        sb.full_steps.begin(), sb.full_steps.end(), [&a_full = sa.full_steps](int64_t s) {
+          // An init-capture: clang 14 (the sanitize preset) cannot capture a structured binding.
+          return std::find(a_full.begin(), a_full.end(), s) != a_full.end();
         }));
     // Steps whose digests differ, in order: with both full tensors stored, the tolerance
     // decides (and the first differing element is located); without, the step differs.

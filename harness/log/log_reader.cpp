@@ -167,7 +167,14 @@ LogReader::LogReader(const std::filesystem::path& path) : path_(path) {
     throw std::runtime_error("no such log file: " + path.string());
   hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   // A run killed while writing leaves its file marked as open for SWMR writing.
-  if (f < 0) f = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+  // SWMR readers retry a metadata read whose checksum fails 100 times by default, sleeping in
+  // between (a writer may be mid-flush): on a damaged file that took ~10 s per object. A few
+  // attempts still ride out a live writer's flush.
+  if (f < 0) {
+    H5Id fapl = h5_check(H5Pcreate(H5P_FILE_ACCESS), "create file access properties");
+    h5_check_status(H5Pset_metadata_read_attempts(fapl.get(), 4), "set metadata read attempts");
+    f = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl.get());
+  }
   file_ = h5_check(f, "cannot open " + path.string() + " (not an HDF5 file?)");
   for (const auto& name : h5_attr_names(file_.get(), "read root attributes"))
     attrs_[name] = h5_read_string_attr(file_.get(), name);

@@ -219,7 +219,7 @@ std::vector<TarMember> list_tar(const std::string& path) {
       if (!prefix.empty()) name = prefix + "/" + name;
     }
     const uint64_t data = off + 512;
-    if (data + size > file_size) {
+    if (size > file_size - data) {  // not data + size: a base-256 size can wrap it
       throw std::runtime_error(path + ": truncated tar: member '" + name + "' needs " +
                                std::to_string(size) + " bytes at offset " + std::to_string(data) +
                                ", the file has " + std::to_string(file_size));
@@ -230,14 +230,21 @@ std::vector<TarMember> list_tar(const std::string& path) {
       if (type == 'L') {
         long_name = payload.substr(0, payload.find('\0'));
       } else {
-        // pax records "<len> key=value\n"; only path matters here.
+        // pax records "<len> key=value\n", <len> counting the whole record; only path matters
+        // here. Malformed records are refused, as Python's tarfile does ("invalid header").
         size_t p = 0;
-        while (p < payload.size()) {
-          const size_t sp = payload.find(' ', p);
-          if (sp == std::string::npos) break;
-          const size_t len = std::stoul(payload.substr(p, sp - p));
-          if (len == 0 || p + len > payload.size()) break;
-          const std::string rec = payload.substr(sp + 1, p + len - sp - 2);
+        while (p < payload.size() && payload[p] != '\0') {
+          size_t len = 0, q = p;
+          for (; q < payload.size() && q - p < 19 && payload[q] >= '0' && payload[q] <= '9'; ++q) {
+            len = len * 10 + size_t(payload[q] - '0');
+          }
+          // The record holds its digits, the space, "k=v" (at least "k=") and the newline.
+          if (q == p || q >= payload.size() || payload[q] != ' ' || len < q - p + 4 ||
+              len > payload.size() - p || payload[p + len - 1] != '\n') {
+            throw std::runtime_error(where + ": corrupt pax header record at byte " +
+                                     std::to_string(data + p));
+          }
+          const std::string rec = payload.substr(q + 1, p + len - q - 2);
           if (rec.rfind("path=", 0) == 0) long_name = rec.substr(5);
           p += len;
         }

@@ -15,6 +15,8 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "src/model/pickle_bounds.h"
+
 namespace cliprepro {
 namespace {
 
@@ -100,10 +102,16 @@ void check_within_storage(const torch::Tensor& t, const std::map<const void*, si
 // element count the pickle claims, not by its record, so a short record would be read past its
 // end (PyTorch's own loader compares the two; LibTorch's does not). `records`: the address of
 // every record read -> its size in bytes.
-c10::IValue unpickle_zip(const std::vector<char>& bytes, std::map<const void*, size_t>& records) {
+c10::IValue unpickle_zip(const std::vector<char>& bytes, const std::string& path,
+                         std::map<const void*, size_t>& records) {
   caffe2::serialize::PyTorchStreamReader zip(
       std::make_shared<caffe2::serialize::MemoryReadAdapter>(bytes.data(), off_t(bytes.size())));
-  auto [pickle, pickle_size] = zip.getRecord("data.pkl");
+  // Not a structured binding: clang 14 (the sanitize preset) cannot capture one in a lambda.
+  const auto pickle_record = zip.getRecord("data.pkl");
+  const at::DataPtr& pickle = std::get<0>(pickle_record);
+  const size_t pickle_size = std::get<1>(pickle_record);
+  check_pickle_lengths(static_cast<const char*>(pickle.get()), pickle_size,
+                       "'" + path + "': data.pkl");
   size_t consumed = 0;
   auto read = [&](char* out, size_t n) {
     n = std::min(n, pickle_size - consumed);
@@ -284,14 +292,17 @@ void write_safetensors(const std::string& path, const StateDict& tensors,
 }
 
 StateDict read_checkpoint(const std::string& path) {
+  return read_checkpoint_bytes(read_file(path), path);
+}
+
+StateDict read_checkpoint_bytes(const std::vector<char>& bytes, const std::string& path) {
   StateDict sd;
   {
-    auto bytes = read_file(path);
     if (is_zip(bytes)) {
       std::map<const void*, size_t> records;
       c10::IValue root;
       try {
-        root = unpickle_zip(bytes, records);
+        root = unpickle_zip(bytes, path, records);
       } catch (const c10::Error& e) {
         throw std::runtime_error(
             "'" + path + "': cannot unpickle torch zip checkpoint: " + e.what_without_backtrace());

@@ -22,6 +22,8 @@ StateDict model_state_dict(const torch::nn::Module& model);
 // leading "module." (DDP) is stripped, as OpenCLIP's load_checkpoint does. Non-tensor entries
 // of a bare dict are errors; legacy (pre-1.6, non-zip) torch files are rejected with a hint.
 StateDict read_checkpoint(const std::string& path);
+// The same from bytes in memory; `path` names them in errors (the fuzz targets' entry point).
+StateDict read_checkpoint_bytes(const std::vector<char>& bytes, const std::string& path);
 
 StateDict read_safetensors(const std::string& path,
                            std::map<std::string, std::string>* metadata = nullptr);
