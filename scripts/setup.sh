@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "${CLIPREPRO_ROOT}"
 
-install_debian_packages "${CLIPREPRO_DEBIAN_PACKAGES[@]}"
+install_debian_packages "${CLIPREPRO_DEBIAN_PACKAGES[@]}" "${CLIPREPRO_SANITIZE_PACKAGES[@]}"
 
 if ! "${CLIPREPRO_PYTHON}" - <<PY 2>/dev/null
 import importlib.metadata as m, sys
