@@ -57,6 +57,8 @@ for t in "${targets[@]}"; do
   corpus="${work}/corpus/${t}"
   mkdir -p "${corpus}"
   cp "${work}/seeds/${t}"/* "${corpus}/"
+  # Inputs that once crashed a target stay in its corpus (tests/fuzz/regressions/<target>-*).
+  cp tests/fuzz/regressions/"${t}"-* "${corpus}/" 2>/dev/null || true
   start=$(date +%s)
   rc=0
   # -timeout: an input taking 10 s is a hang; -malloc_limit_mb: one allocation above 1 GiB is a

@@ -17,6 +17,7 @@
 #include "harness/run/run_scenario.h"
 #include "harness/scenario/scenario.h"
 #include "harness/scenario/scenario_doc.h"
+#include "harness/scenario/study.h"
 #include "src/dist/process_group.h"
 #include "src/train/determinism.h"
 
@@ -51,7 +52,7 @@ void print_summary(const Scenario& s, const RunResult& r) {
 }  // namespace
 
 int cmd_run(const RunArgs& a) {
-  Scenario s = load_scenario(a.scenario);
+  Scenario s = load_scenario(a.scenario, a.variant);
   apply_launch_environment(s);
   if (!a.no_golden) require_golden(s);  // fail before spending minutes training
   RunOptions opts;
@@ -67,8 +68,9 @@ int cmd_run(const RunArgs& a) {
   return c.equal() ? kExitMatch : kExitDiffer;
 }
 
-int cmd_golden_bless(const std::filesystem::path& scenario, bool quiet) {
-  Scenario s = load_scenario(scenario);
+int cmd_golden_bless(const std::filesystem::path& scenario, const std::string& variant,
+                     bool quiet) {
+  Scenario s = load_scenario(scenario, variant);
   apply_launch_environment(s);
   const RunResult r = bless_golden(s, !quiet);
   print_summary(s, r);
@@ -79,8 +81,9 @@ int cmd_golden_bless(const std::filesystem::path& scenario, bool quiet) {
   return kExitMatch;
 }
 
-int cmd_golden_check(const std::filesystem::path& scenario, const std::filesystem::path& log) {
-  const Scenario s = load_scenario(scenario);
+int cmd_golden_check(const std::filesystem::path& scenario, const std::string& variant,
+                     const std::filesystem::path& log) {
+  const Scenario s = load_scenario(scenario, variant);
   const CompareResult c = check_golden(log, s);
   std::fputs(format_compare(c, log.filename().string(), "golden").c_str(), stdout);
   return c.equal() ? kExitMatch : kExitDiffer;
@@ -183,11 +186,15 @@ int cmd_env(bool key_only) {
 
 int cmd_keys(const std::filesystem::path& write_doc) {
   if (write_doc.empty()) {
+    std::vector<std::string> sections;
+    for (const auto& k : scenario_keys()) sections.push_back(k.section);
+    for (const auto& k : study_keys()) sections.push_back(k.section);
+    for (const auto& k : variant_launch_keys()) sections.push_back(k.section);
     std::set<std::string> done;
-    for (const auto& k : scenario_keys()) {
-      if (!done.insert(k.section).second) continue;
-      std::cout << "## " << (k.section.empty() ? "Top level" : "[" + k.section + "]") << "\n\n"
-                << key_table_markdown(k.section) << "\n";
+    for (const auto& section : sections) {
+      if (!done.insert(section).second) continue;
+      std::cout << "## " << (section.empty() ? "Top level" : "[" + section + "]") << "\n\n"
+                << key_table_markdown(section) << "\n";
     }
     return kExitMatch;
   }

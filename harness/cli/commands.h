@@ -13,14 +13,16 @@ inline constexpr int kExitError = 2;
 
 struct RunArgs {
   std::filesystem::path scenario;
+  std::string variant;  // of a study file
   std::filesystem::path out_dir = "runs";
   bool no_golden = false;
   bool quiet = false;
 };
 
 int cmd_run(const RunArgs& a);
-int cmd_golden_bless(const std::filesystem::path& scenario, bool quiet);
-int cmd_golden_check(const std::filesystem::path& scenario, const std::filesystem::path& log);
+int cmd_golden_bless(const std::filesystem::path& scenario, const std::string& variant, bool quiet);
+int cmd_golden_check(const std::filesystem::path& scenario, const std::string& variant,
+                     const std::filesystem::path& log);
 struct CompareArgs {
   std::filesystem::path a, b;
   size_t max_rows = 20;

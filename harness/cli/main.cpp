@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "harness/cli/commands.h"
+#include "harness/cli/study_command.h"
 #include "harness/compare/golden.h"
 #include "harness/run/infer.h"
 #include "harness/run/interrupt.h"
@@ -30,26 +31,30 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   run->add_option("--out", run_args.out_dir, "Directory for the log (<out>/<scenario name>.h5)")
       ->capture_default_str();
+  run->add_option("--variant", run_args.variant,
+                  "The variant of a study file to run ([variants.NAME]; `study` runs them all)");
   run->add_flag("--no-golden", run_args.no_golden, "Skip the golden check");
   run->add_flag("-q,--quiet", run_args.quiet, "No progress display");
 
   auto* golden = app.add_subcommand("golden", "Bless or check golden reference logs");
   golden->require_subcommand(1);
-  std::string bless_scenario;
+  std::string bless_scenario, bless_variant;
   bool bless_quiet = false;
   auto* bless =
       golden->add_subcommand("bless", "Run the scenario and (re)write its golden atomically");
   bless->add_option("scenario", bless_scenario, "Scenario TOML file")
       ->required()
       ->check(CLI::ExistingFile);
+  bless->add_option("--variant", bless_variant, "The variant of a study file");
   bless->add_flag("-q,--quiet", bless_quiet, "No progress display");
-  std::string check_scenario, check_log;
+  std::string check_scenario, check_variant, check_log;
   auto* check =
       golden->add_subcommand("check", "Check an existing log against the scenario's golden");
   check->add_option("scenario", check_scenario, "Scenario TOML file")
       ->required()
       ->check(CLI::ExistingFile);
   check->add_option("log", check_log, "Run log (.h5)")->required()->check(CLI::ExistingFile);
+  check->add_option("--variant", check_variant, "The variant of a study file");
   std::filesystem::path text_golden;
   auto* text = golden->add_subcommand(
       "text", "(Re)write a golden's text companion (<golden>.txt) from the golden file");
@@ -150,6 +155,21 @@ int main(int argc, char** argv) {
   bisect->add_option("--tolerance", bis.tolerance, "As compare's --tolerance")
       ->capture_default_str();
 
+  cli::StudyArgs st;
+  auto* study = app.add_subcommand(
+      "study",
+      "Run every variant of a study file ([study] + [variants.NAME]) and check each against its "
+      "golden; report every variant against the reference. Exit 0 all match, 1 some differ, 2 "
+      "error");
+  study->add_option("study", st.study, "Study TOML file")->required()->check(CLI::ExistingFile);
+  study->add_option("--only", st.only, "Run only these variants (repeatable)");
+  study->add_flag("--bless", st.bless, "(Re)write every variant's golden instead of checking");
+  study->add_option("--out", st.out_dir, "Directory for logs, outputs and report (runs/<study>)");
+  study->add_option("--junit", st.junit, "Also write JUnit XML (one testcase per variant)");
+  study->add_option("--markdown", st.markdown, "Also copy the report's markdown here");
+  study->add_option("--html", st.html, "Also copy the report's HTML here");
+  study->add_option("-j,--jobs", st.jobs, "Variants run at once")->capture_default_str();
+
   auto* env = app.add_subcommand("env", "Print the environment fingerprint as JSON");
   bool env_key = false;
   env->add_flag("--key", env_key,
@@ -178,8 +198,8 @@ int main(int argc, char** argv) {
   if (*run || *bless) cliprepro::install_stop_handlers();
   try {
     if (*run) return cli::cmd_run(run_args);
-    if (*bless) return cli::cmd_golden_bless(bless_scenario, bless_quiet);
-    if (*check) return cli::cmd_golden_check(check_scenario, check_log);
+    if (*bless) return cli::cmd_golden_bless(bless_scenario, bless_variant, bless_quiet);
+    if (*check) return cli::cmd_golden_check(check_scenario, check_variant, check_log);
     if (*text) {
       cliprepro::write_golden_text(text_golden);
       return cli::kExitMatch;
@@ -192,6 +212,7 @@ int main(int argc, char** argv) {
       cliprepro::run_infer(infer_opt);
       return cli::kExitMatch;
     }
+    if (*study) return cli::cmd_study(st);
     if (*env) return cli::cmd_env(env_key);
     if (*keys) return cli::cmd_keys(keys_doc);
   } catch (const cliprepro::RunInterrupted& e) {

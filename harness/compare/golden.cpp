@@ -111,7 +111,7 @@ void require_golden(const Scenario& s) {
   if (!std::filesystem::exists(s.golden.path)) {
     throw GoldenMissing("golden " + s.golden.path.string() +
                         " does not exist; create it with: cliprepro golden bless " +
-                        s.path.string());
+                        scenario_argument(s));
   }
 }
 

@@ -3,95 +3,26 @@
 #include "harness/scenario/scenario.h"
 
 #include <toml++/toml.h>
-#include <fstream>
 #include <limits>
 #include <sstream>
+
+#include "harness/scenario/scenario_inherit.h"
+#include "harness/scenario/study.h"
+#include "harness/scenario/toml_reader.h"
 
 namespace cliprepro {
 namespace {
 
-class Reader {
- public:
-  explicit Reader(std::string file) : file_(std::move(file)) {}
-
-  [[noreturn]] void fail_at(const toml::source_region& src, const std::string& msg) const {
-    throw ScenarioError(file_ + ":" + std::to_string(src.begin.line) + ":" +
-                        std::to_string(src.begin.column) + ": " + msg);
-  }
-  [[noreturn]] void fail(const toml::node& n, const std::string& msg) const {
-    fail_at(n.source(), msg);
-  }
-
-  // The node as the row's ValueType; a wrong type names the key.
-  ConfigValue value(const toml::node& n, ValueType type, const std::string& key) const {
-    const std::string q = "'" + key + "'";
-    switch (type) {
-      case ValueType::kBool:
-        if (!n.is_boolean()) fail(n, q + " must be true or false");
-        return n.as_boolean()->get();
-      case ValueType::kInt:
-        if (!n.is_integer()) fail(n, q + " must be an integer");
-        return n.as_integer()->get();
-      case ValueType::kFloat:
-        if (n.is_integer()) return double(n.as_integer()->get());
-        if (!n.is_floating_point()) fail(n, q + " must be a number");
-        return n.as_floating_point()->get();
-      case ValueType::kString:
-        if (!n.is_string()) fail(n, q + " must be a string");
-        return n.as_string()->get();
-      case ValueType::kStrings: {
-        const auto* arr = n.as_array();
-        if (arr == nullptr) fail(n, q + " must be a list of strings");
-        std::vector<std::string> out;
-        for (const auto& e : *arr) {
-          if (!e.is_string()) fail(e, q + " entries must be strings");
-          out.push_back(e.as_string()->get());
-        }
-        return out;
-      }
-      case ValueType::kFloatPair: {
-        const auto* arr = n.as_array();
-        if (arr == nullptr || arr->size() != 2 || !(*arr)[0].is_number() || !(*arr)[1].is_number())
-          fail(n, q + " must be two numbers, e.g. [0.4, 1.0]");
-        return std::array<double, 2>{(*arr)[0].value<double>().value(),
-                                     (*arr)[1].value<double>().value()};
-      }
-      case ValueType::kSteps: {
-        const auto* arr = n.as_array();
-        if (arr == nullptr) fail(n, q + " must be a list of steps (7, -1, \"10:20\")");
-        std::vector<std::string> out;
-        for (const auto& e : *arr) {
-          if (e.is_integer()) {
-            out.push_back(std::to_string(e.as_integer()->get()));
-          } else if (e.is_string()) {
-            out.push_back(e.as_string()->get());
-          } else {
-            fail(e, "step entries are integers or \"a:b[:k]\" strings");
-          }
-        }
-        return out;
-      }
-    }
-    fail(n, q + ": unknown value type");
-  }
-
- private:
-  std::string file_;
-};
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw ScenarioError(p.string() + ": cannot read scenario file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// A relative path in a scenario means relative to the scenario file; empty stays empty.
+// A relative path in a scenario means relative to the scenario file that wrote it (a parent's
+// paths are the parent's); empty stays empty.
 std::string from_scenario(const std::filesystem::path& scenario, const std::string& p) {
   if (p.empty()) return p;
   const std::filesystem::path given(p);
   return (given.is_absolute() ? given : scenario.parent_path() / given).lexically_normal().string();
+}
+
+std::filesystem::path written_in(const toml::node* n, const std::filesystem::path& fallback) {
+  return n != nullptr && n->source().path ? std::filesystem::path(*n->source().path) : fallback;
 }
 
 const ConfigKey<Scenario>* find_key(const std::string& section, const std::string& key) {
@@ -108,29 +39,42 @@ bool is_section(const std::string& name) {
 
 }  // namespace
 
-Scenario load_scenario(const std::filesystem::path& path) {
-  return parse_scenario(slurp(path), path);
+Scenario load_scenario(const std::filesystem::path& path, const std::string& variant) {
+  return parse_scenario(read_scenario_file(path), path, variant);
 }
 
-Scenario parse_scenario(const std::string& text, const std::filesystem::path& path) {
+std::string scenario_argument(const Scenario& s) {
+  return s.variant.empty() ? s.path.string() : s.path.string() + " --variant " + s.variant;
+}
+
+Scenario parse_scenario(const std::string& text, const std::filesystem::path& path,
+                        const std::string& variant) {
   const std::string file = path.string();
-  toml::table root;
-  try {
-    root = toml::parse(text, file);
-  } catch (const toml::parse_error& e) {
-    const auto& src = e.source();
-    throw ScenarioError(file + ":" + std::to_string(src.begin.line) + ":" +
-                        std::to_string(src.begin.column) + ": " + std::string(e.description()));
+  std::vector<std::filesystem::path> chain;
+  toml::table root = parse_with_parents(text, path, &chain);
+  const auto study = take_study(root, path, variant);
+  if (study && variant.empty()) {
+    throw ScenarioError(file + ": a study (variants: " + study->variant_names() +
+                        "): run one with --variant NAME, or all with: cliprepro study " + file);
   }
-  const Reader r(file);
+  const TomlReader r(file);
   Scenario s;
   s.path = path;
-  s.text = text;
+  s.variant = variant;
   s.name = path.stem().string();
+  s.text = text;
+  if (chain.size() > 1 || study) {  // the log records the scenario as resolved, and its sources
+    std::ostringstream resolved;
+    resolved << "# " << path.string();
+    if (study) resolved << " variant " << variant;
+    for (size_t i = 1; i < chain.size(); ++i) resolved << " extends " << chain[i].string();
+    resolved << ", resolved:\n" << root << "\n";
+    s.text = resolved.str();
+  }
 
   auto set = [&](const ConfigKey<Scenario>& k, const toml::node& n) {
     ConfigValue v = r.value(n, k.type, k.key);
-    if (k.has(kScenarioPath)) v = from_scenario(path, std::get<std::string>(v));
+    if (k.has(kScenarioPath)) v = from_scenario(written_in(&n, path), std::get<std::string>(v));
     try {
       k.set(s, v);
     } catch (const std::invalid_argument& e) {
@@ -190,7 +134,8 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
     }
   }
   // A model-config path is relative to the scenario, as other paths are (a shipped name is not).
-  if (s.train.model.ends_with(".json")) s.train.model = from_scenario(path, s.train.model);
+  if (s.train.model.ends_with(".json"))
+    s.train.model = from_scenario(written_in(root.get("model"), path), s.train.model);
   auto& data = s.train.data;
   if (data.dataset_type != DatasetType::kSynthetic && data.train_data.empty()) {
     r.fail(*root.get("dataset-type"),
@@ -199,7 +144,7 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
   // A CSV list is relative to the scenario, so a scenario and its list can move together
   // (WebDataset shard lists are URLs or brace patterns, used as written, as OpenCLIP does).
   if (data.dataset_type == DatasetType::kCsv)
-    data.train_data = from_scenario(path, data.train_data);
+    data.train_data = from_scenario(written_in(root.get("train-data"), path), data.train_data);
   // A golden keeps the full tensors [golden] names and the digests [log] asks for.
   LogSelection golden = s.log;
   golden.full_steps = s.golden.selection.full_steps;

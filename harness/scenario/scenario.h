@@ -30,6 +30,7 @@ struct GoldenConfig {
 
 struct Scenario {
   std::filesystem::path path;
+  std::string variant;  // of a study file (harness/scenario/study.h); empty for a plain scenario
   std::string name, description;
   std::string text;  // the file as read
   TrainConfig train;
@@ -53,7 +54,11 @@ std::string scenario_name_problem(const std::string& name);
 // (steps per epoch × epochs) is checked against it.
 inline constexpr int64_t kMaxTotalSteps = 1'000'000'000;
 
-Scenario load_scenario(const std::filesystem::path& path);
-Scenario parse_scenario(const std::string& text, const std::filesystem::path& path);
+// `variant`: the variant of a study file to read (a study file needs one; a plain scenario none).
+Scenario load_scenario(const std::filesystem::path& path, const std::string& variant = "");
+Scenario parse_scenario(const std::string& text, const std::filesystem::path& path,
+                        const std::string& variant = "");
+// What names the scenario in commands: "FILE" or "FILE --variant NAME".
+std::string scenario_argument(const Scenario& s);
 
 }  // namespace cliprepro

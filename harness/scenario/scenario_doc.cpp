@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "harness/scenario/scenario.h"
+#include "harness/scenario/study.h"
 
 namespace cliprepro {
 namespace {
@@ -19,14 +20,16 @@ std::string cell(std::string text) {  // a table cell: pipes escaped
   return out;
 }
 
-std::string default_text(const ConfigKey<Scenario>& k) {
+template <class Root>
+std::string default_text(const ConfigKey<Root>& k) {
   if (!k.default_doc.empty()) return k.default_doc;
-  const auto v = k.get(Scenario{});
+  const auto v = k.get(Root{});
   if (v.is_null()) return "—";
   return "`" + v.dump() + "`";
 }
 
-std::string type_text(const ConfigKey<Scenario>& k) {
+template <class Root>
+std::string type_text(const ConfigKey<Root>& k) {
   if (k.choices.empty()) return value_type_name(k.type);
   std::string s;
   size_t start = 0;
@@ -41,23 +44,33 @@ std::string type_text(const ConfigKey<Scenario>& k) {
   return "one of " + s;
 }
 
+template <class Root>
+void add_rows(std::string& t, const std::vector<ConfigKey<Root>>& keys,
+              const std::string& section) {
+  for (const auto& k : keys) {
+    if (k.section != section) continue;
+    t += "| `" + k.key + "` | " + type_text(k) + " | " + cell(default_text(k)) + " | " +
+         (k.has(kTrajectory) ? "✓" : "") + " | `" + k.member + "` | " + cell(k.doc) + " |\n";
+  }
+}
+
 }  // namespace
 
 std::string key_table_markdown(const std::string& section) {
   std::string t =
       "| key | type | default | resume must match | C++ member | meaning |\n"
       "|---|---|---|---|---|---|\n";
-  for (const auto& k : scenario_keys()) {
-    if (k.section != section) continue;
-    t += "| `" + k.key + "` | " + type_text(k) + " | " + cell(default_text(k)) + " | " +
-         (k.has(kTrajectory) ? "✓" : "") + " | `" + k.member + "` | " + cell(k.doc) + " |\n";
-  }
+  add_rows(t, scenario_keys(), section);
+  add_rows(t, study_keys(), section);
+  add_rows(t, variant_launch_keys(), section);
   return t;
 }
 
 std::string update_schema_doc(const std::string& doc) {
   std::set<std::string> sections, seen;
   for (const auto& k : scenario_keys()) sections.insert(block_name(k.section));
+  for (const auto& k : study_keys()) sections.insert(block_name(k.section));
+  for (const auto& k : variant_launch_keys()) sections.insert(block_name(k.section));
   std::string out;
   size_t pos = 0;
   while (true) {

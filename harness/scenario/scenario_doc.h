@@ -1,4 +1,5 @@
-// docs/scenario-schema.md's key tables, generated from scenario_keys(): each section's table
+// docs/scenario-schema.md's key tables, generated from scenario_keys() (and the study keys,
+// harness/scenario/study.h): each section's table
 // sits between "<!-- keys: SECTION -->" and "<!-- /keys -->" (SECTION "top" = top-level keys).
 #pragma once
 #include <string>

@@ -101,7 +101,8 @@ std::vector<ConfigKey<Scenario>> harness_section_keys() {
           "`\"a:b\"` (a ≤ s < b), `\"a:\"` (a to the end), `\"a:b:k\"` (stride k)"),
       KEY("log", "full-tensors", log.full_tensors, kPlain,
           "globs on tensor names (`*` matches across `/`, `?` one character), e.g. "
-          "`\"params/*\"`, `\"grads/visual.layer4.*\"`; a glob that matches no tensor is named in a "
+          "`\"params/*\"`, `\"grads/visual.layer4.*\"`; a glob that matches no tensor is named in "
+          "a "
           "warning at the first training step"),
       KEY("log", "activation-samples", log.activation_samples, kPlain,
           ">0: `activations/*` are digested and stored for the first k samples of the batch only",

@@ -22,6 +22,7 @@
 #include "src/data/clip_tokenizer_tables.h"
 #include "src/data/py_unicode.h"
 #include "src/data/text_fixes.h"
+#include "src/project_python.h"
 
 namespace cliprepro {
 namespace {
@@ -244,12 +245,7 @@ std::string ClipTokenizer::default_bpe_path() {
     }
     return env;
   }
-  const char* py_env = std::getenv("CLIPREPRO_PYTHON");
-#ifndef CLIPREPRO_DEFAULT_PYTHON
-#define CLIPREPRO_DEFAULT_PYTHON "python3"
-#endif
-  const std::string python =
-      py_env != nullptr && *py_env != '\0' ? py_env : CLIPREPRO_DEFAULT_PYTHON;
+  const std::string python = project_python();
   const std::string cmd =
       "\"" + python +
       "\" -c \"import open_clip,os;print(os.path.join(os.path.dirname(open_clip.__file__),"

@@ -1,7 +1,7 @@
 #include "src/model/checkpoint.h"
 
-#include <caffe2/serialize/in_memory_adapter.h>
 #include <caffe2/serialize/inline_container.h>
+#include <caffe2/serialize/read_adapter_interface.h>
 #include <torch/csrc/jit/serialization/unpickler.h>
 
 #include <algorithm>
@@ -102,10 +102,27 @@ void check_within_storage(const torch::Tensor& t, const std::map<const void*, si
 // element count the pickle claims, not by its record, so a short record would be read past its
 // end (PyTorch's own loader compares the two; LibTorch's does not). `records`: the address of
 // every record read -> its size in bytes.
+// LibTorch's MemoryReadAdapter copies whatever range miniz asks for: a zip whose end record
+// claims a central directory past the end of the file made it read past the buffer (found by
+// fuzz_torch_zip). This one reads only what is there; miniz then reports a short read.
+class BoundedReadAdapter final : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit BoundedReadAdapter(const std::vector<char>& bytes) : bytes_(bytes) {}
+  size_t size() const override { return bytes_.size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
+    if (pos >= bytes_.size()) return 0;
+    n = std::min<uint64_t>(n, bytes_.size() - pos);
+    std::memcpy(buf, bytes_.data() + pos, n);
+    return n;
+  }
+
+ private:
+  const std::vector<char>& bytes_;
+};
+
 c10::IValue unpickle_zip(const std::vector<char>& bytes, const std::string& path,
                          std::map<const void*, size_t>& records) {
-  caffe2::serialize::PyTorchStreamReader zip(
-      std::make_shared<caffe2::serialize::MemoryReadAdapter>(bytes.data(), off_t(bytes.size())));
+  caffe2::serialize::PyTorchStreamReader zip(std::make_shared<BoundedReadAdapter>(bytes));
   // Not a structured binding: clang 14 (the sanitize preset) cannot capture one in a lambda.
   const auto pickle_record = zip.getRecord("data.pkl");
   const at::DataPtr& pickle = std::get<0>(pickle_record);

@@ -12,9 +12,16 @@
 
 namespace cliprepro::fuzz {
 
-// One file per process and target, in /dev/shm (tmpfs: no disk I/O per execution).
+// One file per process and target, in /dev/shm (tmpfs: no disk I/O per execution), removed when
+// the process exits normally (a crash leaves it beside libFuzzer's own copy of the input).
 inline std::string write_scratch(const uint8_t* data, size_t size, const std::string& target) {
-  const std::string path = "/dev/shm/cliprepro-fuzz-" + std::to_string(::getpid()) + "-" + target;
+  struct Scratch {
+    std::string path;
+    ~Scratch() { std::remove(path.c_str()); }
+  };
+  static const Scratch scratch{"/dev/shm/cliprepro-fuzz-" + std::to_string(::getpid()) + "-" +
+                               target};
+  const std::string& path = scratch.path;
   FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) throw std::logic_error("cannot write " + path);  // not an input's fault
   const bool ok = std::fwrite(data, 1, size, f) == size;

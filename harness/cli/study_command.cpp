@@ -1,0 +1,252 @@
+#include "harness/cli/study_command.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+
+#include "harness/cli/commands.h"
+#include "harness/report/markup.h"
+#include "harness/run/run_scenario.h"
+#include "harness/scenario/scenario.h"
+#include "harness/scenario/study.h"
+#include "src/project_python.h"
+
+namespace cliprepro::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Job {
+  const StudyVariant* variant = nullptr;
+  std::vector<std::string> argv;
+  std::filesystem::path output;  // the variant's stdout + stderr
+  pid_t pid = -1;
+  Clock::time_point start;
+  double seconds = 0;
+  int exit_code = -1;
+};
+
+std::string self_exe() {
+  std::error_code ec;
+  const auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) throw std::runtime_error("cannot find the cliprepro binary (/proc/self/exe)");
+  return p.string();
+}
+
+// Multi-rank variants go through torchrun from the project's Python; say what is missing first.
+void require_torchrun(const std::string& python, const Study& study) {
+  const std::string cmd = "\"" + python + "\" -c \"import torch.distributed.run\" >/dev/null 2>&1";
+  if (std::system(cmd.c_str()) != 0) {
+    std::string multi;
+    for (const auto& v : study.variants)
+      if (v.nproc > 1) multi += (multi.empty() ? "" : ", ") + v.name;
+    throw std::runtime_error("variants " + multi + " need torchrun, and '" + python +
+                             "' cannot import torch.distributed.run: install the project's "
+                             "Python (bash scripts/setup.sh) or set CLIPREPRO_PYTHON");
+  }
+}
+
+std::vector<std::string> variant_argv(const Study& study, const StudyVariant& v, const StudyArgs& a,
+                                      const std::string& python,
+                                      const std::filesystem::path& out_dir) {
+  std::vector<std::string> argv;
+  if (v.nproc > 1) {
+    argv = {python,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            std::to_string(v.nproc),
+            "--no-python"};
+  }
+  argv.push_back(self_exe());
+  if (a.bless) {
+    for (const char* s : {"golden", "bless"}) argv.push_back(s);
+  } else {
+    argv.push_back("run");
+  }
+  for (const std::string& s :
+       {study.path.string(), std::string("--variant"), v.name, std::string("-q")})
+    argv.push_back(s);
+  if (!a.bless) {
+    argv.push_back("--out");
+    argv.push_back(out_dir.string());
+  }
+  return argv;
+}
+
+pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& output) {
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("cannot start a process for " + argv.front());
+  if (pid == 0) {
+    const int fd = ::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+      close(fd);
+    }
+    std::vector<char*> args;
+    for (const auto& s : argv) args.push_back(const_cast<char*>(s.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    std::fprintf(stderr, "cannot run %s\n", args[0]);
+    _exit(kExitError);
+  }
+  return pid;
+}
+
+std::string read_text(const std::filesystem::path& p) {
+  std::stringstream ss;
+  ss << std::ifstream(p, std::ios::binary).rdbuf();
+  return ss.str();
+}
+
+std::string verdict(int exit_code) {
+  return exit_code == kExitMatch ? "match" : exit_code == kExitDiffer ? "DIFFERS" : "ERROR";
+}
+
+std::string junit_xml(const std::string& study, const std::vector<Job>& jobs) {
+  int failures = 0, errors = 0;
+  double total = 0;
+  for (const auto& j : jobs) {
+    failures += j.exit_code == kExitDiffer;
+    errors += j.exit_code != kExitMatch && j.exit_code != kExitDiffer;
+    total += j.seconds;
+  }
+  std::ostringstream x;
+  x << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"" << markup_escape(study)
+    << "\" tests=\"" << jobs.size() << "\" failures=\"" << failures << "\" errors=\"" << errors
+    << "\" time=\"" << total << "\">\n";
+  for (const auto& j : jobs) {
+    x << "  <testcase classname=\"" << markup_escape(study) << "\" name=\""
+      << markup_escape(j.variant->name) << "\" time=\"" << j.seconds << "\"";
+    if (j.exit_code == kExitMatch) {
+      x << "/>\n";
+      continue;
+    }
+    const char* tag = j.exit_code == kExitDiffer ? "failure" : "error";
+    const std::string out = read_text(j.output);
+    x << ">\n    <" << tag << " message=\"" << markup_escape(j.variant->name) << ": "
+      << (j.exit_code == kExitDiffer ? "differs from its golden"
+                                     : "exit " + std::to_string(j.exit_code))
+      << "\">" << markup_escape(out) << "</" << tag << ">\n  </testcase>\n";
+  }
+  x << "</testsuite>\n";
+  return x.str();
+}
+
+}  // namespace
+
+int cmd_study(const StudyArgs& a) {
+  const Study study = load_study(a.study);
+  for (const auto& name : a.only) {
+    if (study.find(name) == nullptr)
+      throw std::runtime_error("--only " + name + ": no such variant in " + a.study.string() +
+                               " (variants: " + study.variant_names() + ")");
+  }
+  const auto out_dir = a.out_dir.empty() ? std::filesystem::path("runs") / study.name : a.out_dir;
+  std::filesystem::create_directories(out_dir);
+  const std::string python = project_python();
+  std::vector<Job> jobs;
+  for (const auto& v : study.variants) {
+    if (!a.only.empty() && std::find(a.only.begin(), a.only.end(), v.name) == a.only.end())
+      continue;
+    if (v.nproc > 1 && jobs.empty()) require_torchrun(python, study);
+    Job j;
+    j.variant = &v;
+    j.argv = variant_argv(study, v, a, python, out_dir);
+    j.output = out_dir / (v.name + ".out");
+    jobs.push_back(std::move(j));
+  }
+
+  // Up to `jobs` at once; each run pins its own thread count, so bits do not depend on it.
+  const auto t0 = Clock::now();
+  size_t next = 0, done = 0;
+  std::map<pid_t, size_t> running;
+  double finished_seconds = 0;
+  while (done < jobs.size()) {
+    while (next < jobs.size() && int(running.size()) < std::max(1, a.jobs)) {
+      Job& j = jobs[next];
+      j.start = Clock::now();
+      j.pid = spawn(j.argv, j.output);
+      running[j.pid] = next++;
+      std::printf("[study] %s: %s started (%zu/%zu)\n", study.name.c_str(), j.variant->name.c_str(),
+                  next, jobs.size());
+      std::fflush(stdout);
+    }
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0) throw std::runtime_error("lost track of the variants' processes");
+    const auto it = running.find(pid);
+    if (it == running.end()) continue;
+    Job& j = jobs[it->second];
+    running.erase(it);
+    j.seconds = std::chrono::duration<double>(Clock::now() - j.start).count();
+    j.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : kExitError;
+    finished_seconds += j.seconds;
+    ++done;
+    const double left =
+        finished_seconds / double(done) * double(jobs.size() - done) / double(std::max(1, a.jobs));
+    std::printf("[study] %s: %s %s in %.0f s (%zu/%zu done, ETA %.0f s)\n", study.name.c_str(),
+                j.variant->name.c_str(),
+                a.bless && j.exit_code == 0 ? "blessed" : verdict(j.exit_code).c_str(), j.seconds,
+                done, jobs.size(), left);
+    std::fflush(stdout);
+  }
+
+  int exit_code = kExitMatch;
+  for (const auto& j : jobs) {
+    if (j.exit_code != kExitMatch && j.exit_code != kExitDiffer) exit_code = kExitError;
+    if (j.exit_code == kExitDiffer && exit_code == kExitMatch) exit_code = kExitDiffer;
+    if (j.exit_code != kExitMatch) {
+      std::printf("--- %s (%s), %s:\n%s", j.variant->name.c_str(), verdict(j.exit_code).c_str(),
+                  j.output.string().c_str(), read_text(j.output).c_str());
+    }
+  }
+  if (!a.junit.empty()) std::ofstream(a.junit, std::ios::trunc) << junit_xml(study.name, jobs);
+
+  // The report: every variant against the reference (rank 0's log for multi-rank variants).
+  if (!a.bless && exit_code != kExitError) {
+    const auto log_of = [&](const StudyVariant& v) {
+      const std::string stem = load_scenario(study.path, v.name).name;  // a variant may set it
+      return out_dir / (v.nproc > 1 ? stem + ".rank0.h5" : stem + ".h5");
+    };
+    ReportArgs r;
+    r.title = "Study " + study.name + ": every variant against " + study.reference;
+    r.out_dir = out_dir;
+    r.logs.push_back(log_of(*study.find(study.reference)));
+    r.labels.push_back(study.reference);
+    for (const auto& j : jobs) {
+      if (j.variant->name == study.reference) continue;
+      r.logs.push_back(log_of(*j.variant));
+      r.labels.push_back(j.variant->name);
+    }
+    const bool all_there = std::all_of(r.logs.begin(), r.logs.end(),
+                                       [](const auto& p) { return std::filesystem::exists(p); });
+    if (r.logs.size() > 1 && all_there) {
+      cmd_report(r);
+      if (!a.markdown.empty())
+        std::filesystem::copy_file(out_dir / "report.md", a.markdown,
+                                   std::filesystem::copy_options::overwrite_existing);
+      if (!a.html.empty())
+        std::filesystem::copy_file(out_dir / "report.html", a.html,
+                                   std::filesystem::copy_options::overwrite_existing);
+    }
+  }
+  std::printf("study      %s: %zu variants, %s (%.0f s)\n", study.name.c_str(), jobs.size(),
+              exit_code == kExitMatch    ? (a.bless ? "all blessed" : "all match their goldens")
+              : exit_code == kExitDiffer ? "some differ from their goldens"
+                                         : "errors",
+              std::chrono::duration<double>(Clock::now() - t0).count());
+  return exit_code;
+}
+
+}  // namespace cliprepro::cli

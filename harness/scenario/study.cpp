@@ -1,0 +1,176 @@
+#include "harness/scenario/study.h"
+
+#include <algorithm>
+
+#include "harness/scenario/scenario.h"
+#include "harness/scenario/toml_reader.h"
+
+namespace cliprepro {
+namespace {
+
+#define STUDY_KEY(...) CLIPREPRO_KEY(Study, __VA_ARGS__)
+#define LAUNCH_KEY(...) CLIPREPRO_KEY(StudyVariant, __VA_ARGS__)
+
+template <class Root>
+const ConfigKey<Root>* find_row(const std::vector<ConfigKey<Root>>& keys, const std::string& key) {
+  for (const auto& k : keys)
+    if (k.key == key) return &k;
+  return nullptr;
+}
+
+// Sets one row from its node; a relative path is relative to the file that wrote it.
+template <class Root>
+void set_row(const TomlReader& r, const ConfigKey<Root>& k, const toml::node& n, Root& root) {
+  ConfigValue v = r.value(n, k.type, k.key);
+  if (k.has(kScenarioPath) && n.source().path) {
+    const std::filesystem::path given(std::get<std::string>(v));
+    if (given.is_relative())
+      v = (std::filesystem::path(*n.source().path).parent_path() / given)
+              .lexically_normal()
+              .string();
+  }
+  try {
+    k.set(root, v);
+  } catch (const std::invalid_argument& e) {
+    r.fail(n, e.what());
+  }
+}
+
+}  // namespace
+
+const std::vector<ConfigKey<Study>>& study_keys() {
+  static const std::vector<ConfigKey<Study>> keys = {
+      STUDY_KEY(
+          "study", "name", name, kPlain,
+          "names the variants' logs `<name>-<variant>.h5` (default: the base's `name`, else the "
+          "file stem; a variant's own `name` wins)",
+          [](const std::string& v) { return scenario_name_problem(v); }, "file stem"),
+      STUDY_KEY("study", "reference", reference, kRequired,
+                "the variant every other is reported against", {}, "— (required)"),
+      STUDY_KEY("study", "noise-floor", noise_floor, kPlain,
+                "a variant that is the reference under a change of no semantics; drift is then "
+                "also stated as a multiple of its drift"),
+      STUDY_KEY("study", "golden-dir", golden_dir, kScenarioPath | kRequired,
+                "each variant's golden is `<golden-dir>/<variant>.h5` (+ its text companion), "
+                "relative to the file",
+                {}, "— (required)"),
+  };
+  return keys;
+}
+
+const std::vector<ConfigKey<StudyVariant>>& variant_launch_keys() {
+  static const std::vector<ConfigKey<StudyVariant>> keys = {
+      LAUNCH_KEY("variants.NAME", "nproc", nproc, kPlain,
+                 "ranks `cliprepro study` launches the variant with (through torchrun "
+                 "`--no-python`; > 1 needs torchrun in the project's Python)",
+                 checks::greater_than(0)),
+  };
+  return keys;
+}
+
+const StudyVariant* Study::find(const std::string& variant) const {
+  for (const auto& v : variants)
+    if (v.name == variant) return &v;
+  return nullptr;
+}
+
+std::string Study::variant_names() const {
+  std::string s;
+  for (const auto& v : variants) s += (s.empty() ? "" : ", ") + v.name;
+  return s;
+}
+
+std::optional<Study> take_study(toml::table& root, const std::filesystem::path& path,
+                                const std::string& variant) {
+  const TomlReader r(path.string());
+  toml::node* study_node = root.get(kStudySection);
+  toml::node* variants_node = root.get(kVariantsTable);
+  if (study_node == nullptr && variants_node == nullptr) {
+    if (!variant.empty())
+      throw ScenarioError(path.string() + ": not a study (no [variants]): there is no variant '" +
+                          variant + "'");
+    return std::nullopt;
+  }
+  if (study_node == nullptr) r.fail(*variants_node, "[variants] needs a [study] section");
+  if (variants_node == nullptr) r.fail(*study_node, "[study] needs [variants.NAME] tables");
+  toml::table* st = study_node->as_table();
+  toml::table* vt = variants_node->as_table();
+  if (st == nullptr) r.fail(*study_node, "'study' must be a table ([study])");
+  if (vt == nullptr) r.fail(*variants_node, "'variants' must be tables ([variants.NAME])");
+
+  Study s;
+  s.path = path;
+  s.name = path.stem().string();
+  if (const toml::node* n = root.get("name"); n != nullptr && n->is_string())
+    s.name = n->as_string()->get();  // the base's name names the study, unless [study] does
+  for (auto&& [key, node] : *st) {
+    const auto* k = find_row(study_keys(), std::string(key.str()));
+    if (k == nullptr)
+      r.fail_at(key.source(), "unknown key '" + std::string(key.str()) + "' in [study]");
+    set_row(r, *k, node, s);
+  }
+  for (const auto& k : study_keys()) {
+    if (k.has(kRequired) && !st->contains(k.key))
+      r.fail(*study_node, "[study] needs '" + k.key + "': " + k.doc);
+  }
+  std::vector<std::pair<uint32_t, StudyVariant>> in_file;
+  for (auto&& [key, node] : *vt) {
+    const std::string name(key.str());
+    toml::table* t = node.as_table();
+    if (t == nullptr)
+      r.fail(node, "variant '" + name + "' must be a table ([variants." + name + "])");
+    if (const auto problem = scenario_name_problem(name); !problem.empty())
+      r.fail_at(key.source(), "variant name '" + name + "' " + problem);
+    StudyVariant v{name};
+    for (const auto& k : variant_launch_keys())
+      if (const toml::node* n = t->get(k.key)) set_row(r, k, *n, v);
+    in_file.emplace_back(key.source().begin.line, std::move(v));
+  }
+  std::stable_sort(in_file.begin(), in_file.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [line, v] : in_file) s.variants.push_back(std::move(v));
+  for (const auto& [key, value] :
+       {std::pair{"reference", &s.reference}, std::pair{"noise-floor", &s.noise_floor}}) {
+    if (!value->empty() && s.find(*value) == nullptr) {
+      r.fail(*st->get(key), "'" + std::string(key) + "' names no variant: '" + *value +
+                                "' (variants: " + s.variant_names() + ")");
+    }
+  }
+  // A study's goldens are its golden-dir's: one [golden] path for every variant could not be meant.
+  for (const toml::node* g : {root.at_path("golden.path").node(),
+                              root.at_path("variants." + variant + ".golden.path").node()}) {
+    if (g != nullptr && !variant.empty())
+      r.fail(*g,
+             "a study's goldens are <golden-dir>/<variant>.h5 ([study] golden-dir), not [golden] "
+             "path");
+  }
+  if (variant.empty()) return s;
+  if (s.find(variant) == nullptr) {
+    throw ScenarioError(path.string() + ": the study has no variant '" + variant +
+                        "' (variants: " + s.variant_names() + ")");
+  }
+  toml::table chosen = std::move(*vt->get(variant)->as_table());
+  for (const auto& k : variant_launch_keys()) chosen.erase(k.key);
+  root.erase(kStudySection);
+  root.erase(kVariantsTable);
+  const bool named = chosen.contains("name");
+  merge_into(root, std::move(chosen));
+  if (!named) root.insert_or_assign("name", s.name + "-" + variant);
+  if (!root.contains("golden")) root.insert("golden", toml::table{});
+  if (toml::table* g = root.get("golden")->as_table())
+    g->insert_or_assign("path", (s.golden_dir / (variant + ".h5")).string());
+  return s;
+}
+
+Study load_study(const std::filesystem::path& path) {
+  std::vector<std::filesystem::path> chain;
+  toml::table root = parse_with_parents(read_scenario_file(path), path, &chain);
+  auto study = take_study(root, path, "");
+  if (!study)
+    throw ScenarioError(path.string() +
+                        ": not a study (no [study] section and [variants.NAME] tables)");
+  for (const auto& v : study->variants) load_scenario(path, v.name);  // every variant must parse
+  return *study;
+}
+
+}  // namespace cliprepro

@@ -1,0 +1,53 @@
+// Studies: one scenario file with a [study] section and [variants.NAME] tables. Every variant is a
+// scenario of its own: the file's keys (and its parents', under `extends`) with the variant's
+// keys over them, sections included, checked against its own golden <golden-dir>/<variant>.h5.
+// `cliprepro study FILE` runs them all; `cliprepro run FILE --variant NAME` runs one.
+#pragma once
+#include <toml++/toml.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "src/train/config_key.h"
+
+namespace cliprepro {
+
+inline constexpr const char* kStudySection = "study";
+inline constexpr const char* kVariantsTable = "variants";
+
+struct StudyVariant {
+  std::string name;
+  int64_t nproc = 1;  // ranks the study launches it with (torchrun --no-python); a launch key
+};
+
+struct Study {
+  std::filesystem::path path;
+  std::string name;                    // names the logs <name>-<variant>; default the file stem
+  std::string reference;               // the variant the others are reported against
+  std::string noise_floor;             // optional: the reference under a semantics-free change
+  std::filesystem::path golden_dir;    // goldens: <golden-dir>/<variant>.h5
+  std::vector<StudyVariant> variants;  // in file order
+  const StudyVariant* find(const std::string& variant) const;
+  std::string variant_names() const;  // "a, b, c"
+};
+
+// The [study] section's keys and a variant's launch keys (`nproc`), one row each.
+const std::vector<ConfigKey<Study>>& study_keys();
+const std::vector<ConfigKey<StudyVariant>>& variant_launch_keys();
+
+// Takes [study] and [variants] out of `root` (a file parsed with its parents). Without them:
+// nullopt, and `variant` must be empty. With them, `variant` must name one: its table (launch
+// keys taken out) is merged over the root, its log is named <study>-<variant> unless the
+// variant sets `name`, and [golden] path is set to <golden-dir>/<variant>.h5. ScenarioError
+// (file:line:column) for an unknown study key, a missing or unknown variant, or a [golden] path in
+// a study.
+std::optional<Study> take_study(toml::table& root, const std::filesystem::path& path,
+                                const std::string& variant);
+
+// The study of a file, every variant validated as a scenario; ScenarioError if it is not one.
+Study load_study(const std::filesystem::path& path);
+
+}  // namespace cliprepro
