@@ -120,6 +120,15 @@ void check_pickle_lengths(const char* data, size_t size, const std::string& wher
         break;
       case Arg::kFixed:
         if (l.bytes > left) fail(at, "is cut short");
+        if (op == 'r') {  // LONG_BINPUT: the unpickler grows its memo to the index first
+          uint64_t index = 0;
+          for (size_t i = 0; i < 4; ++i) index |= uint64_t(uint8_t(data[pos + i])) << (8 * i);
+          // Each memoised value takes at least one opcode, so no index reaches the pickle's size.
+          if (index >= size) {
+            fail(at, "puts memo entry " + std::to_string(index) + " in a " + std::to_string(size) +
+                         "-byte pickle");
+          }
+        }
         pos += l.bytes;
         break;
       case Arg::kLength: {
