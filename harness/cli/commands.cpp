@@ -89,9 +89,6 @@ int cmd_golden_check(const std::filesystem::path& scenario, const std::string& v
   return c.equal() ? kExitMatch : kExitDiffer;
 }
 
-namespace {
-
-// Written next to its destination and renamed into place: a CI job never reads half a report.
 void write_atomically(const std::filesystem::path& path, const std::string& text) {
   const std::string tmp = path.string() + ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
@@ -101,8 +98,6 @@ void write_atomically(const std::filesystem::path& path, const std::string& text
   if (std::rename(tmp.c_str(), path.c_str()) != 0)
     throw std::runtime_error("cannot rename " + tmp + " to " + path.string());
 }
-
-}  // namespace
 
 int cmd_compare(const CompareArgs& args) {
   CompareOptions opts;

@@ -11,6 +11,9 @@ inline constexpr int kExitMatch = 0;
 inline constexpr int kExitDiffer = 1;
 inline constexpr int kExitError = 2;
 
+// Written next to its destination and renamed into place: a CI job never reads half a report.
+void write_atomically(const std::filesystem::path& path, const std::string& text);
+
 struct RunArgs {
   std::filesystem::path scenario;
   std::string variant;  // of a study file

@@ -15,7 +15,6 @@
 #include "harness/cli/commands.h"
 #include "harness/report/markup.h"
 #include "harness/run/run_scenario.h"
-#include "harness/scenario/scenario.h"
 #include "harness/scenario/study.h"
 #include "src/project_python.h"
 
@@ -211,13 +210,12 @@ int cmd_study(const StudyArgs& a) {
                   j.output.string().c_str(), read_text(j.output).c_str());
     }
   }
-  if (!a.junit.empty()) std::ofstream(a.junit, std::ios::trunc) << junit_xml(study.name, jobs);
+  if (!a.junit.empty()) write_atomically(a.junit, junit_xml(study.name, jobs));
 
   // The report: every variant against the reference (rank 0's log for multi-rank variants).
   if (!a.bless && exit_code != kExitError) {
     const auto log_of = [&](const StudyVariant& v) {
-      const std::string stem = load_scenario(study.path, v.name).name;  // a variant may set it
-      return out_dir / (v.nproc > 1 ? stem + ".rank0.h5" : stem + ".h5");
+      return out_dir / (v.nproc > 1 ? v.log_name + ".rank0.h5" : v.log_name + ".h5");
     };
     ReportArgs r;
     r.title = "Study " + study.name + ": every variant against " + study.reference;

@@ -13,18 +13,6 @@
 namespace cliprepro {
 namespace {
 
-// A relative path in a scenario means relative to the scenario file that wrote it (a parent's
-// paths are the parent's); empty stays empty.
-std::string from_scenario(const std::filesystem::path& scenario, const std::string& p) {
-  if (p.empty()) return p;
-  const std::filesystem::path given(p);
-  return (given.is_absolute() ? given : scenario.parent_path() / given).lexically_normal().string();
-}
-
-std::filesystem::path written_in(const toml::node* n, const std::filesystem::path& fallback) {
-  return n != nullptr && n->source().path ? std::filesystem::path(*n->source().path) : fallback;
-}
-
 const ConfigKey<Scenario>* find_key(const std::string& section, const std::string& key) {
   for (const auto& k : scenario_keys())
     if (k.section == section && k.key == key) return &k;
@@ -72,15 +60,6 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
     s.text = resolved.str();
   }
 
-  auto set = [&](const ConfigKey<Scenario>& k, const toml::node& n) {
-    ConfigValue v = r.value(n, k.type, k.key);
-    if (k.has(kScenarioPath)) v = from_scenario(written_in(&n, path), std::get<std::string>(v));
-    try {
-      k.set(s, v);
-    } catch (const std::invalid_argument& e) {
-      r.fail(n, e.what());
-    }
-  };
   for (const auto& [key, node] : root) {
     const std::string name(key.str());
     if (is_section(name)) {
@@ -90,14 +69,14 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
         const auto* k = find_key(name, std::string(k2.str()));
         if (k == nullptr)
           r.fail_at(k2.source(), "unknown key '" + std::string(k2.str()) + "' in [" + name + "]");
-        set(*k, n2);
+        r.set(*k, n2, s);
       }
       for (const auto& k : scenario_keys()) {
         if (k.section == name && k.has(kRequired) && !table->contains(k.key))
           r.fail(node, "[" + name + "] needs '" + k.key + "': " + k.doc);
       }
     } else if (const auto* k = find_key("", name)) {
-      set(*k, node);
+      r.set(*k, node, s);
     } else {
       r.fail_at(key.source(), "unknown key '" + name + "'");
     }

@@ -18,24 +18,6 @@ const ConfigKey<Root>* find_row(const std::vector<ConfigKey<Root>>& keys, const 
   return nullptr;
 }
 
-// Sets one row from its node; a relative path is relative to the file that wrote it.
-template <class Root>
-void set_row(const TomlReader& r, const ConfigKey<Root>& k, const toml::node& n, Root& root) {
-  ConfigValue v = r.value(n, k.type, k.key);
-  if (k.has(kScenarioPath) && n.source().path) {
-    const std::filesystem::path given(std::get<std::string>(v));
-    if (given.is_relative())
-      v = (std::filesystem::path(*n.source().path).parent_path() / given)
-              .lexically_normal()
-              .string();
-  }
-  try {
-    k.set(root, v);
-  } catch (const std::invalid_argument& e) {
-    r.fail(n, e.what());
-  }
-}
-
 }  // namespace
 
 const std::vector<ConfigKey<Study>>& study_keys() {
@@ -107,7 +89,7 @@ std::optional<Study> take_study(toml::table& root, const std::filesystem::path& 
     const auto* k = find_row(study_keys(), std::string(key.str()));
     if (k == nullptr)
       r.fail_at(key.source(), "unknown key '" + std::string(key.str()) + "' in [study]");
-    set_row(r, *k, node, s);
+    r.set(*k, node, s);
   }
   for (const auto& k : study_keys()) {
     if (k.has(kRequired) && !st->contains(k.key))
@@ -121,9 +103,10 @@ std::optional<Study> take_study(toml::table& root, const std::filesystem::path& 
       r.fail(node, "variant '" + name + "' must be a table ([variants." + name + "])");
     if (const auto problem = scenario_name_problem(name); !problem.empty())
       r.fail_at(key.source(), "variant name '" + name + "' " + problem);
-    StudyVariant v{name};
+    StudyVariant v;
+    v.name = name;
     for (const auto& k : variant_launch_keys())
-      if (const toml::node* n = t->get(k.key)) set_row(r, k, *n, v);
+      if (const toml::node* n = t->get(k.key)) r.set(k, *n, v);
     in_file.emplace_back(key.source().begin.line, std::move(v));
   }
   std::stable_sort(in_file.begin(), in_file.end(),
@@ -169,7 +152,7 @@ Study load_study(const std::filesystem::path& path) {
   if (!study)
     throw ScenarioError(path.string() +
                         ": not a study (no [study] section and [variants.NAME] tables)");
-  for (const auto& v : study->variants) load_scenario(path, v.name);  // every variant must parse
+  for (auto& v : study->variants) v.log_name = load_scenario(path, v.name).name;  // each parses
   return *study;
 }
 

@@ -20,7 +20,8 @@ inline constexpr const char* kVariantsTable = "variants";
 
 struct StudyVariant {
   std::string name;
-  int64_t nproc = 1;  // ranks the study launches it with (torchrun --no-python); a launch key
+  int64_t nproc = 1;     // ranks the study launches it with (torchrun --no-python); a launch key
+  std::string log_name;  // its scenario's name: the log's stem (set by load_study)
 };
 
 struct Study {

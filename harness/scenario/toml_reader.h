@@ -4,6 +4,8 @@
 #include <toml++/toml.h>
 
 #include <array>
+#include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -12,6 +14,20 @@
 #include "src/train/config_key.h"
 
 namespace cliprepro {
+
+// A relative path in a scenario means relative to the scenario file that wrote it (a parent's
+// paths are the parent's); empty stays empty.
+inline std::string from_scenario(const std::filesystem::path& scenario, const std::string& p) {
+  if (p.empty()) return p;
+  const std::filesystem::path given(p);
+  return (given.is_absolute() ? given : scenario.parent_path() / given).lexically_normal().string();
+}
+
+// The file a node was written in (under `extends`, maybe a parent), else `fallback`.
+inline std::filesystem::path written_in(const toml::node* n,
+                                        const std::filesystem::path& fallback) {
+  return n != nullptr && n->source().path ? std::filesystem::path(*n->source().path) : fallback;
+}
 
 class TomlReader {
  public:
@@ -23,6 +39,19 @@ class TomlReader {
   }
   [[noreturn]] void fail(const toml::node& n, const std::string& msg) const {
     fail_at(n.source(), msg);
+  }
+
+  // Sets row `k` of `root` from node `n`: converted, a relative path resolved against the file
+  // that wrote it, validated by the row; errors at the node.
+  template <class Root>
+  void set(const ConfigKey<Root>& k, const toml::node& n, Root& root) const {
+    ConfigValue v = value(n, k.type, k.key);
+    if (k.has(kScenarioPath)) v = from_scenario(written_in(&n, file_), std::get<std::string>(v));
+    try {
+      k.set(root, v);
+    } catch (const std::invalid_argument& e) {
+      fail(n, e.what());
+    }
   }
 
   // The node as the row's ValueType; a wrong type names the key.

@@ -100,6 +100,12 @@ Layout layout(uint8_t op) {
   }
 }
 
+uint64_t little_endian(const char* p, size_t bytes) {
+  uint64_t n = 0;
+  for (size_t i = 0; i < bytes; ++i) n |= uint64_t(uint8_t(p[i])) << (8 * i);
+  return n;
+}
+
 }  // namespace
 
 void check_pickle_lengths(const char* data, size_t size, const std::string& where) {
@@ -121,8 +127,7 @@ void check_pickle_lengths(const char* data, size_t size, const std::string& wher
       case Arg::kFixed:
         if (l.bytes > left) fail(at, "is cut short");
         if (op == 'r') {  // LONG_BINPUT: the unpickler grows its memo to the index first
-          uint64_t index = 0;
-          for (size_t i = 0; i < 4; ++i) index |= uint64_t(uint8_t(data[pos + i])) << (8 * i);
+          const uint64_t index = little_endian(data + pos, 4);
           // Each memoised value takes at least one opcode, so no index reaches the pickle's size.
           if (index >= size) {
             fail(at, "puts memo entry " + std::to_string(index) + " in a " + std::to_string(size) +
@@ -133,8 +138,7 @@ void check_pickle_lengths(const char* data, size_t size, const std::string& wher
         break;
       case Arg::kLength: {
         if (l.bytes > left) fail(at, "is cut short");
-        uint64_t n = 0;  // little-endian
-        for (size_t i = 0; i < l.bytes; ++i) n |= uint64_t(uint8_t(data[pos + i])) << (8 * i);
+        const uint64_t n = little_endian(data + pos, l.bytes);
         pos += l.bytes;
         if (n > size - pos) {
           fail(at, "declares " + std::to_string(n) + " bytes where " + std::to_string(size - pos) +
