@@ -9,6 +9,7 @@
 #include "harness/log/log_reader.h"
 #include "harness/report/compare_report.h"
 #include "harness/report/markup.h"
+#include "harness/report/noise_floor.h"
 #include "harness/report/precision_render.h"
 #include "harness/report/svg_plot.h"
 #include "tests/test_util.h"
@@ -56,7 +57,7 @@ TEST(SvgPlot, HeatMapMarksBitwiseWhiteAndNonFiniteMagenta) {
 }
 
 // Tiny runs of 3 steps with every tensor in full at every step: fp32 twice (bitwise equal),
-// bf16 autocast and fp16 autocast (GradScaler).
+// bf16 autocast and fp16 autocast (GradScaler), and fp32 with lr x (1 + 2^-20): a noise floor.
 struct Runs {
   std::filesystem::path dir;
   std::filesystem::path log(const std::string& name) const { return dir / (name + ".h5"); }
@@ -64,10 +65,17 @@ struct Runs {
 const Runs& runs() {
   static const Runs r = [] {
     Runs t{test::temp_dir("report_runs")};
-    for (const auto& [name, precision] : std::vector<std::pair<std::string, std::string>>{
-             {"fp32", "fp32"}, {"again", "fp32"}, {"bf16", "amp_bf16"}, {"fp16", "amp"}}) {
+    struct Variant {
+      std::string name, precision, extra;
+    };
+    for (const auto& [name, precision, extra] : std::vector<Variant>{
+             {"fp32", "fp32", ""},
+             {"again", "fp32", ""},
+             {"bf16", "amp_bf16", ""},
+             {"fp16", "amp", ""},
+             {"floor", "fp32", "lr = 0.0005000004768371582\n"}}) {  // default 5e-4 x (1 + 2^-20)
       const auto s = t.dir / (name + ".toml");
-      test::write_file(s, "name = \"" + name + "\"\nprecision = \"" + precision +
+      test::write_file(s, extra + "name = \"" + name + "\"\nprecision = \"" + precision +
                               "\"\nmodel = \"tiny\"\ntrain-num-samples = 64\nval-num-samples = 16\n"
                               "batch-size = 16\nsteps = 3\nwarmup = 1\nseed = 2\n"
                               "zeroshot-frequency = 1\n[determinism]\nthreads = 2\n[log]\n"
@@ -104,7 +112,7 @@ TEST(PrecisionReport, IdenticalRunIsBitwiseEverywhere) {
 
 TEST(PrecisionReport, Bf16AutocastDriftsFromStepOneAndHeatCellsAreRelativeL2Errors) {
   const auto rep = build_precision_report({runs().log("fp32"), runs().log("bf16")},
-                                          {"t", {"fp32", "bf16 autocast"}, "params"});
+                                          {"t", {"fp32", "bf16 autocast"}, "params", ""});
   const RunReport& r = rep.runs[1];
   EXPECT_EQ(r.label, "bf16 autocast");
   EXPECT_EQ(r.first_param_difference, 1);  // step 0 is the shared initialisation
@@ -132,6 +140,66 @@ TEST(PrecisionReport, Bf16AutocastDriftsFromStepOneAndHeatCellsAreRelativeL2Erro
   EXPECT_NE(
       finding_text(rep.findings[1]).find("parameters first differ from the reference at step 1"),
       std::string::npos);
+}
+
+TEST(PrecisionReport, NoiseFloorMultiplesAreDriftOverTheFloorsAtTheSameStep) {
+  ReportOptions opts{"t", {"fp32", "floor", "bf16"}, "params", "floor"};
+  const auto rep =
+      build_precision_report({runs().log("fp32"), runs().log("floor"), runs().log("bf16")}, opts);
+  EXPECT_EQ(rep.noise_floor, "floor");
+  EXPECT_TRUE(rep.findings[1].is_noise_floor);
+  EXPECT_FALSE(rep.findings[2].is_noise_floor);
+  EXPECT_TRUE(rep.runs[1].floor_multiple.empty());  // the floor is not measured against itself
+  const auto& floor = rep.runs[1].family_error.at("params");
+  const auto& bf16 = rep.runs[2].family_error.at("params");
+  const auto& multiple = rep.runs[2].floor_multiple.at("params");
+  ASSERT_EQ(multiple.size(), 4u);
+  EXPECT_TRUE(std::isnan(multiple[0].value));  // step 0: neither moved
+  EXPECT_GT(floor[1].value, 0.0);              // the perturbation reaches every parameter
+  for (size_t i = 1; i < multiple.size(); ++i) {
+    EXPECT_EQ(multiple[i].step, bf16[i].step);
+    EXPECT_DOUBLE_EQ(multiple[i].value, bf16[i].value / floor[i].value);
+  }
+  // bf16 autocast rounds far more than an 8-ulp lr change: well above the floor.
+  EXPECT_GT(rep.findings[2].params_floor_multiple, 10.0);
+  EXPECT_DOUBLE_EQ(rep.findings[2].params_floor_multiple, multiple.back().value);
+  EXPECT_GT(rep.findings[2].bn_running_var_floor_multiple, 1.0);
+  const std::string text = finding_text(rep.findings[2]);
+  EXPECT_NE(text.find(format_multiple(multiple.back().value) + " the noise floor)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(finding_text(rep.findings[1]).find("(the noise floor"), std::string::npos);
+  const std::string md = precision_report_markdown(rep);
+  EXPECT_NE(md.find("## Drift as a multiple of the noise floor"), std::string::npos);
+  EXPECT_NE(md.find("| bf16 | params | — | "), std::string::npos) << md;
+  EXPECT_NE(precision_report_html(rep).find("Drift as a multiple of the noise floor"),
+            std::string::npos);
+  // The floor must be a compared run other than the reference.
+  opts.noise_floor = "fp64";
+  EXPECT_THROW(build_precision_report({runs().log("fp32"), runs().log("floor")},
+                                      {"t", {"fp32", "floor"}, "params", "fp64"}),
+               std::runtime_error);
+  EXPECT_THROW(build_precision_report({runs().log("fp32"), runs().log("floor")},
+                                      {"t", {"fp32", "floor"}, "params", "fp32"}),
+               std::runtime_error);
+}
+
+TEST(NoiseFloor, MultiplesAndTheirWording) {
+  EXPECT_TRUE(std::isnan(floor_multiple(0, 0)));
+  EXPECT_TRUE(std::isinf(floor_multiple(1e-9, 0)));
+  EXPECT_DOUBLE_EQ(floor_multiple(3, 2), 1.5);
+  EXPECT_EQ(format_multiple(0.5), "0.50×");
+  EXPECT_EQ(format_multiple(3.14), "3.1×");
+  EXPECT_EQ(format_multiple(57.2), "57×");
+  EXPECT_EQ(format_multiple(535794), "5.4e+05×");
+  EXPECT_EQ(format_multiple(floor_multiple(1, 0)), "∞");
+  EXPECT_EQ(format_multiple(floor_multiple(0, 0)), "—");
+  RunFinding f;
+  f.label = "x";
+  f.params_error = {8, 1e-3};
+  f.params_floor_multiple = 0.8;
+  EXPECT_NE(finding_text(f).find("(within the noise floor: 0.80×)"), std::string::npos)
+      << finding_text(f);
 }
 
 TEST(PrecisionReport, Fp16AutocastReportsLossScaleEvents) {

@@ -114,6 +114,66 @@ TEST(Study, BadStudiesNameTheFileAndLine) {
       << load_error(file, "x");
 }
 
+TEST(Study, ReportsNameTheirReferenceFloorAndVariants) {
+  const auto dir = test::temp_dir("study_reports");
+  const auto file = dir / "s.toml";
+  const std::string head =
+      "model = 'tiny'\n[study]\nname = 's'\nreference = 'a'\nnoise-floor = 'a-floor'\n"
+      "[variants.a]\n[variants.a-floor]\nlr = 0.00100000095367431640625\n[variants.b]\n"
+      "precision = 'amp_bf16'\n[variants.c]\nwarmup = 2\n";
+  test::write_file(file, head);
+  Study st = load_study(file);
+  ASSERT_EQ(st.reports.size(), 1u);  // the default: every variant against the reference
+  EXPECT_EQ(st.reports[0].name, "");
+  EXPECT_EQ(st.reports[0].noise_floor, "a-floor");
+  EXPECT_EQ(st.reports[0].variants, (std::vector<std::string>{"a-floor", "b", "c"}));
+  EXPECT_TRUE(st.golden_dir.empty());  // no golden-dir: the variants run without goldens
+  EXPECT_TRUE(load_scenario(file, "b").golden.path.empty());
+
+  test::write_file(file, head +
+                             "[reports.zeta]\nvariants = ['b']\n"
+                             "[reports.alpha]\nreference = 'c'\ntitle = 'T'\nvariants = ['a']\n");
+  st = load_study(file);
+  ASSERT_EQ(st.reports.size(), 2u);  // in file order
+  EXPECT_EQ(st.reports[0].name, "zeta");
+  EXPECT_EQ(st.reports[0].reference, "a");
+  EXPECT_EQ(st.reports[0].noise_floor, "a-floor");  // the study's floor: same reference
+  EXPECT_EQ(st.reports[0].title, "Study s: zeta against a");
+  EXPECT_EQ(st.reports[1].reference, "c");
+  EXPECT_EQ(st.reports[1].noise_floor, "");  // another reference: the study's floor is not its
+  EXPECT_EQ(st.reports[1].title, "T");
+
+  const std::string f = file.string();
+  test::write_file(file, head + "[reports.r]\nvariants = ['b', 'zz']\n");
+  EXPECT_NE(load_error(file, "a").find(f + ":14:"), std::string::npos) << load_error(file, "a");
+  EXPECT_NE(load_error(file, "a").find("names no variant: 'zz'"), std::string::npos);
+  test::write_file(file, head + "[reports.r]\ntitel = 'x'\nvariants = ['b']\n");
+  EXPECT_NE(load_error(file, "a").find(f + ":14:1: unknown key 'titel' in [reports.r]"),
+            std::string::npos)
+      << load_error(file, "a");
+  test::write_file(file, head + "[reports.r]\ntitle = 'x'\n");
+  EXPECT_NE(load_error(file, "a").find("[reports.r] needs 'variants'"), std::string::npos)
+      << load_error(file, "a");
+  test::write_file(file, head + "[reports.r]\nnoise-floor = 'a'\nvariants = ['b']\n");
+  EXPECT_NE(load_error(file, "a").find("cannot be the reference"), std::string::npos)
+      << load_error(file, "a");
+}
+
+// A relative golden-dir is the study file's directory's, however the file is named.
+TEST(Study, RelativeGoldenDirIsTheFilesWhateverTheWorkingDirectory) {
+  const auto dir = test::temp_dir("study_golden_dir");
+  std::filesystem::create_directories(dir / "scenarios");
+  test::write_file(dir / "scenarios" / "p.toml",
+                   "[study]\nreference = 'x'\ngolden-dir = '../golden/p'\n[variants.x]\n");
+  const auto here = std::filesystem::current_path();
+  std::filesystem::current_path(dir);
+  const Scenario s = load_scenario("scenarios/p.toml", "x");
+  std::filesystem::current_path(here);
+  EXPECT_EQ(std::filesystem::weakly_canonical(dir / s.golden.path),
+            std::filesystem::weakly_canonical(dir / "golden" / "p" / "x.h5"))
+      << s.golden.path;
+}
+
 std::string read(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::stringstream ss;

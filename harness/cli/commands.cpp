@@ -122,6 +122,7 @@ int cmd_report(const ReportArgs& args) {
   opts.title = args.title;
   opts.labels = args.labels;
   opts.heat_family = args.heat_family;
+  opts.noise_floor = args.noise_floor;
   const PrecisionReport rep = build_precision_report(args.logs, opts);
   std::filesystem::create_directories(args.out_dir);
   write_atomically(args.out_dir / "report.html", precision_report_html(rep));
@@ -185,6 +186,7 @@ int cmd_keys(const std::filesystem::path& write_doc) {
     for (const auto& k : scenario_keys()) sections.push_back(k.section);
     for (const auto& k : study_keys()) sections.push_back(k.section);
     for (const auto& k : variant_launch_keys()) sections.push_back(k.section);
+    for (const auto& k : report_keys()) sections.push_back(k.section);
     std::set<std::string> done;
     for (const auto& section : sections) {
       if (!done.insert(section).second) continue;

@@ -41,6 +41,7 @@ struct ReportArgs {
   std::vector<std::string> labels;
   std::string title = "cliprepro precision report";
   std::string heat_family = "params";
+  std::string noise_floor;        // label of the run that is the noise floor; "" none
   std::filesystem::path out_dir;  // report.html and report.md
 };
 int cmd_report(const ReportArgs& args);

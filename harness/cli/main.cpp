@@ -114,6 +114,9 @@ int main(int argc, char** argv) {
                    "Tensor family of the heat map: params, grads, activations, buffers, "
                    "bn_batch, optimizer/exp_avg, optimizer/exp_avg_sq")
       ->capture_default_str();
+  report->add_option("--noise-floor", rep.noise_floor,
+                     "Label of the run that is the reference under a change of no semantics: "
+                     "every other run's drift is also stated as a multiple of its drift");
 
   cliprepro::InferOptions infer_opt;
   auto* infer = app.add_subcommand(
@@ -164,10 +167,12 @@ int main(int argc, char** argv) {
   study->add_option("study", st.study, "Study TOML file")->required()->check(CLI::ExistingFile);
   study->add_option("--only", st.only, "Run only these variants (repeatable)");
   study->add_flag("--bless", st.bless, "(Re)write every variant's golden instead of checking");
-  study->add_option("--out", st.out_dir, "Directory for logs, outputs and report (runs/<study>)");
+  study->add_option("--out", st.out_dir, "Directory for the reports (default: runs/<study>)");
+  study->add_option("--runs", st.runs_dir, "Directory for the logs and outputs (default: --out)");
   study->add_option("--junit", st.junit, "Also write JUnit XML (one testcase per variant)");
-  study->add_option("--markdown", st.markdown, "Also copy the report's markdown here");
-  study->add_option("--html", st.html, "Also copy the report's HTML here");
+  study->add_option("--markdown", st.markdown,
+                    "Also copy the report's markdown here (a study without [reports.NAME])");
+  study->add_option("--html", st.html, "Also copy the report's HTML here (likewise)");
   study->add_option("-j,--jobs", st.jobs, "Variants run at once")->capture_default_str();
 
   auto* env = app.add_subcommand("env", "Print the environment fingerprint as JSON");

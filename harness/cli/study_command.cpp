@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "harness/cli/commands.h"
+#include "harness/cli/study_reports.h"
 #include "harness/report/markup.h"
 #include "harness/run/run_scenario.h"
 #include "harness/scenario/study.h"
@@ -78,6 +79,7 @@ std::vector<std::string> variant_argv(const Study& study, const StudyVariant& v,
   if (!a.bless) {
     argv.push_back("--out");
     argv.push_back(out_dir.string());
+    if (study.golden_dir.empty()) argv.push_back("--no-golden");
   }
   return argv;
 }
@@ -108,8 +110,9 @@ std::string read_text(const std::filesystem::path& p) {
   return ss.str();
 }
 
-std::string verdict(int exit_code) {
-  return exit_code == kExitMatch ? "match" : exit_code == kExitDiffer ? "DIFFERS" : "ERROR";
+std::string verdict(int exit_code, bool checked) {
+  if (exit_code == kExitMatch) return checked ? "match" : "done";
+  return exit_code == kExitDiffer ? "DIFFERS" : "ERROR";
 }
 
 std::string junit_xml(const std::string& study, const std::vector<Job>& jobs) {
@@ -151,8 +154,17 @@ int cmd_study(const StudyArgs& a) {
       throw std::runtime_error("--only " + name + ": no such variant in " + a.study.string() +
                                " (variants: " + study.variant_names() + ")");
   }
+  if (a.bless && study.golden_dir.empty())
+    throw std::runtime_error(a.study.string() +
+                             ": the study has no goldens to bless ([study] golden-dir)");
+  const bool named_reports = !study.reports.front().name.empty();
+  if (named_reports && (!a.markdown.empty() || !a.html.empty()))
+    throw std::runtime_error("--markdown/--html copy a study's one report; " + a.study.string() +
+                             " writes one per [reports.NAME] under --out");
   const auto out_dir = a.out_dir.empty() ? std::filesystem::path("runs") / study.name : a.out_dir;
-  std::filesystem::create_directories(out_dir);
+  const auto runs_dir = a.runs_dir.empty() ? out_dir : a.runs_dir;
+  std::filesystem::create_directories(runs_dir);
+  const bool checked = !study.golden_dir.empty();
   const std::string python = project_python();
   std::vector<Job> jobs;
   for (const auto& v : study.variants) {
@@ -161,8 +173,8 @@ int cmd_study(const StudyArgs& a) {
     if (v.nproc > 1 && jobs.empty()) require_torchrun(python, study);
     Job j;
     j.variant = &v;
-    j.argv = variant_argv(study, v, a, python, out_dir);
-    j.output = out_dir / (v.name + ".out");
+    j.argv = variant_argv(study, v, a, python, runs_dir);
+    j.output = runs_dir / (v.name + ".out");
     jobs.push_back(std::move(j));
   }
 
@@ -196,8 +208,8 @@ int cmd_study(const StudyArgs& a) {
         finished_seconds / double(done) * double(jobs.size() - done) / double(std::max(1, a.jobs));
     std::printf("[study] %s: %s %s in %.0f s (%zu/%zu done, ETA %.0f s)\n", study.name.c_str(),
                 j.variant->name.c_str(),
-                a.bless && j.exit_code == 0 ? "blessed" : verdict(j.exit_code).c_str(), j.seconds,
-                done, jobs.size(), left);
+                a.bless && j.exit_code == 0 ? "blessed" : verdict(j.exit_code, checked).c_str(),
+                j.seconds, done, jobs.size(), left);
     std::fflush(stdout);
   }
 
@@ -206,41 +218,33 @@ int cmd_study(const StudyArgs& a) {
     if (j.exit_code != kExitMatch && j.exit_code != kExitDiffer) exit_code = kExitError;
     if (j.exit_code == kExitDiffer && exit_code == kExitMatch) exit_code = kExitDiffer;
     if (j.exit_code != kExitMatch) {
-      std::printf("--- %s (%s), %s:\n%s", j.variant->name.c_str(), verdict(j.exit_code).c_str(),
-                  j.output.string().c_str(), read_text(j.output).c_str());
+      std::printf("--- %s (%s), %s:\n%s", j.variant->name.c_str(),
+                  verdict(j.exit_code, checked).c_str(), j.output.string().c_str(),
+                  read_text(j.output).c_str());
     }
   }
   if (!a.junit.empty()) write_atomically(a.junit, junit_xml(study.name, jobs));
 
-  // The report: every variant against the reference (rank 0's log for multi-rank variants).
+  // The reports, of the variants that ran now (a log from an earlier run could be stale).
   if (!a.bless && exit_code != kExitError) {
-    const auto log_of = [&](const StudyVariant& v) {
-      return out_dir / (v.nproc > 1 ? v.log_name + ".rank0.h5" : v.log_name + ".h5");
+    write_study_reports(study, out_dir, [&](const StudyVariant& v) -> std::filesystem::path {
+      const bool ran =
+          std::any_of(jobs.begin(), jobs.end(), [&](const Job& j) { return j.variant == &v; });
+      if (!ran) return {};
+      return runs_dir / (v.nproc > 1 ? v.log_name + ".rank0.h5" : v.log_name + ".h5");
+    });
+    const auto copy = [&](const std::filesystem::path& to, const char* name) {
+      if (!to.empty())
+        std::filesystem::copy_file(out_dir / name, to,
+                                   std::filesystem::copy_options::overwrite_existing);
     };
-    ReportArgs r;
-    r.title = "Study " + study.name + ": every variant against " + study.reference;
-    r.out_dir = out_dir;
-    r.logs.push_back(log_of(*study.find(study.reference)));
-    r.labels.push_back(study.reference);
-    for (const auto& j : jobs) {
-      if (j.variant->name == study.reference) continue;
-      r.logs.push_back(log_of(*j.variant));
-      r.labels.push_back(j.variant->name);
-    }
-    const bool all_there = std::all_of(r.logs.begin(), r.logs.end(),
-                                       [](const auto& p) { return std::filesystem::exists(p); });
-    if (r.logs.size() > 1 && all_there) {
-      cmd_report(r);
-      if (!a.markdown.empty())
-        std::filesystem::copy_file(out_dir / "report.md", a.markdown,
-                                   std::filesystem::copy_options::overwrite_existing);
-      if (!a.html.empty())
-        std::filesystem::copy_file(out_dir / "report.html", a.html,
-                                   std::filesystem::copy_options::overwrite_existing);
-    }
+    copy(a.markdown, "report.md");
+    copy(a.html, "report.html");
   }
   std::printf("study      %s: %zu variants, %s (%.0f s)\n", study.name.c_str(), jobs.size(),
-              exit_code == kExitMatch    ? (a.bless ? "all blessed" : "all match their goldens")
+              exit_code == kExitMatch    ? (a.bless   ? "all blessed"
+                                            : checked ? "all match their goldens"
+                                                      : "all ran (no goldens)")
               : exit_code == kExitDiffer ? "some differ from their goldens"
                                          : "errors",
               std::chrono::duration<double>(Clock::now() - t0).count());

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "harness/report/markup.h"
+#include "harness/report/noise_floor.h"
 #include "harness/report/svg_plot.h"
 
 namespace cliprepro {
@@ -37,12 +38,75 @@ LineChart chart_of(const PrecisionReport& rep, const std::string& title, const s
   return ch;
 }
 
+// " (3.1× the noise floor)", " (within the noise floor: 0.52×)"; "" without a multiple.
+std::string floor_clause(double m, const char* whose) {
+  if (std::isnan(m)) return "";
+  if (m <= 1)
+    return std::string(" (within the noise floor") + whose + ": " + format_multiple(m) + ")";
+  return " (" + format_multiple(m) + " the noise floor" + whose + ")";
+}
+
+// The multiple table: one row per (run, family or norm), one column per step.
+struct FloorTable {
+  std::vector<int64_t> steps;
+  struct Row {
+    std::string run, drift;
+    std::vector<std::string> cells;
+  };
+  std::vector<Row> rows;
+};
+
+FloorTable floor_table(const PrecisionReport& rep) {
+  FloorTable t;
+  std::set<int64_t> steps;
+  for (const auto& r : rep.runs)
+    for (const auto& f : report_families())
+      if (const auto it = r.floor_multiple.find(f); it != r.floor_multiple.end())
+        for (const auto& sv : it->second) steps.insert(sv.step);
+  if (steps.empty()) {  // digest-only logs: eight of the norm drifts' steps, the last included
+    std::set<int64_t> all;
+    for (const auto& r : rep.runs)
+      for (const auto& [row, c] : r.floor_multiple)
+        for (const auto& sv : c) all.insert(sv.step);
+    const std::vector<int64_t> v(all.begin(), all.end());
+    for (size_t k = 1; k <= 8 && !v.empty(); ++k) steps.insert(v[(v.size() - 1) * k / 8]);
+  }
+  t.steps.assign(steps.begin(), steps.end());
+  std::vector<std::string> rows = report_families();
+  rows.push_back(kBnRunningVarNorm);
+  rows.push_back(kAdamExpAvgSqNorm);
+  for (const auto& r : rep.runs) {
+    for (const auto& name : rows) {
+      const auto it = r.floor_multiple.find(name);
+      if (it == r.floor_multiple.end() || it->second.empty()) continue;
+      FloorTable::Row row{r.label, name, {}};
+      for (int64_t s : t.steps) {
+        std::string cell;
+        for (const auto& sv : it->second)
+          if (sv.step == s) cell = format_multiple(sv.value);
+        row.cells.push_back(cell);
+      }
+      t.rows.push_back(std::move(row));
+    }
+  }
+  return t;
+}
+
+constexpr const char* kFloorIntro =
+    "is the reference under a change of no semantics. Any perturbation grows through training "
+    "(the butterfly effect), so each value is a run's drift from the reference divided by the "
+    "floor's at the same step: families by the relative L2 error of their full tensors, the "
+    "norms by |norm / norm<sub>ref</sub> - 1|. At most 1× is within the floor: rounding noise, "
+    "not an effect of the setting. —: neither moved; ∞: the run's values are not finite, or only "
+    "the run moved.";
+
 }  // namespace
 
 std::string finding_text(const RunFinding& r) {
   std::ostringstream f;
-  f << "**" << r.label << "**: loss over the last 10% of steps "
-    << format_double("%.4f", r.tail_loss);
+  f << "**" << r.label << "**"
+    << (r.is_noise_floor ? " (the noise floor: the reference under a change of no semantics)" : "")
+    << ": loss over the last 10% of steps " << format_double("%.4f", r.tail_loss);
   if (!r.is_reference) {
     f << " (reference " << format_double("%.4f", r.reference_tail_loss) << ", "
       << format_double("%+.1f%%", 100 * (r.tail_loss / r.reference_tail_loss - 1)) << ")";
@@ -65,15 +129,17 @@ std::string finding_text(const RunFinding& r) {
     }
     if (r.params_error.step >= 0) {
       f << ", relative L2 error of all parameters " << sci(r.params_error.value) << " at step "
-        << r.params_error.step;
+        << r.params_error.step << floor_clause(r.params_floor_multiple, "");
     }
     if (r.max_bn_running_var_drift.step >= 0) {
       f << "; BatchNorm running_var norm drift up to " << sci(r.max_bn_running_var_drift.value)
-        << " (step " << r.max_bn_running_var_drift.step << ")";
+        << " (step " << r.max_bn_running_var_drift.step << ")"
+        << floor_clause(r.bn_running_var_floor_multiple, "'s");
     }
     if (r.max_adam_exp_avg_sq_drift.step >= 0) {
       f << "; Adam exp_avg_sq norm drift up to " << sci(r.max_adam_exp_avg_sq_drift.value)
-        << " (step " << r.max_adam_exp_avg_sq_drift.step << ")";
+        << " (step " << r.max_adam_exp_avg_sq_drift.step << ")"
+        << floor_clause(r.adam_exp_avg_sq_floor_multiple, "'s");
     }
   }
   if (r.has_loss_scale) {
@@ -105,6 +171,22 @@ std::string precision_report_markdown(const PrecisionReport& rep) {
       << (f.is_reference ? "" : sci(f.max_bn_running_var_drift.value)) << " | "
       << (f.is_reference ? "" : sci(f.max_adam_exp_avg_sq_drift.value)) << " | "
       << (f.has_loss_scale ? std::to_string(f.skipped_steps) : "") << " |\n";
+  }
+  if (!rep.noise_floor.empty()) {
+    const FloorTable t = floor_table(rep);
+    std::string intro = kFloorIntro;
+    intro.replace(intro.find("<sub>"), 5, "_").erase(intro.find("</sub>"), 6);
+    o << "\n## Drift as a multiple of the noise floor\n\n**" << rep.noise_floor << "** " << intro
+      << "\n\n| run | drift of |";
+    for (int64_t s : t.steps) o << " step " << s << " |";
+    o << "\n|---|---|";
+    for (size_t k = 0; k < t.steps.size(); ++k) o << "---|";
+    o << "\n";
+    for (const auto& row : t.rows) {
+      o << "| " << row.run << " | " << row.drift << " |";
+      for (const auto& c : row.cells) o << " " << c << " |";
+      o << "\n";
+    }
   }
   for (size_t i = 1; i < rep.runs.size(); ++i) {
     const RunReport& r = rep.runs[i];
@@ -153,7 +235,22 @@ std::string precision_report_html(const PrecisionReport& rep) {
     }
     o << "<li>" << text << "</li>\n";
   }
-  o << "</ul>\n<h2>Loss</h2>\n"
+  o << "</ul>\n";
+  if (!rep.noise_floor.empty()) {
+    const FloorTable t = floor_table(rep);
+    o << "<h2>Drift as a multiple of the noise floor</h2>\n<p><b>" << markup_escape(rep.noise_floor)
+      << "</b> " << kFloorIntro << "</p>\n<table><tr><th>run</th><th>drift of</th>";
+    for (int64_t s : t.steps) o << "<th>step " << s << "</th>";
+    o << "</tr>\n";
+    for (const auto& row : t.rows) {
+      o << "<tr><td>" << markup_escape(row.run) << "</td><td>" << markup_escape(row.drift)
+        << "</td>";
+      for (const auto& c : row.cells) o << "<td>" << c << "</td>";
+      o << "</tr>\n";
+    }
+    o << "</table>\n";
+  }
+  o << "<h2>Loss</h2>\n"
     << render_line_chart(chart_of(rep, "Training loss", "loss", false, true, &RunReport::loss));
   if (!ref.zeroshot_top1.empty()) {
     o << render_line_chart(

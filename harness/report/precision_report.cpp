@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "harness/log/log_reader.h"
+#include "harness/report/noise_floor.h"
 #include "src/log_schema.h"
 
 namespace cliprepro {
@@ -295,6 +296,18 @@ PrecisionReport build_precision_report(const std::vector<std::filesystem::path>&
     rep.runs.push_back(analyse(a, ref, label, opts.heat_family, i == 0));
   }
   for (const auto& r : rep.runs) rep.findings.push_back(finding_of(r, rep.runs.front()));
+  if (!opts.noise_floor.empty()) {
+    std::string labels;
+    for (size_t i = 0; i < rep.runs.size(); ++i) {
+      if (rep.runs[i].label == opts.noise_floor && i > 0) {
+        apply_noise_floor(rep, i);
+        return rep;
+      }
+      labels += (i ? ", " : "") + rep.runs[i].label;
+    }
+    throw std::runtime_error("report: the noise floor '" + opts.noise_floor +
+                             "' is none of the compared runs (" + labels + ")");
+  }
   return rep;
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -34,6 +35,9 @@ struct RunReport {
   // all layers' tensors.
   Curve bn_running_mean_drift, bn_running_var_drift, adam_exp_avg_drift, adam_exp_avg_sq_drift;
   int64_t first_param_difference = -1;  // first step whose parameter digests differ; -1 never
+  // With a noise floor (harness/report/noise_floor.h): each family's error and each norm drift
+  // divided by the floor run's at the same step, keyed by family or kBnRunningVarNorm / ...
+  std::map<std::string, Curve> floor_multiple;
 };
 
 // What the report concludes about one run, as numbers (NaN / step -1 where there is none); the
@@ -54,10 +58,16 @@ struct RunFinding {
   bool has_loss_scale = false;
   double first_loss_scale = 0, last_loss_scale = 0;
   size_t skipped_steps = 0;
+  // With a noise floor: this run is it, or the multiples of the floor's drift (NaN where none).
+  bool is_noise_floor = false;
+  double params_floor_multiple = std::numeric_limits<double>::quiet_NaN();
+  double bn_running_var_floor_multiple = std::numeric_limits<double>::quiet_NaN();
+  double adam_exp_avg_sq_floor_multiple = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct PrecisionReport {
   std::string title, heat_family;
+  std::string noise_floor;           // the floor run's label; empty without one
   std::vector<RunReport> runs;       // runs[0] is the reference
   std::vector<RunFinding> findings;  // one per run, in the same order
 };
@@ -66,6 +76,7 @@ struct ReportOptions {
   std::string title = "cliprepro precision report";
   std::vector<std::string> labels;  // default: each log's scenario name
   std::string heat_family = "params";
+  std::string noise_floor;  // the label of the run that is the noise floor (not the reference)
 };
 
 PrecisionReport build_precision_report(const std::vector<std::filesystem::path>& logs,

@@ -63,6 +63,7 @@ std::string key_table_markdown(const std::string& section) {
   add_rows(t, scenario_keys(), section);
   add_rows(t, study_keys(), section);
   add_rows(t, variant_launch_keys(), section);
+  add_rows(t, report_keys(), section);
   return t;
 }
 
@@ -71,6 +72,7 @@ std::string update_schema_doc(const std::string& doc) {
   for (const auto& k : scenario_keys()) sections.insert(block_name(k.section));
   for (const auto& k : study_keys()) sections.insert(block_name(k.section));
   for (const auto& k : variant_launch_keys()) sections.insert(block_name(k.section));
+  for (const auto& k : report_keys()) sections.insert(block_name(k.section));
   std::string out;
   size_t pos = 0;
   while (true) {

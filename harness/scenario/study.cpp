@@ -10,12 +10,74 @@ namespace {
 
 #define STUDY_KEY(...) CLIPREPRO_KEY(Study, __VA_ARGS__)
 #define LAUNCH_KEY(...) CLIPREPRO_KEY(StudyVariant, __VA_ARGS__)
+#define REPORT_KEY(...) CLIPREPRO_KEY(StudyReport, __VA_ARGS__)
 
 template <class Root>
 const ConfigKey<Root>* find_row(const std::vector<ConfigKey<Root>>& keys, const std::string& key) {
   for (const auto& k : keys)
     if (k.key == key) return &k;
   return nullptr;
+}
+
+// A variant name read from a report's key must name a variant of the study.
+void require_variant(const TomlReader& r, const toml::node& n, const Study& s,
+                     const std::string& what, const std::string& name) {
+  if (s.find(name) == nullptr)
+    r.fail(n, what + " names no variant: '" + name + "' (variants: " + s.variant_names() + ")");
+}
+
+// [reports.NAME] tables, in file order; without them the one report of every variant.
+void take_reports(const toml::table& root, const TomlReader& r, Study& s) {
+  const toml::node* node = root.get(kReportsTable);
+  if (node == nullptr) {
+    StudyReport all{"",
+                    "Study " + s.name + ": every variant against " + s.reference,
+                    s.reference,
+                    s.noise_floor,
+                    {}};
+    for (const auto& v : s.variants)
+      if (v.name != s.reference) all.variants.push_back(v.name);
+    s.reports.push_back(std::move(all));
+    return;
+  }
+  const toml::table* t = node->as_table();
+  if (t == nullptr) r.fail(*node, "'reports' must be tables ([reports.NAME])");
+  std::vector<std::pair<uint32_t, StudyReport>> in_file;
+  for (auto&& [key, rn] : *t) {
+    StudyReport rep;
+    rep.name = std::string(key.str());
+    const std::string where = "[reports." + rep.name + "]";
+    const toml::table* rt = rn.as_table();
+    if (rt == nullptr) r.fail(rn, "report '" + rep.name + "' must be a table (" + where + ")");
+    if (const auto problem = scenario_name_problem(rep.name); !problem.empty())
+      r.fail_at(key.source(), "report name '" + rep.name + "' " + problem);
+    for (auto&& [k, n] : *rt) {
+      const auto* row = find_row(report_keys(), std::string(k.str()));
+      if (row == nullptr)
+        r.fail_at(k.source(), "unknown key '" + std::string(k.str()) + "' in " + where);
+      r.set(*row, n, rep);
+    }
+    for (const auto& k : report_keys())
+      if (k.has(kRequired) && !rt->contains(k.key))
+        r.fail(rn, where + " needs '" + k.key + "': " + k.doc);
+    if (rep.reference.empty()) rep.reference = s.reference;
+    if (rep.noise_floor.empty() && rep.reference == s.reference) rep.noise_floor = s.noise_floor;
+    if (rep.title.empty())
+      rep.title = "Study " + s.name + ": " + rep.name + " against " + rep.reference;
+    if (const toml::node* n = rt->get("reference"))
+      require_variant(r, *n, s, "'reference'", rep.reference);
+    if (const toml::node* n = rt->get("noise-floor"))
+      require_variant(r, *n, s, "'noise-floor'", rep.noise_floor);
+    if (!rep.noise_floor.empty() && rep.noise_floor == rep.reference)
+      r.fail(rn, where + ": the noise floor cannot be the reference itself");
+    const toml::array& listed = *rt->get("variants")->as_array();
+    for (size_t i = 0; i < rep.variants.size(); ++i)
+      require_variant(r, *listed.get(i), s, "'variants'", rep.variants[i]);
+    in_file.emplace_back(key.source().begin.line, std::move(rep));
+  }
+  std::stable_sort(in_file.begin(), in_file.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [line, rep] : in_file) s.reports.push_back(std::move(rep));
 }
 
 }  // namespace
@@ -30,12 +92,13 @@ const std::vector<ConfigKey<Study>>& study_keys() {
       STUDY_KEY("study", "reference", reference, kRequired,
                 "the variant every other is reported against", {}, "— (required)"),
       STUDY_KEY("study", "noise-floor", noise_floor, kPlain,
-                "a variant that is the reference under a change of no semantics; drift is then "
-                "also stated as a multiple of its drift"),
-      STUDY_KEY("study", "golden-dir", golden_dir, kScenarioPath | kRequired,
+                "a variant that is the reference under a change of no semantics (the shipped "
+                "studies: lr × (1 + 2^-20)); the report then states every drift as a multiple of "
+                "its drift"),
+      STUDY_KEY("study", "golden-dir", golden_dir, kScenarioPath,
                 "each variant's golden is `<golden-dir>/<variant>.h5` (+ its text companion), "
                 "relative to the file",
-                {}, "— (required)"),
+                {}, "none: the variants run without goldens (a study checked by its reports)"),
   };
   return keys;
 }
@@ -46,6 +109,23 @@ const std::vector<ConfigKey<StudyVariant>>& variant_launch_keys() {
                  "ranks `cliprepro study` launches the variant with (through torchrun "
                  "`--no-python`; > 1 needs torchrun in the project's Python)",
                  checks::greater_than(0)),
+  };
+  return keys;
+}
+
+const std::vector<ConfigKey<StudyReport>>& report_keys() {
+  static const std::vector<ConfigKey<StudyReport>> keys = {
+      REPORT_KEY("reports.NAME", "title", title, kPlain, "the report's title", {},
+                 "Study <study>: <NAME> against <reference>"),
+      REPORT_KEY("reports.NAME", "reference", reference, kPlain,
+                 "the variant the others are reported against", {}, "[study] reference"),
+      REPORT_KEY("reports.NAME", "noise-floor", noise_floor, kPlain,
+                 "the noise-floor variant of this reference", {},
+                 "[study] noise-floor if the reference is [study]'s"),
+      REPORT_KEY("reports.NAME", "variants", variants, kRequired,
+                 "the variants reported against the reference, in this order; the report is "
+                 "`<out>/NAME/report.{md,html}` and its findings a section of `<out>/findings.md`",
+                 {}, "— (required)"),
   };
   return keys;
 }
@@ -119,6 +199,7 @@ std::optional<Study> take_study(toml::table& root, const std::filesystem::path& 
                                 "' (variants: " + s.variant_names() + ")");
     }
   }
+  take_reports(root, r, s);
   // A study's goldens are its golden-dir's: one [golden] path for every variant could not be meant.
   for (const toml::node* g : {root.at_path("golden.path").node(),
                               root.at_path("variants." + variant + ".golden.path").node()}) {
@@ -136,12 +217,19 @@ std::optional<Study> take_study(toml::table& root, const std::filesystem::path& 
   for (const auto& k : variant_launch_keys()) chosen.erase(k.key);
   root.erase(kStudySection);
   root.erase(kVariantsTable);
+  root.erase(kReportsTable);
   const bool named = chosen.contains("name");
   merge_into(root, std::move(chosen));
   if (!named) root.insert_or_assign("name", s.name + "-" + variant);
+  if (s.golden_dir.empty()) return s;
   if (!root.contains("golden")) root.insert("golden", toml::table{});
-  if (toml::table* g = root.get("golden")->as_table())
-    g->insert_or_assign("path", (s.golden_dir / (variant + ".h5")).string());
+  if (toml::table* g = root.get("golden")->as_table()) {
+    // golden-dir is resolved already; [golden] path is resolved again, from the study's directory
+    // (kept relative: the path is provenance in every log, and checkouts live anywhere).
+    const auto dir = path.parent_path();
+    const auto golden = s.golden_dir / (variant + ".h5");
+    g->insert_or_assign("path", (dir.empty() ? golden : golden.lexically_relative(dir)).string());
+  }
   return s;
 }
 

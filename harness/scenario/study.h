@@ -17,6 +17,7 @@ namespace cliprepro {
 
 inline constexpr const char* kStudySection = "study";
 inline constexpr const char* kVariantsTable = "variants";
+inline constexpr const char* kReportsTable = "reports";
 
 struct StudyVariant {
   std::string name;
@@ -24,27 +25,39 @@ struct StudyVariant {
   std::string log_name;  // its scenario's name: the log's stem (set by load_study)
 };
 
+// One report of a study: its variants against its reference, written to <out>/<name>/. Without
+// [reports.NAME] tables a study has one, of every variant against [study] reference, in <out>.
+struct StudyReport {
+  std::string name;                   // its directory under --out; "" = --out itself
+  std::string title;                  // default "Study <study>: <name> against <reference>"
+  std::string reference;              // default [study] reference
+  std::string noise_floor;            // default [study] noise-floor when the reference is its
+  std::vector<std::string> variants;  // compared with the reference, in this order
+};
+
 struct Study {
   std::filesystem::path path;
   std::string name;                    // names the logs <name>-<variant>; default the file stem
   std::string reference;               // the variant the others are reported against
   std::string noise_floor;             // optional: the reference under a semantics-free change
-  std::filesystem::path golden_dir;    // goldens: <golden-dir>/<variant>.h5
+  std::filesystem::path golden_dir;    // goldens: <golden-dir>/<variant>.h5; "" none
   std::vector<StudyVariant> variants;  // in file order
+  std::vector<StudyReport> reports;    // [reports.NAME] in file order, else the one default
   const StudyVariant* find(const std::string& variant) const;
   std::string variant_names() const;  // "a, b, c"
 };
 
-// The [study] section's keys and a variant's launch keys (`nproc`), one row each.
+// The [study] section's keys, a variant's launch keys (`nproc`) and a report's keys, one row each.
 const std::vector<ConfigKey<Study>>& study_keys();
 const std::vector<ConfigKey<StudyVariant>>& variant_launch_keys();
+const std::vector<ConfigKey<StudyReport>>& report_keys();
 
 // Takes [study] and [variants] out of `root` (a file parsed with its parents). Without them:
 // nullopt, and `variant` must be empty. With them, `variant` must name one: its table (launch
 // keys taken out) is merged over the root, its log is named <study>-<variant> unless the
 // variant sets `name`, and [golden] path is set to <golden-dir>/<variant>.h5. ScenarioError
-// (file:line:column) for an unknown study key, a missing or unknown variant, or a [golden] path in
-// a study.
+// (file:line:column) for an unknown study or report key, a missing or unknown variant (also as a
+// report's reference, floor or variant), or a [golden] path in a study.
 std::optional<Study> take_study(toml::table& root, const std::filesystem::path& path,
                                 const std::string& variant);
 
