@@ -2,19 +2,21 @@
 # Regenerates the seed study into a scratch directory with its one command and checks it against
 # the committed reports/seed-study/: byte for byte where this machine's environment key (the
 # fields goldens are keyed on) equals the committed one; elsewhere the bits may legitimately
-# differ, so every report must exist and state its findings.
+# differ, so every report must exist and state its findings, each quoting the noise floor.
 #
-#   tests/seed_study_check.sh SOURCE_DIR SCRATCH_DIR
+#   tests/seed_study_check.sh CLIPREPRO SOURCE_DIR SCRATCH_DIR
 set -euo pipefail
-src=$1
-tmp=$2
+cliprepro=$1
+src=$2
+tmp=$3
 rm -rf "${tmp}"
 mkdir -p "${tmp}"
-bash "${src}/scripts/seed_study.sh" "${tmp}/out" "${tmp}/runs"
+"${cliprepro}" study "${src}/scenarios/seed-study.toml" -j 2 --out "${tmp}/out" --runs "${tmp}/runs"
 committed="${src}/reports/seed-study"
 for d in precision warmup beta2 loss-flags augmentation; do
   grep -q '</html>' "${tmp}/out/${d}/report.html" || { echo "no HTML report for ${d}"; exit 1; }
   grep -q '^- \*\*' "${tmp}/out/${d}/report.md" || { echo "no findings for ${d}"; exit 1; }
+  grep -q 'noise floor' "${tmp}/out/${d}/report.md" || { echo "${d}: no noise-floor multiple"; exit 1; }
 done
 if cmp -s "${tmp}/out/environment-key.json" "${committed}/environment-key.json"; then
   # README.md is the committed interpretation, not generated.

@@ -237,5 +237,46 @@ TEST(Study, CommandBlessesChecksAndNamesTheVariantThatDiffers) {
       << r.output;
 }
 
+// [study] prepare runs once, in the file's directory, before any variant reads what it made; a
+// failing one is an error naming its command and output; half a pair of keys is a load error.
+TEST(Study, PrepareMakesTheVariantsDataOnce) {
+  const auto dir = test::temp_dir("study_prepare");
+  test::write_file(dir / "make.py",
+                   "import pathlib, sys\n"
+                   "p = pathlib.Path(sys.argv[1]); p.parent.mkdir(exist_ok=True)\n"
+                   "n = int(p.read_text()) + 1 if p.exists() else 1\n"
+                   "if sys.argv[2] == 'fail': sys.exit('the generator failed')\n"
+                   "p.write_text(str(n))\n");
+  const auto file = dir / "s.toml";
+  const std::string head =
+      "model = 'tiny'\ntrain-num-samples = 16\nval-num-samples = 8\nbatch-size = 8\nsteps = 1\n"
+      "zeroshot-frequency = 0\n[determinism]\nthreads = 1\n[study]\nreference = 'a'\n";
+  const std::string prepared = "prepare-creates = 'data/made'\n[variants.a]\n";
+  test::write_file(file, head + "prepare = ['make.py', 'data/made', 'ok']\n" + prepared);
+  const std::string q = "study " + file.string() + " --out " + (dir / "out").string();
+  auto r = test::run_cli(q);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("preparing"), std::string::npos) << r.output;
+  EXPECT_EQ(test::read_file(dir / "data" / "made"), "1");
+  r = test::run_cli(q);  // made already: not run again
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("preparing"), std::string::npos) << r.output;
+  EXPECT_EQ(test::read_file(dir / "data" / "made"), "1");
+
+  std::filesystem::remove(dir / "data" / "made");
+  test::write_file(file, head + "prepare = ['make.py', 'data/made', 'fail']\n" + prepared);
+  r = test::run_cli(q);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("did not create"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("the generator failed"), std::string::npos) << r.output;
+
+  test::write_file(file, head + prepared);
+  r = test::run_cli(q);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(file.string() + ":9:1: 'prepare-creates' needs 'prepare'"),
+            std::string::npos)
+      << r.output;
+}
+
 }  // namespace
 }  // namespace cliprepro

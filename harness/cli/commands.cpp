@@ -117,6 +117,12 @@ int cmd_compare(const CompareArgs& args) {
   return c.equal() ? kExitMatch : kExitDiffer;
 }
 
+void write_report(const PrecisionReport& rep, const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  write_atomically(dir / "report.html", precision_report_html(rep));
+  write_atomically(dir / "report.md", precision_report_markdown(rep));
+}
+
 int cmd_report(const ReportArgs& args) {
   ReportOptions opts;
   opts.title = args.title;
@@ -124,9 +130,7 @@ int cmd_report(const ReportArgs& args) {
   opts.heat_family = args.heat_family;
   opts.noise_floor = args.noise_floor;
   const PrecisionReport rep = build_precision_report(args.logs, opts);
-  std::filesystem::create_directories(args.out_dir);
-  write_atomically(args.out_dir / "report.html", precision_report_html(rep));
-  write_atomically(args.out_dir / "report.md", precision_report_markdown(rep));
+  write_report(rep, args.out_dir);
   for (const auto& f : rep.findings) std::printf("- %s\n", finding_text(f).c_str());
   std::printf("report     %s, %s\n", (args.out_dir / "report.html").string().c_str(),
               (args.out_dir / "report.md").string().c_str());

@@ -84,10 +84,12 @@ std::vector<std::string> variant_argv(const Study& study, const StudyVariant& v,
   return argv;
 }
 
-pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& output) {
+pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& output,
+            const std::filesystem::path& cwd = {}) {
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("cannot start a process for " + argv.front());
   if (pid == 0) {
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(kExitError);
     const int fd = ::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) {
       dup2(fd, STDOUT_FILENO);
@@ -108,6 +110,29 @@ std::string read_text(const std::filesystem::path& p) {
   std::stringstream ss;
   ss << std::ifstream(p, std::ios::binary).rdbuf();
   return ss.str();
+}
+
+// [study] prepare: the data the variants read, made once (while `prepare-creates` is missing).
+void prepare(const Study& study, const std::string& python, const std::filesystem::path& runs_dir) {
+  if (study.prepare.empty() || std::filesystem::exists(study.prepare_creates)) return;
+  const auto dir = study.path.parent_path().empty() ? std::filesystem::path(".")
+                                                    : study.path.parent_path();
+  std::vector<std::string> argv{python};
+  argv.insert(argv.end(), study.prepare.begin(), study.prepare.end());
+  const auto output = runs_dir / "prepare.out";
+  std::printf("[study] %s: preparing %s\n", study.name.c_str(),
+              study.prepare_creates.string().c_str());
+  std::fflush(stdout);
+  int status = 0;
+  waitpid(spawn(argv, output, dir), &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+      !std::filesystem::exists(study.prepare_creates)) {
+    std::string cmd;
+    for (const auto& s : argv) cmd += (cmd.empty() ? "" : " ") + s;
+    throw std::runtime_error(study.path.string() + ": [study] prepare (" + cmd + ", in " +
+                             dir.string() + ") did not create " +
+                             study.prepare_creates.string() + ":\n" + read_text(output));
+  }
 }
 
 std::string verdict(int exit_code, bool checked) {
@@ -157,8 +182,7 @@ int cmd_study(const StudyArgs& a) {
   if (a.bless && study.golden_dir.empty())
     throw std::runtime_error(a.study.string() +
                              ": the study has no goldens to bless ([study] golden-dir)");
-  const bool named_reports = !study.reports.front().name.empty();
-  if (named_reports && (!a.markdown.empty() || !a.html.empty()))
+  if (study.has_named_reports() && (!a.markdown.empty() || !a.html.empty()))
     throw std::runtime_error("--markdown/--html copy a study's one report; " + a.study.string() +
                              " writes one per [reports.NAME] under --out");
   const auto out_dir = a.out_dir.empty() ? std::filesystem::path("runs") / study.name : a.out_dir;
@@ -166,6 +190,7 @@ int cmd_study(const StudyArgs& a) {
   std::filesystem::create_directories(runs_dir);
   const bool checked = !study.golden_dir.empty();
   const std::string python = project_python();
+  prepare(study, python, runs_dir);
   std::vector<Job> jobs;
   for (const auto& v : study.variants) {
     if (!a.only.empty() && std::find(a.only.begin(), a.only.end(), v.name) == a.only.end())

@@ -1,6 +1,9 @@
 #include "harness/scenario/study.h"
 
 #include <algorithm>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "harness/scenario/scenario.h"
 #include "harness/scenario/toml_reader.h"
@@ -17,6 +20,18 @@ const ConfigKey<Root>* find_row(const std::vector<ConfigKey<Root>>& keys, const 
   for (const auto& k : keys)
     if (k.key == key) return &k;
   return nullptr;
+}
+
+// A table's entries in the order the file wrote them (toml++ iterates them sorted by key).
+template <class Table, class Node = std::conditional_t<std::is_const_v<Table>, const toml::node,
+                                                       toml::node>>
+std::vector<std::pair<const toml::key*, Node*>> in_file_order(Table& t) {
+  std::vector<std::pair<const toml::key*, Node*>> entries;
+  for (auto&& [key, node] : t) entries.emplace_back(&key, &node);
+  std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+    return a.first->source().begin.line < b.first->source().begin.line;
+  });
+  return entries;
 }
 
 // A variant name read from a report's key must name a variant of the study.
@@ -42,8 +57,9 @@ void take_reports(const toml::table& root, const TomlReader& r, Study& s) {
   }
   const toml::table* t = node->as_table();
   if (t == nullptr) r.fail(*node, "'reports' must be tables ([reports.NAME])");
-  std::vector<std::pair<uint32_t, StudyReport>> in_file;
-  for (auto&& [key, rn] : *t) {
+  for (const auto& [key_ptr, rn_ptr] : in_file_order(*t)) {
+    const toml::key& key = *key_ptr;
+    const toml::node& rn = *rn_ptr;
     StudyReport rep;
     rep.name = std::string(key.str());
     const std::string where = "[reports." + rep.name + "]";
@@ -73,11 +89,8 @@ void take_reports(const toml::table& root, const TomlReader& r, Study& s) {
     const toml::array& listed = *rt->get("variants")->as_array();
     for (size_t i = 0; i < rep.variants.size(); ++i)
       require_variant(r, *listed.get(i), s, "'variants'", rep.variants[i]);
-    in_file.emplace_back(key.source().begin.line, std::move(rep));
+    s.reports.push_back(std::move(rep));
   }
-  std::stable_sort(in_file.begin(), in_file.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (auto& [line, rep] : in_file) s.reports.push_back(std::move(rep));
 }
 
 }  // namespace
@@ -99,6 +112,18 @@ const std::vector<ConfigKey<Study>>& study_keys() {
                 "each variant's golden is `<golden-dir>/<variant>.h5` (+ its text companion), "
                 "relative to the file",
                 {}, "none: the variants run without goldens (a study checked by its reports)"),
+      STUDY_KEY("study", "prepare", prepare, kPlain,
+                "a Python script (relative to the file) and its arguments, run by `cliprepro "
+                "study` with the project's Python in the file's directory before any variant, "
+                "when `prepare-creates` does not exist: data the variants read (the seed study's "
+                "images)",
+                [](const std::vector<std::string>& v) {
+                  return v.empty() ? std::string("needs the script to run") : std::string();
+                },
+                "none"),
+      STUDY_KEY("study", "prepare-creates", prepare_creates, kScenarioPath,
+                "a path `prepare` writes (relative to the file); its existence means prepared",
+                {}, "— (required with `prepare`)"),
   };
   return keys;
 }
@@ -142,6 +167,10 @@ std::string Study::variant_names() const {
   return s;
 }
 
+bool Study::has_named_reports() const {
+  return !reports.empty() && !reports.front().name.empty();
+}
+
 std::optional<Study> take_study(toml::table& root, const std::filesystem::path& path,
                                 const std::string& variant) {
   const TomlReader r(path.string());
@@ -175,8 +204,9 @@ std::optional<Study> take_study(toml::table& root, const std::filesystem::path& 
     if (k.has(kRequired) && !st->contains(k.key))
       r.fail(*study_node, "[study] needs '" + k.key + "': " + k.doc);
   }
-  std::vector<std::pair<uint32_t, StudyVariant>> in_file;
-  for (auto&& [key, node] : *vt) {
+  for (const auto& [key_ptr, node_ptr] : in_file_order(*vt)) {
+    const toml::key& key = *key_ptr;
+    toml::node& node = *node_ptr;
     const std::string name(key.str());
     toml::table* t = node.as_table();
     if (t == nullptr)
@@ -187,17 +217,20 @@ std::optional<Study> take_study(toml::table& root, const std::filesystem::path& 
     v.name = name;
     for (const auto& k : variant_launch_keys())
       if (const toml::node* n = t->get(k.key)) r.set(k, *n, v);
-    in_file.emplace_back(key.source().begin.line, std::move(v));
+    s.variants.push_back(std::move(v));
   }
-  std::stable_sort(in_file.begin(), in_file.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (auto& [line, v] : in_file) s.variants.push_back(std::move(v));
   for (const auto& [key, value] :
        {std::pair{"reference", &s.reference}, std::pair{"noise-floor", &s.noise_floor}}) {
     if (!value->empty() && s.find(*value) == nullptr) {
       r.fail(*st->get(key), "'" + std::string(key) + "' names no variant: '" + *value +
                                 "' (variants: " + s.variant_names() + ")");
     }
+  }
+  if (s.prepare.empty() != s.prepare_creates.empty()) {
+    r.fail(*study_node, s.prepare.empty() ? "'prepare-creates' needs 'prepare': the command that "
+                                            "creates it"
+                                          : "'prepare' needs 'prepare-creates': the path that "
+                                            "says it has run");
   }
   take_reports(root, r, s);
   // A study's goldens are its golden-dir's: one [golden] path for every variant could not be meant.
