@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cstring>
+#include <iostream>
 #include <limits>
 
 #include "harness/compare/golden.h"
@@ -221,9 +222,13 @@ TEST(LogIo, RowsPastProgressAreLeftOutAndMissingOnesAreDamage) {
 }
 
 // tests/data/log-v1/log_v1*.h5 are run logs written in format 1 (datasets per tensor) by
-// 9a4d21f: the same scenario run now, in the current format, must match the one written on this
-// environment key (log_v1.h5 on an AMD EPYC, log_v1.env-<id>.h5 beside it on others, as golden
-// families), tensor by tensor and bit by bit.
+// 9a4d21f. The same scenario run now, in the current format, must hold the same series (names,
+// dtypes, shapes, phases, steps, execution order), and the fixture must verify (its full tensors
+// re-hash to its digests). Against the fixture written on this environment key (log_v1.h5 on an
+// AMD EPYC with AVX2, log_v1.env-<id>.h5 beside it on others, as golden families) it must match
+// bit for bit, digests and statistics included; another key's fixture is held to the values of
+// its full tensors (relative 1e-4), as goldens fall back to their tolerance, and the test names
+// the fixture that would make it bitwise.
 TEST(LogIo, ReadsFormatVersion1Logs) {
   const auto dir = test::temp_dir("log_v1");
   const std::filesystem::path data = std::filesystem::path(kSourceDir) / "tests/data/log-v1";
@@ -234,16 +239,22 @@ TEST(LogIo, ReadsFormatVersion1Logs) {
       fingerprint_key(nlohmann::json::parse(LogReader(dir / "log_v1.h5").attr("fingerprint")));
   auto fixture = environment_variant(data / "log_v1.h5", here);
   if (!std::filesystem::exists(fixture)) fixture = data / "log_v1.h5";
-  ASSERT_TRUE(fingerprint_differences(
-                  nlohmann::json::parse(LogReader(fixture).attr("fingerprint")),
-                  nlohmann::json::parse(LogReader(dir / "log_v1.h5").attr("fingerprint")))
-                  .empty())
-      << "no format-1 fixture for this environment key; write "
-      << environment_variant(data / "log_v1.h5", here).filename()
-      << " with 9a4d21f's cliprepro (see tests/data/log-v1/README.md)";
-  const auto cmp =
-      test::run_cli("compare " + fixture.string() + " " + (dir / "log_v1.h5").string());
-  EXPECT_EQ(cmp.exit_code, 0) << cmp.output;
+  const bool same_environment =
+      fingerprint_differences(nlohmann::json::parse(LogReader(fixture).attr("fingerprint")),
+                              nlohmann::json::parse(LogReader(dir / "log_v1.h5").attr("fingerprint")))
+          .empty();
+  if (!same_environment) {
+    std::cout << "no format-1 fixture for this environment key: values checked, not bits; write "
+              << environment_variant(data / "log_v1.h5", here).filename()
+              << " with 9a4d21f's cliprepro for a bitwise check (tests/data/log-v1/README.md)\n";
+  }
+  const auto verify = test::run_cli("verify " + fixture.string());
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+  if (same_environment) {
+    const auto cmp =
+        test::run_cli("compare " + fixture.string() + " " + (dir / "log_v1.h5").string());
+    EXPECT_EQ(cmp.exit_code, 0) << cmp.output;
+  }
   LogReader old_log(fixture), new_log(dir / "log_v1.h5");
   EXPECT_EQ(old_log.attr("format_version"), "1");
   EXPECT_EQ(new_log.attr("format_version"), std::to_string(kLogFormatVersion));
@@ -256,16 +267,28 @@ TEST(LogIo, ReadsFormatVersion1Logs) {
     EXPECT_EQ(n->shape, o.shape) << name;
     EXPECT_EQ(n->phase, o.phase) << name;
     EXPECT_EQ(n->steps, o.steps) << name;
-    EXPECT_EQ(n->digests, o.digests) << name;
     EXPECT_EQ(n->order, o.order) << name;
+    EXPECT_EQ(n->full_steps, o.full_steps) << name;
     ASSERT_EQ(n->stats.size(), o.stats.size()) << name;
     ASSERT_FALSE(o.stats.empty()) << name;
+    if (!same_environment) continue;
+    EXPECT_EQ(n->digests, o.digests) << name;
     EXPECT_EQ(std::memcmp(n->stats.data(), o.stats.data(), o.stats.size() * sizeof(o.stats[0])), 0)
         << name;
   }
-  const auto a = old_log.read_full("params/text_projection", 3);
-  const auto b = new_log.read_full("params/text_projection", 3);
-  EXPECT_TRUE(torch::equal(a.view(torch::kInt32), b.view(torch::kInt32)));
+  for (const char* name : {"params/logit_scale", "params/text_projection", "scalars/loss"}) {
+    ASSERT_NE(old_log.find(name), nullptr) << name;
+    ASSERT_FALSE(old_log.find(name)->full_steps.empty()) << name;
+    for (const int64_t step : old_log.find(name)->full_steps) {
+      const auto a = old_log.read_full(name, step);
+      const auto b = new_log.read_full(name, step);
+      if (same_environment) {
+        EXPECT_TRUE(torch::equal(a, b)) << name << " at step " << step;
+      } else {
+        EXPECT_TRUE(torch::allclose(a, b, 1e-4, 1e-6)) << name << " at step " << step;
+      }
+    }
+  }
 }
 
 // A log from a newer cliprepro is refused by name, not misread.

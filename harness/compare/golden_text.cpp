@@ -4,7 +4,7 @@
 #include <map>
 #include <set>
 
-#include "harness/compare/file_sha256.h"
+#include "harness/log/file_sha256.h"
 #include "harness/log/digest.h"
 
 namespace cliprepro {
@@ -26,19 +26,6 @@ std::string scalar_text(const LogReader& log, const char* name, int64_t step) {
 }
 
 }  // namespace
-
-std::string recorded_sha256(const std::string& companion) {
-  const std::string key = std::string("\n") + kSha256Field + "\t";
-  const auto at = companion.find(key);
-  if (at == std::string::npos) return "";
-  const auto begin = at + key.size();
-  return companion.substr(begin, companion.find('\n', begin) - begin);
-}
-
-std::filesystem::path golden_text_path(const std::filesystem::path& golden) {
-  auto p = golden;
-  return p.replace_extension(".txt");
-}
 
 std::string golden_text(const LogReader& golden) {
   // (step, family) -> the family's tensor digests at that step, in name order (series_ is a map).

@@ -8,17 +8,16 @@
 #include <filesystem>
 #include <string>
 
+#include "harness/log/log_companion.h"
 #include "harness/log/log_reader.h"
 
 namespace cliprepro {
 
-// <dir>/<stem>.txt for <dir>/<stem>.h5.
-std::filesystem::path golden_text_path(const std::filesystem::path& golden);
-
-// The companion's line `sha256<TAB><hex>`: the SHA-256 of the golden file's bytes.
-inline constexpr const char* kSha256Field = "sha256";
-// The SHA-256 a companion records; "" when it has none.
-std::string recorded_sha256(const std::string& companion);
+// <dir>/<stem>.txt for <dir>/<stem>.h5 (the companion's path and its SHA-256 record are the log
+// layer's: harness/log/log_companion.h).
+inline std::filesystem::path golden_text_path(const std::filesystem::path& golden) {
+  return companion_path(golden);
+}
 
 // The companion of a log: a header (with the file's SHA-256), then one tab-separated row per step.
 // A family's digest at a step is XXH3-64 over the 8-byte digests of its tensors at that step, in

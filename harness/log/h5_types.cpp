@@ -212,9 +212,19 @@ void h5_write_string_attr(hid_t obj, const std::string& name, const std::string&
   h5_check_status(H5Awrite(attr.get(), ty.get(), padded.data()), "write attribute " + name);
 }
 
+namespace {
+// No attribute we write comes near this (the largest, a scenario's TOML text, is a few KB).
+constexpr size_t kMaxAttrBytes = size_t(64) << 20;
+}  // namespace
+
 std::string h5_read_string_attr(hid_t obj, const std::string& name) {
   H5Id attr = h5_check(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "open attribute " + name);
   H5Id ty = h5_check(H5Aget_type(attr.get()), "attribute type " + name);
+  // H5Aread writes one value per element of the attribute's dataspace: a damaged one (dense
+  // attributes live in a fractal heap without checksums) must not overrun the one we hold.
+  H5Id space = h5_check(H5Aget_space(attr.get()), "attribute space " + name);
+  if (H5Tget_class(ty.get()) != H5T_STRING || H5Sget_simple_extent_npoints(space.get()) != 1)
+    throw std::runtime_error("attribute " + name + " is not one string (a damaged file?)");
   if (H5Tis_variable_str(ty.get()) > 0) {
     H5Id mem = h5_check(H5Tcopy(H5T_C_S1), "string type");
     H5Tset_size(mem.get(), H5T_VARIABLE);
@@ -226,6 +236,8 @@ std::string h5_read_string_attr(hid_t obj, const std::string& name) {
     return s;
   }
   const size_t n = H5Tget_size(ty.get());
+  if (n == 0 || n > kMaxAttrBytes)
+    throw std::runtime_error("attribute " + name + " claims " + std::to_string(n) + " bytes");
   std::string s(n, '\0');
   h5_check_status(H5Aread(attr.get(), ty.get(), s.data()), "read attribute " + name);
   return s.substr(0, s.find('\0'));
@@ -256,7 +268,9 @@ std::vector<int64_t> h5_read_i64_array_attr(hid_t obj, const std::string& name) 
   H5Id attr = h5_check(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "open attribute " + name);
   H5Id space = h5_check(H5Aget_space(attr.get()), "attribute space");
   const hssize_t n = H5Sget_simple_extent_npoints(space.get());
-  std::vector<int64_t> v(n > 0 ? size_t(n) : 0);
+  if (n < 0 || size_t(n) > kMaxAttrBytes / sizeof(int64_t))
+    throw std::runtime_error("attribute " + name + " claims " + std::to_string(n) + " values");
+  std::vector<int64_t> v(static_cast<size_t>(n));
   if (!v.empty())
     h5_check_status(H5Aread(attr.get(), H5T_NATIVE_INT64, v.data()), "read attribute " + name);
   return v;

@@ -5,6 +5,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "harness/log/log_companion.h"
 #include "harness/log/log_format.h"
 
 namespace cliprepro {
@@ -161,10 +162,11 @@ herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* 
 
 }  // namespace
 
-LogReader::LogReader(const std::filesystem::path& path) : path_(path) {
+LogReader::LogReader(const std::filesystem::path& path, Companion companion) : path_(path) {
   h5_quiet();
   if (!std::filesystem::exists(path))
     throw std::runtime_error("no such log file: " + path.string());
+  if (companion == Companion::kCheck) check_recorded_sha256(path);
   hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   // A run killed while writing leaves its file marked as open for SWMR writing.
   // SWMR readers retry a metadata read whose checksum fails 100 times by default, sleeping in

@@ -25,7 +25,10 @@ struct TensorSeries {
 
 class LogReader {
  public:
-  explicit LogReader(const std::filesystem::path& path);
+  // kCheck: a log whose text companion records a SHA-256 (a golden) must hash to it before HDF5
+  // opens it (harness/log/log_companion.h); kIgnore only to rewrite that companion.
+  enum class Companion { kCheck, kIgnore };
+  explicit LogReader(const std::filesystem::path& path, Companion companion = Companion::kCheck);
 
   const std::filesystem::path& path() const { return path_; }
   // Root attribute as stored; "" when absent.

@@ -1,4 +1,4 @@
-#include "harness/compare/file_sha256.h"
+#include "harness/log/file_sha256.h"
 
 #include <openssl/evp.h>
 
