@@ -113,13 +113,13 @@ TEST_F(Corruption, FlippedBytesInAGoldenNeverMatch) {
       const LogReader g(s.golden.path);
       for (const auto& [name, series] : g.series()) (void)corrupt_steps(g, series);
     } catch (const std::exception& e) {
-      refused_by_hash += std::string(e.what()).find("does not hash to the SHA-256") !=
-                         std::string::npos;
+      refused_by_hash +=
+          std::string(e.what()).find("does not hash to the SHA-256") != std::string::npos;
     }
   }
   std::cout << "golden flips: " << errors << " errors, " << differences << " differences, "
-            << matches << " matches; " << refused_by_hash << " refused by LogReader's hash check (of "
-            << bytes.size() << " bytes)\n";
+            << matches << " matches; " << refused_by_hash
+            << " refused by LogReader's hash check (of " << bytes.size() << " bytes)\n";
   EXPECT_EQ(matches, 0);
   EXPECT_EQ(refused_by_hash, kFlips);
   EXPECT_NO_THROW(LogReader{golden});  // the intact golden hashes to its record

@@ -240,8 +240,9 @@ TEST(LogIo, ReadsFormatVersion1Logs) {
   auto fixture = environment_variant(data / "log_v1.h5", here);
   if (!std::filesystem::exists(fixture)) fixture = data / "log_v1.h5";
   const bool same_environment =
-      fingerprint_differences(nlohmann::json::parse(LogReader(fixture).attr("fingerprint")),
-                              nlohmann::json::parse(LogReader(dir / "log_v1.h5").attr("fingerprint")))
+      fingerprint_differences(
+          nlohmann::json::parse(LogReader(fixture).attr("fingerprint")),
+          nlohmann::json::parse(LogReader(dir / "log_v1.h5").attr("fingerprint")))
           .empty();
   if (!same_environment) {
     std::cout << "no format-1 fixture for this environment key: values checked, not bits; write "

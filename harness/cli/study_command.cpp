@@ -115,8 +115,8 @@ std::string read_text(const std::filesystem::path& p) {
 // [study] prepare: the data the variants read, made once (while `prepare-creates` is missing).
 void prepare(const Study& study, const std::string& python, const std::filesystem::path& runs_dir) {
   if (study.prepare.empty() || std::filesystem::exists(study.prepare_creates)) return;
-  const auto dir = study.path.parent_path().empty() ? std::filesystem::path(".")
-                                                    : study.path.parent_path();
+  const auto dir =
+      study.path.parent_path().empty() ? std::filesystem::path(".") : study.path.parent_path();
   std::vector<std::string> argv{python};
   argv.insert(argv.end(), study.prepare.begin(), study.prepare.end());
   const auto output = runs_dir / "prepare.out";
@@ -130,8 +130,8 @@ void prepare(const Study& study, const std::string& python, const std::filesyste
     std::string cmd;
     for (const auto& s : argv) cmd += (cmd.empty() ? "" : " ") + s;
     throw std::runtime_error(study.path.string() + ": [study] prepare (" + cmd + ", in " +
-                             dir.string() + ") did not create " +
-                             study.prepare_creates.string() + ":\n" + read_text(output));
+                             dir.string() + ") did not create " + study.prepare_creates.string() +
+                             ":\n" + read_text(output));
   }
 }
 

@@ -4,8 +4,8 @@
 #include <map>
 #include <set>
 
-#include "harness/log/file_sha256.h"
 #include "harness/log/digest.h"
+#include "harness/log/file_sha256.h"
 
 namespace cliprepro {
 namespace {

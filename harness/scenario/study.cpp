@@ -23,8 +23,8 @@ const ConfigKey<Root>* find_row(const std::vector<ConfigKey<Root>>& keys, const 
 }
 
 // A table's entries in the order the file wrote them (toml++ iterates them sorted by key).
-template <class Table, class Node = std::conditional_t<std::is_const_v<Table>, const toml::node,
-                                                       toml::node>>
+template <class Table,
+          class Node = std::conditional_t<std::is_const_v<Table>, const toml::node, toml::node>>
 std::vector<std::pair<const toml::key*, Node*>> in_file_order(Table& t) {
   std::vector<std::pair<const toml::key*, Node*>> entries;
   for (auto&& [key, node] : t) entries.emplace_back(&key, &node);
@@ -112,18 +112,19 @@ const std::vector<ConfigKey<Study>>& study_keys() {
                 "each variant's golden is `<golden-dir>/<variant>.h5` (+ its text companion), "
                 "relative to the file",
                 {}, "none: the variants run without goldens (a study checked by its reports)"),
-      STUDY_KEY("study", "prepare", prepare, kPlain,
-                "a Python script (relative to the file) and its arguments, run by `cliprepro "
-                "study` with the project's Python in the file's directory before any variant, "
-                "when `prepare-creates` does not exist: data the variants read (the seed study's "
-                "images)",
-                [](const std::vector<std::string>& v) {
-                  return v.empty() ? std::string("needs the script to run") : std::string();
-                },
-                "none"),
+      STUDY_KEY(
+          "study", "prepare", prepare, kPlain,
+          "a Python script (relative to the file) and its arguments, run by `cliprepro "
+          "study` with the project's Python in the file's directory before any variant, "
+          "when `prepare-creates` does not exist: data the variants read (the seed study's "
+          "images)",
+          [](const std::vector<std::string>& v) {
+            return v.empty() ? std::string("needs the script to run") : std::string();
+          },
+          "none"),
       STUDY_KEY("study", "prepare-creates", prepare_creates, kScenarioPath,
-                "a path `prepare` writes (relative to the file); its existence means prepared",
-                {}, "— (required with `prepare`)"),
+                "a path `prepare` writes (relative to the file); its existence means prepared", {},
+                "— (required with `prepare`)"),
   };
   return keys;
 }
@@ -167,9 +168,7 @@ std::string Study::variant_names() const {
   return s;
 }
 
-bool Study::has_named_reports() const {
-  return !reports.empty() && !reports.front().name.empty();
-}
+bool Study::has_named_reports() const { return !reports.empty() && !reports.front().name.empty(); }
 
 std::optional<Study> take_study(toml::table& root, const std::filesystem::path& path,
                                 const std::string& variant) {

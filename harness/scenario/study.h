@@ -37,14 +37,14 @@ struct StudyReport {
 
 struct Study {
   std::filesystem::path path;
-  std::string name;                    // names the logs <name>-<variant>; default the file stem
-  std::string reference;               // the variant the others are reported against
-  std::string noise_floor;             // optional: the reference under a semantics-free change
-  std::filesystem::path golden_dir;    // goldens: <golden-dir>/<variant>.h5; "" none
-  std::vector<std::string> prepare;    // a Python script + its arguments, run before the variants
+  std::string name;                  // names the logs <name>-<variant>; default the file stem
+  std::string reference;             // the variant the others are reported against
+  std::string noise_floor;           // optional: the reference under a semantics-free change
+  std::filesystem::path golden_dir;  // goldens: <golden-dir>/<variant>.h5; "" none
+  std::vector<std::string> prepare;  // a Python script + its arguments, run before the variants
   std::filesystem::path prepare_creates;  // ... when this path does not exist yet
-  std::vector<StudyVariant> variants;  // in file order
-  std::vector<StudyReport> reports;    // [reports.NAME] in file order, else the one default
+  std::vector<StudyVariant> variants;     // in file order
+  std::vector<StudyReport> reports;       // [reports.NAME] in file order, else the one default
   const StudyVariant* find(const std::string& variant) const;
   std::string variant_names() const;  // "a, b, c"
   bool has_named_reports() const;     // [reports.NAME] tables rather than the default one
