@@ -90,12 +90,12 @@ TEST_F(Corruption, FlippedBytesInALogNeverCrashAReader) {
 TEST_F(Corruption, FlippedBytesInAGoldenNeverMatch) {
   const auto& golden = scenario_->golden.path;
   const std::string bytes = read_bytes(golden);
-  const std::string companion = read_bytes(golden_text_path(golden));
+  const std::string companion = read_bytes(companion_path(golden));
   std::mt19937_64 rng(24);
   int matches = 0, errors = 0, differences = 0, refused_by_hash = 0;
   Scenario s = *scenario_;
   s.golden.path = *dir_ / "damaged-golden.h5";
-  std::ofstream(golden_text_path(s.golden.path), std::ios::binary | std::ios::trunc) << companion;
+  std::ofstream(companion_path(s.golden.path), std::ios::binary | std::ios::trunc) << companion;
   for (int i = 0; i < kFlips; ++i) {
     const size_t at = size_t(rng() % bytes.size());
     const auto mask = uint8_t(1 + rng() % 255);

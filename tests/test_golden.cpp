@@ -248,7 +248,7 @@ TEST(GoldenFingerprint, SameFingerprintIsBitwiseOtherwiseTheScenarioTolerance) {
 // The text companion: written by bless, readable (step 1's loss in full precision), checked
 // against the binary golden by every check.
 TEST_F(GoldenTest, TextCompanionIsWrittenAndMustAgreeWithTheGolden) {
-  const auto text_path = golden_text_path(scenario_.golden.path);
+  const auto text_path = companion_path(scenario_.golden.path);
   ASSERT_TRUE(std::filesystem::exists(text_path));
   const std::string text = test::read_file(text_path);
   LogReader golden(scenario_.golden.path);

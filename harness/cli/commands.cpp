@@ -77,7 +77,7 @@ int cmd_golden_bless(const std::filesystem::path& scenario, const std::string& v
   std::printf("blessed    %s (%.1f KiB)\n", r.log_path.string().c_str(),
               double(std::filesystem::file_size(r.log_path)) / 1024.0);
   std::printf("text       %s (review it in the diff)\n",
-              golden_text_path(r.log_path).string().c_str());
+              companion_path(r.log_path).string().c_str());
   return kExitMatch;
 }
 

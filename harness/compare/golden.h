@@ -40,9 +40,10 @@ RunResult bless_golden(const Scenario& s, bool progress);
 
 // Writes (atomically) the text companion of a golden file (harness/compare/golden_text.h).
 void write_golden_text(const std::filesystem::path& golden);
-// Throws GoldenMissing without a companion, std::runtime_error when the golden file does not
-// hash to the SHA-256 its companion records (checked on the bytes, before any HDF5 parsing).
-void check_golden_sha256(const std::filesystem::path& golden);
+// Throws GoldenMissing without a companion, std::runtime_error when the companion records no
+// SHA-256 of the golden. The hash itself is checked by every LogReader, before HDF5 parses a
+// byte (harness/log/log_companion.h).
+void require_golden_sha256_record(const std::filesystem::path& golden);
 // Throws GoldenMissing without a companion, std::runtime_error when it disagrees with the file.
 void check_golden_text(const LogReader& golden);
 

@@ -13,11 +13,7 @@
 
 namespace cliprepro {
 
-// <dir>/<stem>.txt for <dir>/<stem>.h5 (the companion's path and its SHA-256 record are the log
-// layer's: harness/log/log_companion.h).
-inline std::filesystem::path golden_text_path(const std::filesystem::path& golden) {
-  return companion_path(golden);
-}
+// Its path and SHA-256 record are the log layer's (harness/log/log_companion.h: companion_path).
 
 // The companion of a log: a header (with the file's SHA-256), then one tab-separated row per step.
 // A family's digest at a step is XXH3-64 over the 8-byte digests of its tensors at that step, in
