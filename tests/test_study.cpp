@@ -168,10 +168,15 @@ TEST(Study, RelativeGoldenDirIsTheFilesWhateverTheWorkingDirectory) {
   const auto here = std::filesystem::current_path();
   std::filesystem::current_path(dir);
   const Scenario s = load_scenario("scenarios/p.toml", "x");
+  // An absolute golden-dir stays that directory (it had become an empty [golden] path).
+  test::write_file(dir / "scenarios" / "a.toml", "[study]\nreference = 'x'\ngolden-dir = '" +
+                                                     (dir / "abs").string() + "'\n[variants.x]\n");
+  const Scenario a = load_scenario("scenarios/a.toml", "x");
   std::filesystem::current_path(here);
   EXPECT_EQ(std::filesystem::weakly_canonical(dir / s.golden.path),
             std::filesystem::weakly_canonical(dir / "golden" / "p" / "x.h5"))
       << s.golden.path;
+  EXPECT_EQ(a.golden.path, dir / "abs" / "x.h5");
 }
 
 std::string read(const std::filesystem::path& p) {

@@ -257,10 +257,12 @@ std::optional<Study> take_study(toml::table& root, const std::filesystem::path& 
   if (!root.contains("golden")) root.insert("golden", toml::table{});
   if (toml::table* g = root.get("golden")->as_table()) {
     // golden-dir is resolved already; [golden] path is resolved again, from the study's directory
-    // (kept relative: the path is provenance in every log, and checkouts live anywhere).
+    // (kept relative: the path is provenance in every log, and checkouts live anywhere). An
+    // absolute golden-dir under a relative study path has no relative form: it stays absolute.
     const auto dir = path.parent_path();
     const auto golden = s.golden_dir / (variant + ".h5");
-    g->insert_or_assign("path", (dir.empty() ? golden : golden.lexically_relative(dir)).string());
+    const bool as_is = dir.empty() || (golden.is_absolute() && !dir.is_absolute());
+    g->insert_or_assign("path", (as_is ? golden : golden.lexically_relative(dir)).string());
   }
   return s;
 }
