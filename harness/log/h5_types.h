@@ -50,8 +50,8 @@ H5Id h5_type_for(torch::ScalarType t);
 
 // Names (relative to `root`) of every object of `type` below `root`, and of an object's
 // attributes, in name order. The work is done after HDF5's iteration has returned, so that an
-// error in it does not unwind through HDF5's C frames (LogReader's walk is the one exception,
-// see log_reader.cpp).
+// error in it does not unwind through HDF5's C frames (that would leave libhdf5's global lock
+// held and the file open inside it: log_reader.cpp).
 std::vector<std::string> h5_object_names(hid_t root, H5O_type_t type, const std::string& what);
 std::vector<std::string> h5_attr_names(hid_t obj, const std::string& what);
 

@@ -150,16 +150,6 @@ void read_series(hid_t root, const char* name, VisitState* st) {
   (*st->series)[s.name] = std::move(s);
 }
 
-// Reads each series while HDF5 iterates, and lets an error propagate out of the iteration.
-// Deliberately so, and only here: on a damaged log, libhdf5 1.10's own cleanup of a damaged
-// link table (H5G__link_release_table, run when an iteration ends, normally or aborted) frees
-// garbage and aborts the process; leaving by exception skips it (the Corruption.* sweeps found
-// both). What this leaves half-entered in HDF5 is never cleaned at exit (H5dont_atexit).
-herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* data) {
-  if (info->type == H5O_TYPE_GROUP) read_series(root, name, static_cast<VisitState*>(data));
-  return 0;
-}
-
 }  // namespace
 
 LogReader::LogReader(const std::filesystem::path& path, Companion companion) : path_(path) {
@@ -202,9 +192,14 @@ LogReader::LogReader(const std::filesystem::path& path, Companion companion) : p
                                      ? last_complete_step_
                                      : std::numeric_limits<int64_t>::max();
   VisitState st{std::stoi(version), last_complete_step_, last_full_step, &series_, {}};
-  h5_check_status(
-      H5Ovisit2(tensors.get(), H5_INDEX_NAME, H5_ITER_INC, visit_object, &st, H5O_INFO_BASIC),
-      "walk /tensors");
+  // The names first, then each series once HDF5's iteration has returned: an error must never
+  // leave through HDF5's C frames. Leaving by exception skips the API's exit: libhdf5's global
+  // lock stays held (every other thread's HDF5 call then waits forever), and the file stays open
+  // inside HDF5, so the next file opened at the same inode (a log rewritten in place) was read
+  // through the old one's cached metadata: the fuzzer's heap overflow in H5Dread.
+  for (const auto& name :
+       h5_object_names(tensors.get(), H5O_TYPE_GROUP, "walk /tensors in " + path.string()))
+    read_series(tensors.get(), name.c_str(), &st);
   if (st.format_version >= 2) read_digest_table(file_.get(), path_, trusted_rows, st);
 }
 

@@ -1,7 +1,5 @@
 #include "harness/log/log_writer.h"
 
-#include <ATen/Parallel.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -9,11 +7,8 @@
 #include <limits>
 #include <stdexcept>
 
-#include "harness/log/device_digest.h"
-#include "harness/log/digest.h"
-#include "harness/log/digest_stats.h"
 #include "harness/log/h5_extendible.h"
-#include "harness/log/tensor_stats.h"
+#include "harness/log/log_writer_batch.h"
 
 namespace cliprepro {
 namespace {
@@ -27,44 +22,7 @@ double thread_cpu_seconds() {
   return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
-// Splits tensors over `threads` bins of about equal bytes (largest first onto the lightest bin).
-std::vector<std::vector<size_t>> balanced_bins(const std::vector<torch::Tensor>& tensors,
-                                               int threads) {
-  std::vector<size_t> by_size(tensors.size());
-  for (size_t i = 0; i < by_size.size(); ++i) by_size[i] = i;
-  std::stable_sort(by_size.begin(), by_size.end(),
-                   [&](size_t a, size_t b) { return tensors[a].nbytes() > tensors[b].nbytes(); });
-  std::vector<std::vector<size_t>> bins(size_t(std::max(threads, 1)));
-  std::vector<size_t> load(bins.size(), 0);
-  for (size_t i : by_size) {
-    const size_t b = size_t(std::min_element(load.begin(), load.end()) - load.begin());
-    bins[b].push_back(i);
-    load[b] += tensors[i].nbytes();
-  }
-  return bins;
-}
-
 }  // namespace
-
-// One tensor of one step, prepared on the training thread.
-struct LogWriter::Row {
-  std::string name;
-  Phase phase;
-  torch::ScalarType dtype;
-  std::vector<hsize_t> shape;
-  int32_t order = 0;
-  uint64_t digest = 0;
-  StatRow stats{};
-  bool may_full = false;
-  torch::Tensor full;  // owned contiguous CPU copy, or undefined
-};
-
-struct LogWriter::StepBatch {
-  int64_t step = 0;
-  std::vector<Row> rows;
-  std::vector<Row> declarations;  // tensors seen for the first time but not logged at this step
-  size_t bytes = 0;
-};
 
 struct LogWriter::Series {
   H5Id group, full_steps, full;
@@ -135,99 +93,6 @@ LogWriter::~LogWriter() {
 
 void LogWriter::rethrow_if_failed() {
   if (error_) std::rethrow_exception(error_);
-}
-
-void LogWriter::write(const StepRecord& record) {
-  using Clock = std::chrono::steady_clock;
-  const auto t0 = Clock::now();
-  auto batch = std::make_unique<StepBatch>();
-  batch->step = record.step;
-  const bool digest_step = selection_.wants_digest(record.step);
-  std::vector<torch::Tensor> views;
-  std::vector<bool> full;
-  int32_t order = -1;
-  for (const auto& t : record.tensors) {
-    ++order;
-    const bool f = t.tensor.numel() > 0 &&
-                   selection_.wants_full(t.name, t.tensor.dim(), record.step, last_step_);
-    // A tensor not logged at this step is still declared the first time it is seen, so that
-    // every group exists before SWMR starts (no new objects may appear after that), whatever
-    // step digest-every first logs it at.
-    const bool declare_only = !digest_step && !f;
-    if (declare_only && declared_.contains(t.name)) continue;
-    declared_.insert(t.name);
-    torch::Tensor x = t.tensor.detach();
-    if (selection_.activation_samples > 0 && x.dim() > 0 &&
-        t.name.starts_with(family::kActivations)) {
-      x = x.slice(0, 0, std::min<int64_t>(selection_.activation_samples, x.size(0)));
-    }
-    Row row;
-    row.name = t.name;
-    row.phase = t.phase;
-    row.dtype = x.scalar_type();
-    row.shape.assign(x.sizes().begin(), x.sizes().end());
-    row.order = order;
-    row.may_full = selection_.may_want_full(t.name, x.dim());
-    if (declare_only) {
-      batch->declarations.push_back(std::move(row));
-      continue;
-    }
-    batch->rows.push_back(std::move(row));
-    views.push_back(x);
-    full.push_back(f);
-  }
-  // Every tensor has appeared by the first training step (step 1, or the one after a resumed
-  // run's checkpoint): a glob that matches none of them is likely a mistake.
-  if (first_record_step_ < 0) first_record_step_ = record.step;
-  if (!globs_checked_ && record.step > first_record_step_) {
-    globs_checked_ = true;
-    if (const auto w = selection_.unmatched_globs_warning(declared_); !w.empty())
-      std::fprintf(stderr, "warning: %s\n", w.c_str());
-  }
-  // Digests and statistics of all tensors on the intra-op threads (idle between steps), one
-  // bin of about equal bytes per thread. Each row is written by one thread only.
-  const bool stats = selection_.stats;
-  const auto bins = balanced_bins(views, at::get_num_threads());
-  at::parallel_for(0, int64_t(bins.size()), 1, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
-      for (size_t i : bins[size_t(b)]) {
-        Row& row = batch->rows[i];
-        const auto& x = views[i];
-        if (x.is_cpu()) {
-          auto host = x.contiguous();                     // no copy when already contiguous
-          const auto ds = digest_and_stats(host, stats);  // one pass over the bytes
-          row.digest = ds.digest;
-          row.stats = ds.stats.as_array();
-          // The live tensor changes next step: keep a copy for the writer thread.
-          if (full[i]) row.full = host.data_ptr() == x.data_ptr() ? host.clone() : host;
-        } else {
-          // Digest and statistics on the device; only a stored tensor comes to the host whole.
-          if (full[i]) {
-            row.full = host_contiguous(x);
-            row.digest = bytes_digest(row.full.data_ptr(), row.full.nbytes());
-          } else {
-            row.digest = device_digest(x);
-          }
-          if (stats) row.stats = tensor_stats(x).as_array();
-        }
-      }
-    }
-  });
-  for (const auto& row : batch->rows)
-    batch->bytes += sizeof(Row) + (row.full.defined() ? row.full.nbytes() : 0);
-  const auto t1 = Clock::now();
-  std::unique_lock lock(mu_);
-  rethrow_if_failed();
-  if (closing_) throw std::runtime_error("log writer is closed");
-  const size_t limit = size_t(std::max<int64_t>(selection_.queue_mib, 1)) << 20;
-  // Back-pressure: wait while the queue is over its bound (an oversized step waits for empty).
-  cv_.wait(lock, [&] { return error_ || queue_.empty() || queued_bytes_ + batch->bytes <= limit; });
-  rethrow_if_failed();
-  times_.hash_s += std::chrono::duration<double>(t1 - t0).count();
-  times_.wait_s += std::chrono::duration<double>(Clock::now() - t1).count();
-  queued_bytes_ += batch->bytes;
-  queue_.push_back(std::move(batch));
-  cv_.notify_all();
 }
 
 void LogWriter::sync() {
