@@ -22,8 +22,8 @@ CLIPREPRO_DEBIAN_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libpng-dev libjpeg62-turbo-dev libicu-dev zlib1g-dev libgloo-dev clang-format
   libxml2-utils libssl-dev
 )
-# The sanitize preset and the fuzz targets (scripts/fuzz.sh, scripts/sanitize.sh): clang, its
-# sanitizer and libFuzzer runtimes, llvm-symbolizer for stacks.
+# The sanitize preset and the fuzz targets (scripts/fuzz.sh, scripts/sanitize.sh; CI runs the
+# fuzz targets): clang, its sanitizer and libFuzzer runtimes, llvm-symbolizer for stacks.
 CLIPREPRO_SANITIZE_PACKAGES=(clang libclang-rt-14-dev llvm)
 # Installs (apt-get) whichever of the given Debian packages is missing.
 install_debian_packages() {

@@ -37,15 +37,6 @@ struct ValueCodec<std::vector<StepSpec>> {
 };
 
 template <>
-struct ValueCodec<std::filesystem::path> {
-  static constexpr ValueType kType = ValueType::kString;
-  static std::filesystem::path from(const ConfigValue& v, const std::string&) {
-    return std::get<std::string>(v);
-  }
-  static nlohmann::json to_json(const std::filesystem::path& v) { return v.string(); }
-};
-
-template <>
 struct ValueCodec<Tolerance> {
   static constexpr ValueType kType = ValueType::kString;
   static Tolerance from(const ConfigValue& v, const std::string&) {

@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -128,6 +129,16 @@ struct ValueCodec<std::string> {
   }
   static nlohmann::json to_json(const std::string& v) { return v; }
 };
+// Paths a scenario or study names (both tables have them; kScenarioPath resolves them).
+template <>
+struct ValueCodec<std::filesystem::path> {
+  static constexpr ValueType kType = ValueType::kString;
+  static std::filesystem::path from(const ConfigValue& v, const std::string&) {
+    return std::get<std::string>(v);
+  }
+  static nlohmann::json to_json(const std::filesystem::path& v) { return v.string(); }
+};
+
 template <>
 struct ValueCodec<std::vector<std::string>> {
   static constexpr ValueType kType = ValueType::kStrings;
