@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "harness/cli/commands.h"
+#include "harness/cli/import_command.h"
 #include "harness/cli/study_command.h"
 #include "harness/compare/golden.h"
 #include "harness/run/infer.h"
@@ -175,6 +176,16 @@ int main(int argc, char** argv) {
   study->add_option("--html", st.html, "Also copy the report's HTML here (likewise)");
   study->add_option("-j,--jobs", st.jobs, "Variants run at once")->capture_default_str();
 
+  std::vector<std::string> import_flags;
+  std::filesystem::path import_out;
+  auto* import_openclip = app.add_subcommand(
+      "import-openclip",
+      "Write a scenario from an OpenCLIP 3.3.0 command line, as OpenCLIP reads it (its defaults "
+      "where a flag is absent); every flag is mapped or refused by name, speed and bookkeeping "
+      "flags are listed as ignored. Usage: import-openclip [--out FILE] -- <flags>");
+  import_openclip->add_option("flags", import_flags, "open_clip_train.main's flags, after --");
+  import_openclip->add_option("--out", import_out, "Scenario file to write (default: print it)");
+
   auto* env = app.add_subcommand("env", "Print the environment fingerprint as JSON");
   bool env_key = false;
   env->add_flag("--key", env_key,
@@ -218,6 +229,7 @@ int main(int argc, char** argv) {
       return cli::kExitMatch;
     }
     if (*study) return cli::cmd_study(st);
+    if (*import_openclip) return cli::cmd_import_openclip(import_flags, import_out);
     if (*env) return cli::cmd_env(env_key);
     if (*keys) return cli::cmd_keys(keys_doc);
   } catch (const cliprepro::RunInterrupted& e) {

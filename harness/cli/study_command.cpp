@@ -1,6 +1,5 @@
 #include "harness/cli/study_command.h"
 
-#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +12,7 @@
 #include <stdexcept>
 
 #include "harness/cli/commands.h"
+#include "harness/cli/process.h"
 #include "harness/cli/study_reports.h"
 #include "harness/report/markup.h"
 #include "harness/run/run_scenario.h"
@@ -84,28 +84,6 @@ std::vector<std::string> variant_argv(const Study& study, const StudyVariant& v,
   return argv;
 }
 
-pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& output,
-            const std::filesystem::path& cwd = {}) {
-  const pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error("cannot start a process for " + argv.front());
-  if (pid == 0) {
-    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(kExitError);
-    const int fd = ::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-      dup2(fd, STDOUT_FILENO);
-      dup2(fd, STDERR_FILENO);
-      close(fd);
-    }
-    std::vector<char*> args;
-    for (const auto& s : argv) args.push_back(const_cast<char*>(s.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    std::fprintf(stderr, "cannot run %s\n", args[0]);
-    _exit(kExitError);
-  }
-  return pid;
-}
-
 std::string read_text(const std::filesystem::path& p) {
   std::stringstream ss;
   ss << std::ifstream(p, std::ios::binary).rdbuf();
@@ -123,10 +101,7 @@ void prepare(const Study& study, const std::string& python, const std::filesyste
   std::printf("[study] %s: preparing %s\n", study.name.c_str(),
               study.prepare_creates.string().c_str());
   std::fflush(stdout);
-  int status = 0;
-  waitpid(spawn(argv, output, dir), &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
-      !std::filesystem::exists(study.prepare_creates)) {
+  if (run_to_file(argv, output, dir) != 0 || !std::filesystem::exists(study.prepare_creates)) {
     std::string cmd;
     for (const auto& s : argv) cmd += (cmd.empty() ? "" : " ") + s;
     throw std::runtime_error(study.path.string() + ": [study] prepare (" + cmd + ", in " +

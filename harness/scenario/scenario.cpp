@@ -11,13 +11,13 @@
 #include "harness/scenario/toml_reader.h"
 
 namespace cliprepro {
-namespace {
-
-const ConfigKey<Scenario>* find_key(const std::string& section, const std::string& key) {
+const ConfigKey<Scenario>* find_scenario_key(const std::string& section, const std::string& key) {
   for (const auto& k : scenario_keys())
     if (k.section == section && k.key == key) return &k;
   return nullptr;
 }
+
+namespace {
 
 bool is_section(const std::string& name) {
   for (const auto& k : scenario_keys())
@@ -66,7 +66,7 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
       const auto* table = node.as_table();
       if (table == nullptr) r.fail(node, "'" + name + "' must be a table ([" + name + "])");
       for (const auto& [k2, n2] : *table) {
-        const auto* k = find_key(name, std::string(k2.str()));
+        const auto* k = find_scenario_key(name, std::string(k2.str()));
         if (k == nullptr)
           r.fail_at(k2.source(), "unknown key '" + std::string(k2.str()) + "' in [" + name + "]");
         r.set(*k, n2, s);
@@ -75,7 +75,7 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
         if (k.section == name && k.has(kRequired) && !table->contains(k.key))
           r.fail(node, "[" + name + "] needs '" + k.key + "': " + k.doc);
       }
-    } else if (const auto* k = find_key("", name)) {
+    } else if (const auto* k = find_scenario_key("", name)) {
       r.set(*k, node, s);
     } else {
       r.fail_at(key.source(), "unknown key '" + name + "'");

@@ -45,6 +45,8 @@ struct Scenario {
 // Every scenario key: the harness's own (name, description, [log], [golden]) and the trainer's
 // (train_config_keys()), in the order the docs list them.
 const std::vector<ConfigKey<Scenario>>& scenario_keys();
+// The key `key` of [section] ("" = top level), or nullptr.
+const ConfigKey<Scenario>* find_scenario_key(const std::string& section, const std::string& key);
 
 // "" when `name` can be a log's file stem (the `name` key, or the scenario file's stem), else
 // the rule it breaks.

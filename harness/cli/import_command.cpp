@@ -1,0 +1,81 @@
+#include "harness/cli/import_command.h"
+
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "harness/cli/commands.h"
+#include "harness/cli/process.h"
+#include "harness/scenario/openclip_import.h"
+#include "harness/scenario/scenario.h"
+#include "src/model/model_config.h"
+#include "src/project_python.h"
+
+namespace cliprepro::cli {
+namespace {
+
+std::string file_text(const std::filesystem::path& p) {
+  std::stringstream ss;
+  ss << std::ifstream(p, std::ios::binary).rdbuf();
+  return ss.str();
+}
+
+// OpenCLIP's parser, run by the project's Python on the flags (scripts/openclip_args.py).
+OpenClipArgs openclip_args(const std::vector<std::string>& flags) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "cliprepro-import-XXXXXX").string();
+  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("cannot create " + tmpl);
+  const std::filesystem::path dir = tmpl;
+  // POSIX calls: libtorch.so exports a std::filesystem::remove_all of its own build, which the
+  // dynamic linker binds first and which crashed here.
+  struct Cleanup {
+    std::filesystem::path dir;
+    ~Cleanup() {
+      for (const char* f : {"args.json", "output.txt"}) ::unlink((dir / f).c_str());
+      ::rmdir(dir.c_str());
+    }
+  } cleanup{dir};
+  std::vector<std::string> argv{project_python(),
+                                std::string(CLIPREPRO_SOURCE_DIR) + "/scripts/openclip_args.py",
+                                (dir / "args.json").string(), "--"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  if (run_to_file(argv, dir / "output.txt") != 0) {
+    // argparse prints its usage, then "open_clip_train.main: error: ..." naming the flag.
+    const std::string out = file_text(dir / "output.txt");
+    const size_t at = out.rfind("error:");
+    std::string why = at == std::string::npos ? out : out.substr(at + 7);
+    while (!why.empty() && std::isspace(static_cast<unsigned char>(why.back()))) why.pop_back();
+    throw std::runtime_error("OpenCLIP's parser refused the command: " + why);
+  }
+  const auto j = nlohmann::json::parse(file_text(dir / "args.json"));
+  return OpenClipArgs{j.at("args"), j.at("defaults"), j.at("cuda").get<bool>()};
+}
+
+}  // namespace
+
+int cmd_import_openclip(const std::vector<std::string>& flags, const std::filesystem::path& out) {
+  const auto cwd = std::filesystem::current_path();
+  const std::string toml = scenario_from_openclip(openclip_args(flags), flags, cwd);
+  // What it wrote must load as a scenario (its keys' own validators), before it is written.
+  const auto as = out.empty() ? cwd / "openclip-import.toml" : std::filesystem::absolute(out);
+  const Scenario scenario = parse_scenario(toml, as);
+  try {
+    (void)load_model_config(scenario.train.model);  // the trainer reads it only when it starts
+  } catch (const std::exception& e) {
+    throw std::runtime_error("--model: " + std::string(e.what()) +
+                             "; give a shipped config or a path to an OpenCLIP model-config JSON");
+  }
+  if (out.empty()) {
+    std::fputs(toml.c_str(), stdout);
+  } else {
+    write_atomically(out, toml);
+    std::printf("wrote %s\n", out.string().c_str());
+  }
+  return kExitMatch;
+}
+
+}  // namespace cliprepro::cli
