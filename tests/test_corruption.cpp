@@ -19,17 +19,11 @@ namespace {
 
 constexpr int kFlips = 200;
 
-std::string read_bytes(const std::filesystem::path& p) { return test::read_file(p); }
-
 // Copies `bytes` to `path` with the byte at `at` XORed with `mask` (never 0).
 void write_flipped(const std::filesystem::path& path, std::string bytes, size_t at, uint8_t mask) {
   bytes[at] = char(uint8_t(bytes[at]) ^ mask);
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 }
-
-struct Sweep {
-  int errors = 0, reported = 0, unnoticed = 0;
-};
 
 class Corruption : public ::testing::Test {
  protected:
@@ -61,9 +55,9 @@ Scenario* Corruption::scenario_ = nullptr;
 
 TEST_F(Corruption, FlippedBytesInALogNeverCrashAReader) {
   const auto good = *dir_ / "lean" / "flip.h5";
-  const std::string bytes = read_bytes(good);
+  const std::string bytes = test::read_file(good);
   std::mt19937_64 rng(23);
-  Sweep sweep;
+  int errors = 0, reported = 0, unnoticed = 0;
   for (int i = 0; i < kFlips; ++i) {
     const size_t at = size_t(rng() % bytes.size());
     const auto mask = uint8_t(1 + rng() % 255);
@@ -74,23 +68,23 @@ TEST_F(Corruption, FlippedBytesInALogNeverCrashAReader) {
       CompareOptions verify;
       verify.verify = true;
       const CompareResult r = compare_logs(a, b, verify);
-      (r.equal() ? sweep.unnoticed : sweep.reported)++;
+      (r.equal() ? unnoticed : reported)++;
     } catch (const std::exception&) {
-      ++sweep.errors;
+      ++errors;
     }
   }
   // Unnoticed: bytes no verdict reads — the advisory statistics columns of /digests (most of this
   // file; docs/compare.md), unused chunk space, padding.
-  std::cout << "log flips: " << sweep.errors << " errors, " << sweep.reported << " differences, "
-            << sweep.unnoticed << " in bytes no verdict reads (of " << bytes.size() << ")\n";
-  EXPECT_EQ(sweep.errors + sweep.reported + sweep.unnoticed, kFlips);
-  EXPECT_GT(sweep.errors, 0) << "no flip hit the file's structure: the sweep proves little";
+  std::cout << "log flips: " << errors << " errors, " << reported << " differences, " << unnoticed
+            << " in bytes no verdict reads (of " << bytes.size() << ")\n";
+  EXPECT_EQ(errors + reported + unnoticed, kFlips);
+  EXPECT_GT(errors, 0) << "no flip hit the file's structure: the sweep proves little";
 }
 
 TEST_F(Corruption, FlippedBytesInAGoldenNeverMatch) {
   const auto& golden = scenario_->golden.path;
-  const std::string bytes = read_bytes(golden);
-  const std::string companion = read_bytes(companion_path(golden));
+  const std::string bytes = test::read_file(golden);
+  const std::string companion = test::read_file(companion_path(golden));
   std::mt19937_64 rng(24);
   int matches = 0, errors = 0, differences = 0, refused_by_hash = 0;
   Scenario s = *scenario_;

@@ -70,10 +70,19 @@ bool is_zip(const std::vector<char>& b) {
   return b.size() >= 4 && std::memcmp(b.data(), "PK\x03\x04", 4) == 0;
 }
 
-// A zip's storage record may be shorter than the tensor viewing it: every element must lie inside
-// the record it was read from.
+// A zip's storage record may be shorter than the storage the pickle declares, or than the tensor
+// viewing it: the storage must not claim more bytes than its record holds (LibTorch sizes it by
+// the pickle's count over the record's smaller allocation), and every element must lie inside.
 void check_within_storage(const torch::Tensor& t, const std::map<const void*, size_t>& records,
                           const std::string& where) {
+  if (t.has_storage() && !t.is_sparse()) {
+    const auto r = records.find(t.storage().data());
+    if (r != records.end() && t.storage().nbytes() > r->second) {
+      throw std::runtime_error(where + ": its storage record holds " + std::to_string(r->second) +
+                               " bytes, the pickle declares a storage of " +
+                               std::to_string(t.storage().nbytes()));
+    }
+  }
   if (t.numel() == 0) return;
   if (!t.has_storage() || t.is_sparse()) throw std::runtime_error(where + ": not a dense tensor");
   const auto record = records.find(t.storage().data());
@@ -132,6 +141,7 @@ c10::IValue unpickle_zip(const std::vector<char>& bytes, const std::string& path
   size_t consumed = 0;
   auto read = [&](char* out, size_t n) {
     n = std::min(n, pickle_size - consumed);
+    if (n == 0) return n;  // an empty record's pointer is null: no memcpy from it, even of 0 bytes
     std::memcpy(out, static_cast<const char*>(pickle.get()) + consumed, n);
     consumed += n;
     return n;
