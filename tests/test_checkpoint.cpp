@@ -241,7 +241,8 @@ TEST(Checkpoint, FuzzFoundZipsAreClearErrors) {
   const auto dir = std::filesystem::path(kSourceDir) / "tests" / "fuzz" / "regressions";
   for (const std::string name :
        {"torch_zip-central-dir-past-the-end.pt", "torch_zip-memo-index-beyond-the-pickle.pt",
-        "torch_zip-storage-larger-than-its-record.pt", "torch_zip-empty-pickle.pt"}) {
+        "torch_zip-storage-larger-than-its-record.pt", "torch_zip-empty-pickle.pt",
+        "torch_zip-zero-length-read.pt"}) {
     try {
       read_checkpoint((dir / name).string());
       ADD_FAILURE() << name << " was read";
