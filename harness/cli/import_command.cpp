@@ -5,8 +5,6 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 #include "harness/cli/commands.h"
@@ -18,12 +16,6 @@
 
 namespace cliprepro::cli {
 namespace {
-
-std::string file_text(const std::filesystem::path& p) {
-  std::stringstream ss;
-  ss << std::ifstream(p, std::ios::binary).rdbuf();
-  return ss.str();
-}
 
 // OpenCLIP's parser, run by the project's Python on the flags (scripts/openclip_args.py).
 OpenClipArgs openclip_args(const std::vector<std::string>& flags) {
@@ -45,13 +37,13 @@ OpenClipArgs openclip_args(const std::vector<std::string>& flags) {
   argv.insert(argv.end(), flags.begin(), flags.end());
   if (run_to_file(argv, dir / "output.txt") != 0) {
     // argparse prints its usage, then "open_clip_train.main: error: ..." naming the flag.
-    const std::string out = file_text(dir / "output.txt");
+    const std::string out = read_text(dir / "output.txt");
     const size_t at = out.rfind("error:");
     std::string why = at == std::string::npos ? out : out.substr(at + 7);
     while (!why.empty() && std::isspace(static_cast<unsigned char>(why.back()))) why.pop_back();
     throw std::runtime_error("OpenCLIP's parser refused the command: " + why);
   }
-  const auto j = nlohmann::json::parse(file_text(dir / "args.json"));
+  const auto j = nlohmann::json::parse(read_text(dir / "args.json"));
   return OpenClipArgs{j.at("args"), j.at("defaults"), j.at("cuda").get<bool>()};
 }
 

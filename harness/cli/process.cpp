@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 #include "harness/cli/commands.h"
@@ -39,6 +41,12 @@ int run_to_file(const std::vector<std::string>& argv, const std::filesystem::pat
   if (waitpid(spawn(argv, output, cwd), &status, 0) < 0)
     throw std::runtime_error("cannot wait for " + argv.front());
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string read_text(const std::filesystem::path& p) {
+  std::stringstream ss;
+  ss << std::ifstream(p, std::ios::binary).rdbuf();
+  return ss.str();
 }
 
 }  // namespace cliprepro::cli

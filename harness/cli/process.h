@@ -17,4 +17,7 @@ pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& o
 int run_to_file(const std::vector<std::string>& argv, const std::filesystem::path& output,
                 const std::filesystem::path& cwd = {});
 
+// A child's output file (or any file) as text; "" when it cannot be read.
+std::string read_text(const std::filesystem::path& p);
+
 }  // namespace cliprepro::cli

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -82,12 +81,6 @@ std::vector<std::string> variant_argv(const Study& study, const StudyVariant& v,
     if (study.golden_dir.empty()) argv.push_back("--no-golden");
   }
   return argv;
-}
-
-std::string read_text(const std::filesystem::path& p) {
-  std::stringstream ss;
-  ss << std::ifstream(p, std::ios::binary).rdbuf();
-  return ss.str();
 }
 
 // [study] prepare: the data the variants read, made once (while `prepare-creates` is missing).

@@ -198,6 +198,9 @@ std::string scenario_from_openclip(const OpenClipArgs& a, const std::vector<std:
   std::map<std::string, const UnmappedFlag*> unmapped;
   for (const auto& u : kUnmapped) unmapped[u.dest] = &u;
   nlohmann::json args = a.args;
+  const auto default_of = [&](const std::string& dest) {
+    return a.defaults.contains(dest) ? a.defaults[dest] : nlohmann::json();
+  };
   args["dataset_type"] = resolved_dataset_type(args);
   std::string device_note;
   if (string_or(args, "device", "") == "cuda" && !a.cuda) {
@@ -214,7 +217,7 @@ std::string scenario_from_openclip(const OpenClipArgs& a, const std::vector<std:
   std::ostringstream keys, aug, ignored;
   for (const auto& [dest, value] : args.items()) {
     const std::string flag = flag_of(dest);
-    const nlohmann::json dflt = a.defaults.contains(dest) ? a.defaults[dest] : nlohmann::json();
+    const nlohmann::json dflt = default_of(dest);
     if (dest == "aug_cfg" || find_scenario_key("", flag.substr(2)) != nullptr) continue;
     auto it = unmapped.find(dest);
     if (value == dflt) continue;
@@ -235,7 +238,7 @@ std::string scenario_from_openclip(const OpenClipArgs& a, const std::vector<std:
     std::string dest = k.key;
     for (char& c : dest) c = c == '-' ? '_' : c;
     if (!args.contains(dest) || args[dest].is_null()) continue;  // unset: cliprepro's default
-    const nlohmann::json dflt = a.defaults.contains(dest) ? a.defaults[dest] : nlohmann::json();
+    const nlohmann::json dflt = default_of(dest);
     keys << k.key << " = " << toml_value(k, args[dest], "--" + k.key, cwd)
          << (args[dest] == dflt ? "  # OpenCLIP's default" : "") << "\n";
   }
