@@ -22,6 +22,16 @@ then
   "${CLIPREPRO_PYTHON}" -m pip install -q --no-cache-dir "${CLIPREPRO_PY_PACKAGES[@]}"
 fi
 
+# The repo's Python package (python/: log reader, OpenCLIP recorder), reinstalled into the venv
+# whenever its sources change (the venv is shared by every clone; tests import the tree itself).
+py_hash="$(cat python/pyproject.toml python/cliprepro/*.py | sha256sum | cut -c1-16)"
+if [ ! -f "${CLIPREPRO_VENV}/.cliprepro-python-${py_hash}" ]; then
+  echo "[setup] installing python/ (package cliprepro) into ${CLIPREPRO_VENV}"
+  "${CLIPREPRO_PYTHON}" -m pip install -q --no-deps ./python
+  rm -rf python/build python/cliprepro.egg-info "${CLIPREPRO_VENV}"/.cliprepro-python-*
+  touch "${CLIPREPRO_VENV}/.cliprepro-python-${py_hash}"
+fi
+
 TORCH_PREFIX="$("${CLIPREPRO_PYTHON}" -c 'import torch; print(torch.utils.cmake_prefix_path)')"
 export CLIPREPRO_TORCH_PREFIX="${TORCH_PREFIX}"
 # A build/ configured by an older setup (Unix Makefiles) cannot be reused by the Ninja preset.

@@ -1,0 +1,143 @@
+"""Writes a cliprepro log (format version 2, docs/hdf5-layout.md) from Python: the recorder's half
+of "the same log format". Mirrors harness/log/log_writer.cpp: one group per tensor under /tensors,
+one /digests table, /progress updated after the rows it counts, SWMR once every tensor exists (so
+a killed recording stays readable up to its last complete step), and the end marked by reopening.
+"""
+import math
+
+import h5py
+import numpy as np
+
+from .tensor_bits import NUMPY_DTYPES, STATS_COLUMNS, bfloat16_file_type, digest, dtype_name, stats
+
+FORMAT_VERSION = "2"
+PHASES = ("data", "forward", "backward", "optimizer", "eval")
+_ROW = np.dtype([("step", "<i8"), ("series", "<i4"), ("order", "<i4"), ("digest", "<u8"),
+                 ("stats", "<f8", (8,))])
+_MAX_CHUNK_BYTES = 1 << 20
+
+
+def set_str_attr(obj, name, value):
+    """A fixed-length, null-padded UTF-8 string attribute, as cliprepro writes them (in the
+    checksummed object header, not the global heap)."""
+    data = str(value).encode("utf-8")
+    t = h5py.h5t.C_S1.copy()
+    t.set_size(max(len(data), 1))
+    t.set_strpad(h5py.h5t.STR_NULLPAD)
+    t.set_cset(h5py.h5t.CSET_UTF8)
+    if name in obj.attrs:
+        del obj.attrs[name]
+    obj.attrs.create(name, np.array(data, dtype=f"S{max(len(data), 1)}"), dtype=h5py.Datatype(t))
+
+
+def chunk_shape(shape, itemsize):
+    """(1, *shape) halved along its largest dimension until a chunk is at most ~1 MiB."""
+    chunk = [1] + [max(int(d), 1) for d in shape]
+    while math.prod(chunk) * itemsize > _MAX_CHUNK_BYTES and max(chunk[1:], default=1) > 1:
+        i = 1 + int(np.argmax(chunk[1:]))
+        chunk[i] = (chunk[i] + 1) // 2
+    return tuple(chunk)
+
+
+class Entry:
+    """One tensor of a step, digested at once (callers may change the tensor afterwards): its
+    digest and statistics, and a copy of its bits when it is stored in full."""
+    __slots__ = ("name", "phase", "dtype", "shape", "digest", "stats", "full")
+
+    def __init__(self, name, phase, array, keep_full):
+        assert phase in PHASES, phase
+        array = np.require(array, requirements="C")  # keeps 0-d (ascontiguousarray would not)
+        self.name, self.phase = name, phase
+        self.dtype, self.shape = dtype_name(array), array.shape
+        self.digest, self.stats = digest(array), stats(array)
+        self.full = array.copy() if keep_full else None
+
+
+class LogWriter:
+    def __init__(self, path, provenance, may_store):
+        """`provenance`: root attributes (strings). `may_store(name)`: whether the selection can
+        store `name` in full at some step (its datasets are made up front: no new objects may
+        appear once SWMR has started)."""
+        self.path, self.may_store = str(path), may_store
+        self.file = h5py.File(self.path, "w", libver=("v110", "v110"))
+        for key, value in {"format": "cliprepro-log", "format_version": FORMAT_VERSION,
+                           "status": "running", "stats_columns": STATS_COLUMNS,
+                           **provenance}.items():
+            set_str_attr(self.file, key, value)
+        self.file.create_group("tensors")
+        self.digests = self.file.create_dataset("digests", (0,), _ROW, maxshape=(None,),
+                                                chunks=(4096,))
+        self.progress = self.file.create_dataset("progress", data=np.array([-1, 0], np.int64))
+        self.series = {}  # name -> (number, group)
+        self.rows = 0
+        self.first_step = self.last_step = None
+        self.swmr = False
+
+    def _group(self, e):
+        if e.name in self.series:
+            return self.series[e.name][1]
+        g = self.file.create_group("tensors/" + e.name)
+        set_str_attr(g, "dtype", e.dtype)
+        g.attrs.create("shape", np.array(e.shape, np.int64) if e.shape else h5py.Empty("<i8"))
+        set_str_attr(g, "phase", e.phase)
+        g.attrs.create("series", np.int64(len(self.series)))
+        if self.may_store(e.name):
+            g.create_dataset("full_steps", (0,), "<i8", maxshape=(None,), chunks=(256,))
+            itemsize = NUMPY_DTYPES[e.dtype].itemsize
+            ftype = (h5py.Datatype(bfloat16_file_type()) if e.dtype == "bfloat16"
+                     else NUMPY_DTYPES[e.dtype])
+            ds = g.create_dataset("full", (0,) + tuple(e.shape), ftype,
+                                  maxshape=(None,) + tuple(e.shape),
+                                  chunks=chunk_shape(e.shape, itemsize))
+            if e.dtype == "bfloat16":
+                set_str_attr(ds, "dtype", "bfloat16")
+        self.series[e.name] = (len(self.series), g)
+        return g
+
+    def write_step(self, step, entries):
+        """Appends one step's entries (in execution order), then /progress, then flushes."""
+        rows = np.zeros(len(entries), _ROW)
+        for order, e in enumerate(entries):
+            g = self._group(e)
+            rows[order] = (step, self.series[e.name][0], order, e.digest, e.stats)
+            if e.full is not None:
+                self._append_full(g, step, e)
+        self.digests.resize((self.rows + len(rows),))
+        self.digests[self.rows:] = rows
+        self.rows += len(rows)
+        self.file.flush()  # the rows reach the disk before /progress claims them
+        self.progress[...] = np.array([step, self.rows], np.int64)
+        self.file.flush()
+        self.first_step = step if self.first_step is None else self.first_step
+        self.last_step = step
+        if not self.swmr and self.last_step > self.first_step:
+            self.file.swmr_mode = True  # every tensor exists after the first training step
+            self.swmr = True
+
+    def _append_full(self, g, step, e):
+        if "full" not in g:
+            raise ValueError(f"{e.name}: stored at step {step} but not selected up front")
+        steps, full = g["full_steps"], g["full"]
+        k = full.shape[0]
+        steps.resize((k + 1,))
+        steps[k] = step
+        full.resize((k + 1,) + full.shape[1:])
+        if e.dtype == "bfloat16":  # write the bits: no conversion through float
+            fspace = full.id.get_space()
+            fspace.select_hyperslab((k,) + (0,) * len(e.shape), (1,) + tuple(e.shape))
+            bits = e.full.view(np.uint16).reshape((1,) + tuple(e.shape))
+            full.id.write(h5py.h5s.create_simple(bits.shape), fspace, bits,
+                          mtype=full.id.get_type())
+        else:
+            full[k] = e.full
+
+    def close(self, status="complete", failure=""):
+        """Marks how the log ended (complete, failed, interrupted) and the last step it holds."""
+        last = -1 if self.last_step is None else self.last_step
+        self.file.close()
+        with h5py.File(self.path, "r+") as f:  # attributes cannot change under SWMR: reopen
+            set_str_attr(f, "last_step", str(last))
+            set_str_attr(f, "status", status)
+            if status != "complete":
+                set_str_attr(f, "failure", failure)
+

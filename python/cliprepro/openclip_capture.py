@@ -1,0 +1,186 @@
+"""What one training step of OpenCLIP's own `train_one_epoch` consumed and produced, collected with
+forward hooks and wrappers only (no OpenCLIP file is edited), in cliprepro's tensor names and
+execution order (src/train/trainer.cpp: record_step, record_state):
+
+  data/sample_ids, data/images, data/texts     the batch as the model received it (every
+                                               micro-batch of the step, concatenated)
+  activations/<capture point>, bn_batch/...    forward hooks on OpenCLIP module paths; BatchNorm
+                                               batch statistics as the kernel saved them
+  activations/image_features|text_features     encode_image/encode_text (normalised)
+  activations/logits_per_image|_text           ClipLoss.get_logits
+  scalars/logit_scale, scalars/loss
+  grads/<param>                                after the step: unscaled, clipped, DDP-averaged
+  scalars/lr, scaler/found_inf, optimizer/lr/<group>
+  buffers/*, optimizer/{exp_avg,exp_avg_sq,step}/*, params/*, scaler/{scale,growth_tracker}
+"""
+import re
+
+import numpy as np
+import torch
+
+from .log import as_numpy as host
+from .log_write import Entry
+
+# cliprepro's capture points (its CaptureTape names): the stem's convs, BNs and activations, the
+# avgpool, every Bottleneck, the attention pool; the token embedding, each text block, ln_final.
+CAPTURE_POINT = re.compile(r"visual\.(conv\d|bn\d|act\d|avgpool|layer\d\.\d+|attnpool)|"
+                           r"token_embedding|transformer\.resblocks\.\d+|ln_final")
+GROUP_NAMES = ("no_decay", "decay")  # open_clip_train/main.py's two AdamW groups, in its order
+
+
+def persistent_buffers(model):
+    """named_buffers() without non-persistent ones (CLIP's attn_mask): what a state_dict holds."""
+    for mname, m in model.named_modules():
+        for bname, b in m._buffers.items():
+            if b is not None and bname not in m._non_persistent_buffers_set:
+                yield (f"{mname}.{bname}" if mname else bname), b
+
+
+class StepCapture:
+    def __init__(self, model, loss, optimizer, scaler, keep_full):
+        """`model` is the unwrapped CLIP; `keep_full(name)` says whether the tensor of the step
+        being recorded is stored in full."""
+        self.model, self.optimizer, self.scaler, self.keep_full = model, optimizer, scaler, keep_full
+        self.names = {p: n for n, p in model.named_parameters()}
+        self.step_done = False
+        self.found_inf = None
+        self.new_step()
+        modules = dict(model.named_modules())
+        for path, m in modules.items():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.register_forward_hook(self._bn_hook(path, CAPTURE_POINT.fullmatch(path)))
+            elif CAPTURE_POINT.fullmatch(path):
+                m.register_forward_hook(self._activation_hook(path))
+        model.register_forward_pre_hook(self._model_pre_hook)
+        model.register_forward_hook(self._model_hook)
+        for side in ("image", "text"):
+            self._wrap_encoder(side)
+        original_get_logits = loss.get_logits
+
+        def get_logits(*args, **kwargs):
+            logits = original_get_logits(*args, **kwargs)
+            if self._recording():
+                self._add("activations/logits_per_image", "forward", logits[0])
+                self._add("activations/logits_per_text", "forward", logits[1])
+            return logits
+        loss.get_logits = get_logits
+        loss.register_forward_hook(self._loss_hook)
+        optimizer.register_step_post_hook(lambda *_: self._optimizer_stepped())
+        if scaler is not None:
+            self._wrap_scaler_update()
+
+    # -- per step -------------------------------------------------------------------------------
+    def new_step(self):
+        self.sample_ids, self.images, self.texts, self.forward = [], [], [], []
+        self.step_done, self.found_inf = False, None
+
+    def add_sample_ids(self, ids):
+        self.sample_ids.append(torch.as_tensor(ids, dtype=torch.int64))
+
+    def _recording(self):
+        return torch.is_grad_enabled() and self.model.training
+
+    def _add(self, name, phase, t):
+        self.forward.append(Entry(name, phase, host(t.detach()), self.keep_full(name)))
+
+    def _model_pre_hook(self, _module, args):
+        if self._recording():  # each grad pass: the log keeps the last micro-batch's forward
+            self.forward = []
+            self.images.append(args[0].detach().clone())
+            self.texts.append(args[1].detach().clone())
+
+    def _model_hook(self, _module, _args, output):
+        if self._recording():  # exp(logit_scale) as the forward used it, logged before the loss
+            self.logit_scale = output["logit_scale"] if isinstance(output, dict) else output[2]
+
+    def _activation_hook(self, path):
+        def hook(_module, _inputs, output):
+            if self._recording():  # digested now: an in-place ReLU may change it later
+                self._add("activations/" + path, "forward", output)
+        return hook
+
+    def _bn_hook(self, path, is_capture_point):
+        def hook(module, inputs, output):
+            if not (self._recording() and module.training):
+                return
+            fn = output.grad_fn
+            if fn is not None and hasattr(fn, "_saved_result1"):  # the statistics it normalised with
+                mean, invstd = fn._saved_result1, fn._saved_result2
+            else:
+                with torch.no_grad():
+                    _, mean, invstd = torch.ops.aten.native_batch_norm(
+                        inputs[0], module.weight, module.bias, None, None, True, module.momentum,
+                        module.eps)
+            self._add(f"bn_batch/{path}.mean", "forward", mean)
+            self._add(f"bn_batch/{path}.invstd", "forward", invstd)
+            if is_capture_point:
+                self._add("activations/" + path, "forward", output)
+        return hook
+
+    def _wrap_encoder(self, side):
+        original = getattr(self.model, f"encode_{side}")
+
+        def encode(*args, **kwargs):
+            features = original(*args, **kwargs)
+            if self._recording():
+                self._add(f"activations/{side}_features", "forward", features)
+            return features
+        setattr(self.model, f"encode_{side}", encode)
+
+    def _loss_hook(self, _module, _inputs, output):
+        if not self._recording():
+            return
+        self._add("scalars/logit_scale", "forward", self.logit_scale)
+        total = sum(output.values()) if isinstance(output, dict) else output
+        self._add("scalars/loss", "forward", total)
+
+    def _optimizer_stepped(self):
+        self.step_done = True
+
+    def _wrap_scaler_update(self):
+        scaler, original = self.scaler, self.scaler.update
+
+        def update(*args, **kwargs):
+            state = scaler._per_optimizer_states[id(self.optimizer)]
+            self.found_inf = sum(v.item() for v in state["found_inf_per_device"].values())
+            self.step_done = True  # a skipped step (inf/NaN) is still a step
+            return original(*args, **kwargs)
+        scaler.update = update
+
+    # -- the step's entries, after it (logit_scale clamped) --------------------------------------
+    def step_entries(self):
+        e = []
+        add = lambda name, phase, t: e.append(Entry(name, phase, host(t), self.keep_full(name)))
+        add("data/sample_ids", "data", torch.cat(self.sample_ids))
+        add("data/images", "data", torch.cat(self.images))
+        add("data/texts", "data", torch.cat(self.texts))
+        e += self.forward
+        for name, p in reversed(list(self.model.named_parameters())):
+            if p.grad is not None:
+                add("grads/" + name, "backward", p.grad)
+        groups = self.optimizer.param_groups
+        add("scalars/lr", "optimizer", torch.tensor(groups[0]["lr"], dtype=torch.float64))
+        if self.scaler is not None:
+            add("scaler/found_inf", "optimizer", torch.tensor(float(self.found_inf or 0)))
+        for name, g in zip(GROUP_NAMES, groups):
+            add("optimizer/lr/" + name, "optimizer", torch.tensor(g["lr"], dtype=torch.float64))
+        return e + self.state_entries(with_moments=True)
+
+    def state_entries(self, with_moments):
+        e = []
+        add = lambda name, phase, t: e.append(Entry(name, phase, host(t), self.keep_full(name)))
+        for name, b in persistent_buffers(self.model):
+            add("buffers/" + name, "forward", b)
+        if with_moments:
+            for g in self.optimizer.param_groups:
+                for p in g["params"]:
+                    st = self.optimizer.state.get(p, {})
+                    for k in ("exp_avg", "exp_avg_sq", "step"):
+                        if k in st:
+                            add(f"optimizer/{k}/{self.names[p]}", "optimizer", st[k])
+        for name, p in self.model.named_parameters():
+            add("params/" + name, "optimizer", p)
+        if self.scaler is not None:
+            add("scaler/scale", "optimizer", self.scaler._scale)
+            add("scaler/growth_tracker", "optimizer", self.scaler._growth_tracker)
+        return e

@@ -1,0 +1,285 @@
+"""Runs OpenCLIP's own trainer (open_clip_train.main, in this process) and records it in cliprepro's
+log format, so `cliprepro compare` / `report` can compare the real OpenCLIP run step by step with a
+cliprepro run or with another recording.
+
+    python -m cliprepro.record --out LOG.h5 [--full-tensors GLOB...] [--full-steps SPEC...]
+        [--threads N] -- <open_clip_train.main flags>
+
+Every step's digests and statistics are logged for every tensor (docs/hdf5-layout.md). Stored in
+full: data/* at every step and params/*, buffers/* at step 0 (what a replay needs:
+dataset-type = "replay"), plus the --full-tensors globs at the --full-steps (cliprepro's [log]
+syntax: integers, -1 = the last step, "a:b", "a:", "a:b:k"). Under torchrun each rank writes
+LOG.rank<R>.h5 and rank 0 LOG.manifest.json, as cliprepro does. `--model` may be a path to a
+model-config JSON (registered with open_clip.add_model_config under its file stem).
+"""
+import argparse
+import collections
+import datetime
+import fnmatch
+import json
+import os
+import sys
+
+REFUSED = {  # flags whose effect the recorder cannot log yet, refused by name rather than dropped
+    "--imagenet-val": "zero-shot evaluation is not recorded yet (eval/* tensors); record without "
+                      "it (evaluation does not change training)",
+    "--imagenet-v2": "evaluation is not recorded yet; record without it",
+    "--val-data": "validation is not recorded yet; record without it (it does not change training)",
+    "--resume": "a resumed OpenCLIP run is not recorded yet (its step numbering starts mid-run)",
+    "--distill": "distillation is not recorded (cliprepro trains no teacher)",
+    "--horovod": "Horovod is not supported; launch with torchrun",
+}
+ALWAYS_FULL = (("data/*", lambda step: True), ("params/*", lambda step: step == 0),
+               ("buffers/*", lambda step: step == 0))
+
+
+class RecordError(Exception):
+    pass
+
+
+def parse_steps(specs):
+    """cliprepro's full-steps syntax as a predicate (step, last_step) -> bool."""
+    rules = []
+    for spec in specs:
+        try:
+            if ":" in spec:
+                parts = spec.split(":")
+                a = int(parts[0] or 0)
+                b = int(parts[1]) if len(parts) > 1 and parts[1] else None
+                k = int(parts[2]) if len(parts) > 2 and parts[2] else 1
+                rules.append(lambda s, last, a=a, b=b, k=k: s >= a and (b is None or s < b)
+                             and (s - a) % k == 0)
+            else:
+                n = int(spec)
+                rules.append(lambda s, last, n=n: s == (last if n == -1 else n))
+        except ValueError:
+            raise RecordError(f"--full-steps {spec!r}: not an integer or \"a:b[:k]\"") from None
+    return lambda s, last: any(r(s, last) for r in rules)
+
+
+def model_flag(flags):
+    """Registers a --model given as a JSON path with OpenCLIP and passes its stem instead."""
+    import open_clip
+    out = list(flags)
+    for i, f in enumerate(out):
+        value, j = (f.split("=", 1)[1], None) if f.startswith("--model=") else (
+            (out[i + 1], i + 1) if f == "--model" and i + 1 < len(out) else (None, None))
+        if value and value.endswith(".json"):
+            if not os.path.isfile(value):
+                raise RecordError(f"--model {value}: no such model-config file")
+            open_clip.add_model_config(value)
+            stem = os.path.splitext(os.path.basename(value))[0]
+            if j is None:
+                out[i] = "--model=" + stem
+            else:
+                out[j] = stem
+    return out
+
+
+def refuse(flags):
+    for f in flags:
+        name = f.split("=", 1)[0]
+        if name in REFUSED:
+            raise RecordError(f"{name}: {REFUSED[name]}")
+
+
+def rank_path(out, rank, world):
+    stem, ext = os.path.splitext(out)
+    return f"{stem}.rank{rank}{ext or '.h5'}" if world > 1 else out
+
+
+class Recorder:
+    def __init__(self, a, argv_flags):
+        self.a, self.flags = a, argv_flags
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.path = rank_path(a.out, self.rank, self.world)
+        self.user_steps = parse_steps(a.full_steps)
+        self.writer = self.capture = None
+        self.step, self.last_step = 0, 0
+
+    def keep_full(self, name, step=None):
+        step = self.step if step is None else step
+        if any(fnmatch.fnmatchcase(name, g) and when(step) for g, when in ALWAYS_FULL):
+            return True
+        return (any(fnmatch.fnmatchcase(name, g) for g in self.a.full_tensors)
+                and self.user_steps(step, self.last_step))
+
+    def may_store(self, name):
+        return (any(fnmatch.fnmatchcase(name, g) for g, _ in ALWAYS_FULL)
+                or any(fnmatch.fnmatchcase(name, g) for g in self.a.full_tensors))
+
+    def start(self, model, data, loss, optimizer, scaler, args):
+        import open_clip
+        from open_clip_train.train import unwrap_model
+
+        from .fingerprint import fingerprint, git_commit
+        from .log_write import LogWriter
+        from .openclip_capture import StepCapture
+        dl = data["train"].dataloader
+        if not isinstance(dl, RecordingDataLoader):
+            raise RecordError(f"--dataset-type {args.dataset_type}: only map-style loaders (csv) "
+                              "are recorded yet: their sample ids come from the sampler")
+        steps_per_epoch = dl.num_batches // args.accum_freq
+        self.last_step = steps_per_epoch * args.epochs
+        here = os.path.dirname(os.path.abspath(__file__))
+        config = {"world-size": self.world, "train-num-samples": dl.num_samples,
+                  "batch-size": args.batch_size, "epochs": args.epochs,
+                  "accum-freq": args.accum_freq, "precision": args.precision,
+                  "seed": args.seed, "total-steps": self.last_step,
+                  "steps-per-epoch": steps_per_epoch}
+        provenance = {
+            "scenario_name": os.path.splitext(os.path.basename(self.a.out))[0],
+            "scenario_path": "", "scenario_toml": "",  # not a cliprepro run: nothing to re-run
+            "recorded_by": "python -m cliprepro.record",
+            "openclip_version": open_clip.__version__,
+            "openclip_argv": json.dumps(self.flags),
+            "openclip_args": json.dumps(vars(args), default=str, indent=2, sort_keys=True),
+            "resolved_config": json.dumps(config, indent=2, sort_keys=True),
+            "model_config": json.dumps(open_clip.get_model_config(args.model), indent=4),
+            "fingerprint": json.dumps(fingerprint({"git_commit": git_commit(here)}), indent=2),
+            "git_commit": git_commit(here),
+            "created_utc": datetime.datetime.now(datetime.timezone.utc).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"),
+            "step_numbering": "step 0 = initial state; step s >= 1 = forward/backward on batch "
+                              "s-1 and the s-th optimizer update",
+            "skipped_samples": "[]", "debug_flip": "null",
+        }
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        self.writer = LogWriter(self.path, provenance, self.may_store)
+        self.capture = StepCapture(unwrap_model(model), loss, optimizer, scaler, self.keep_full)
+        self.writer.write_step(0, self.capture.state_entries(with_moments=False))
+
+    def on_batch(self, i, ids):
+        if i % self.a_accum == 0:
+            self.finish_step()
+        self.capture.add_sample_ids(ids)
+
+    def finish_step(self):
+        """Writes the step just taken (after its logit_scale clamp); drops micro-batches that
+        made no step (OpenCLIP's leftovers when an epoch is not a multiple of accum-freq)."""
+        if self.capture.step_done:
+            self.step += 1
+            self.writer.write_step(self.step, self.capture.step_entries())
+        self.capture.new_step()
+        self.capture.step_done = False
+
+    def train_one_epoch(self, original):
+        def wrapped(model, data, loss, epoch, optimizer, scaler, scheduler, dist_model, args,
+                    tb_writer=None):
+            if self.writer is None:
+                self.a_accum = args.accum_freq
+                self.start(model, data, loss, optimizer, scaler, args)
+            data["train"].dataloader.on_batch = self.on_batch
+            result = original(model, data, loss, epoch, optimizer, scaler, scheduler, dist_model,
+                              args, tb_writer=tb_writer)
+            self.finish_step()
+            return result
+        return wrapped
+
+    def write_manifest(self):
+        stem = os.path.splitext(os.path.basename(self.a.out))[0]
+        m = {"scenario": stem, "world_size": self.world, "recorded_by": "cliprepro.record",
+             "logs": [os.path.basename(rank_path(self.a.out, r, self.world))
+                      for r in range(self.world)],
+             "created_utc": datetime.datetime.now(datetime.timezone.utc).strftime(
+                 "%Y-%m-%dT%H:%M:%SZ")}
+        path = os.path.join(os.path.dirname(os.path.abspath(self.a.out)), stem + ".manifest.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(m, f, indent=2)
+        os.replace(path + ".tmp", path)
+
+
+def recording_loader_class():
+    import torch.utils.data
+
+    class RecordingDataLoader(torch.utils.data.DataLoader):
+        """OpenCLIP's DataLoader, also telling the recorder which sample ids each batch holds (the
+        sampler's index lists, in the order the loader delivers batches, any worker count)."""
+        on_batch = None
+
+        @property
+        def _index_sampler(self):
+            inner = super()._index_sampler
+            pending = getattr(self, "_pending", None)  # None: asked for len(), not iterating
+            return inner if pending is None else _RecordingIndices(inner, pending)
+
+        def __iter__(self):
+            self._pending = collections.deque()
+            for i, batch in enumerate(super().__iter__()):
+                ids = self._pending.popleft()
+                if self.on_batch is not None:
+                    self.on_batch(i, ids)
+                yield batch
+
+    return RecordingDataLoader
+
+
+class _RecordingIndices:
+    def __init__(self, inner, pending):
+        self.inner, self.pending = inner, pending
+
+    def __len__(self):
+        return len(self.inner)
+
+    def __iter__(self):
+        for ids in self.inner:
+            self.pending.append(list(ids))
+            yield ids
+
+
+RecordingDataLoader = None
+
+
+def parse(argv):
+    if "--" not in argv:
+        raise RecordError("usage: python -m cliprepro.record --out LOG.h5 [options] -- "
+                          "<open_clip_train.main flags>")
+    cut = argv.index("--")
+    ap = argparse.ArgumentParser(prog="python -m cliprepro.record",
+                                 description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True, help="the log (.h5); under torchrun one per rank")
+    ap.add_argument("--full-tensors", nargs="*", default=[], metavar="GLOB")
+    ap.add_argument("--full-steps", nargs="*", default=["0:"], metavar="SPEC")
+    ap.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    return ap.parse_args(argv[:cut]), argv[cut + 1:]
+
+
+def main(argv=None):
+    global RecordingDataLoader
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        a, flags = parse(argv)
+        refuse(flags)
+        import torch
+        if a.threads:
+            torch.set_num_threads(a.threads)
+        openclip_flags = model_flag(flags)
+        import open_clip_train.data
+        import open_clip_train.main as oc_main
+        RecordingDataLoader = recording_loader_class()
+        open_clip_train.data.DataLoader = RecordingDataLoader
+        rec = Recorder(a, flags)
+        oc_main.train_one_epoch = rec.train_one_epoch(oc_main.train_one_epoch)
+        try:
+            oc_main.main(openclip_flags)
+        except BaseException as e:
+            if rec.writer is not None:
+                rec.writer.close("failed", f"{type(e).__name__}: {e}")
+            raise
+        if rec.writer is None:
+            raise RecordError("open_clip_train.main trained no step (no --train-data?)")
+        rec.writer.close()
+        if rec.world > 1:
+            torch.distributed.barrier() if torch.distributed.is_initialized() else None
+            if rec.rank == 0:
+                rec.write_manifest()
+        print(f"recorded {rec.step} steps of open_clip_train.main to {rec.path}")
+        return 0
+    except RecordError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
