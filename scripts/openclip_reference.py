@@ -32,6 +32,9 @@ import torch
 from open_clip.loss import ClipLoss
 from safetensors.torch import save_file
 
+from cliprepro.openclip_capture import CAPTURE_POINT
+from cliprepro.tensor_bits import bfloat16_file_type
+
 
 def model_name(cfg):
     if cfg.endswith(".json"):
@@ -45,16 +48,6 @@ def setup(threads):
     torch.use_deterministic_algorithms(True)
 
 
-def bf16_file_type():
-    """bfloat16 as an HDF5 float (sign 15, exponent 7-14, mantissa 0-6, bias 127), as
-    cliprepro writes it (harness/log/h5_types.cpp)."""
-    t = h5py.h5t.IEEE_F32LE.copy()
-    t.set_fields(15, 7, 8, 0, 7)
-    t.set_size(2)
-    t.set_ebias(127)
-    return t
-
-
 def write_tensors(path, tensors, attrs):
     """The tensor-file layout of `cliprepro infer` (harness/log/tensor_file.h), written atomically:
     one dataset per name, its torch dtype in a "dtype" attribute, bfloat16 bits unconverted."""
@@ -64,7 +57,7 @@ def write_tensors(path, tensors, attrs):
             t = t.detach().cpu().contiguous()
             if t.dtype == torch.bfloat16:
                 bits = t.view(torch.int16).numpy().view(np.uint16)
-                ftype = bf16_file_type()
+                ftype = bfloat16_file_type()
                 space = h5py.h5s.create_simple(bits.shape) if bits.ndim else h5py.h5s.create(h5py.h5s.SCALAR)
                 f.require_group(os.path.dirname(k) or "/")
                 dset = h5py.h5d.create(f.id, k.encode(), ftype, space)
@@ -82,19 +75,7 @@ def write_tensors(path, tensors, attrs):
 
 def capture_modules(model):
     """OpenCLIP module paths whose outputs cliprepro captures (its CaptureTape names)."""
-    names = []
-    visual = model.visual
-    for i in (1, 2, 3):
-        names += [f"visual.conv{i}", f"visual.bn{i}", f"visual.act{i}"]
-    names.append("visual.avgpool")
-    for li in range(1, 5):
-        layer = getattr(visual, f"layer{li}")
-        names += [f"visual.layer{li}.{b}" for b in range(len(layer))]
-    names.append("visual.attnpool")
-    names.append("token_embedding")
-    names += [f"transformer.resblocks.{i}" for i in range(len(model.transformer.resblocks))]
-    names.append("ln_final")
-    return names
+    return [p for p, _ in model.named_modules() if CAPTURE_POINT.fullmatch(p)]
 
 
 def cmd_make_inputs(a):

@@ -16,13 +16,10 @@ Under torchrun, RANK in `--run-log` and `--out` (the literal text "{RANK}") is r
 CFG is an OpenCLIP model name or a JSON config file (registered with open_clip.add_model_config).
 """
 import argparse
-import json
 import logging
 import os
 import types
 
-import h5py
-import numpy as np
 import open_clip
 import torch
 import torch.distributed as dist
@@ -31,23 +28,7 @@ from open_clip_train.train import train_one_epoch, unwrap_model
 from torch import optim
 
 from openclip_reference import model_name, write_tensors
-from read_log import attr, raw_row, tensor_names
-
-
-def read_full(f, name, step):
-    g = f["tensors/" + name]
-    rows = list(g["full_steps"][()])
-    if step not in rows:
-        raise SystemExit(f"{name}: no full tensor at step {step} in the log (add it to [log])")
-    ds = g["full"]
-    row = raw_row(ds, rows.index(step))
-    if attr(ds, "dtype") == "bfloat16":  # raw bits: reinterpret, never convert
-        return torch.from_numpy(row.view(np.int16)).view(torch.bfloat16)
-    return torch.from_numpy(row)
-
-
-def names_in(f, family):
-    return tensor_names(f, "tensors/" + family)
+from cliprepro import Log  # python/ (installed by setup; tests put the tree on PYTHONPATH)
 
 
 class LogBatches:
@@ -62,8 +43,8 @@ class LogBatches:
 
     def __iter__(self):
         for s in range(1, self.steps + 1):
-            images = read_full(self.f, "data/images", s).chunk(self.accum)
-            texts = read_full(self.f, "data/texts", s).chunk(self.accum)
+            images = self.f.tensor("data/images", s, torch=True).chunk(self.accum)
+            texts = self.f.tensor("data/texts", s, torch=True).chunk(self.accum)
             for j in range(self.accum):
                 if s > 1 and j == 0:
                     self.snapshot(s - 1)
@@ -85,16 +66,16 @@ def main():
     rank = int(os.environ.get("RANK", "0"))
     if world > 1:
         dist.init_process_group("gloo")
-    f = h5py.File(a.run_log.replace("{RANK}", str(rank)), "r")
-    cfg = json.loads(attr(f, "resolved_config"))
+    f = Log(a.run_log.replace("{RANK}", str(rank)))
+    cfg = f.config
     if cfg["world-size"] != world:
         raise SystemExit(f"log is from world size {cfg['world-size']}, launched with {world}")
     steps = int(cfg["total-steps"])
 
     model = open_clip.create_model(model_name(a.model_config), precision=cfg["precision"],
                                    device="cpu", output_dict=True)
-    state = {n[len("params/"):]: read_full(f, n, 0) for n in names_in(f, "params")}
-    state.update({n[len("buffers/"):]: read_full(f, n, 0) for n in names_in(f, "buffers")})
+    state = {n[len("params/"):]: f.tensor(n, 0, torch=True) for n in f.names("params/*")}
+    state.update({n[len("buffers/"):]: f.tensor(n, 0, torch=True) for n in f.names("buffers/*")})
     model.load_state_dict(state, strict=True)
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)

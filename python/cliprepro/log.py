@@ -107,7 +107,9 @@ class Log:
     def info(self, name):
         """dtype (log name), shape and phase of a tensor."""
         g = self._group(name)
-        return {"dtype": decode(g.attrs["dtype"]), "shape": tuple(int(d) for d in g.attrs["shape"]),
+        shape = g.attrs["shape"]  # h5py.Empty for a 0-d tensor (a null dataspace)
+        return {"dtype": decode(g.attrs["dtype"]),
+                "shape": () if isinstance(shape, h5py.Empty) else tuple(int(d) for d in shape),
                 "phase": decode(g.attrs["phase"])}
 
     def digests(self, name):

@@ -34,14 +34,21 @@ def stats(array):
     a = np.asarray(array)
     if a.dtype == BFLOAT16:
         a = a.astype(np.float32)
-    a = a.astype(np.float64).ravel()
-    finite = a[np.isfinite(a)]
-    nan, inf = float(np.isnan(a).sum()), float(np.isinf(a).sum())
-    zero = float((a == 0).sum())
-    if finite.size == 0:
+    a = a.astype(np.float64, copy=False).ravel()
+    finite = np.isfinite(a)
+    if finite.all():  # the usual case: no masks to apply
+        f, nan, inf = a, 0.0, 0.0
+    else:
+        nan = float(np.count_nonzero(np.isnan(a)))
+        inf = float(a.size - np.count_nonzero(finite)) - nan
+        f = a[finite]
+    zero = float(a.size - np.count_nonzero(a))
+    if f.size == 0:
         return np.array([np.nan] * 5 + [nan, inf, zero])
-    return np.array([finite.min(), finite.max(), finite.mean(), finite.std(),
-                     np.sqrt(np.dot(finite, finite)), nan, inf, zero])
+    mean = f.sum() / f.size
+    centred = f - mean
+    return np.array([f.min(), f.max(), mean, np.sqrt(np.dot(centred, centred) / f.size),
+                     np.sqrt(np.dot(f, f)), nan, inf, zero])
 
 
 def bfloat16_file_type():
@@ -56,12 +63,12 @@ def bfloat16_file_type():
 
 def read_raw(ds, selection):
     """Rows `selection` (an int or a slice of the first axis) of a full dataset with the stored
-    bits: bfloat16 is read without conversion (h5py would turn it into float16 values) and viewed
+    bits: bfloat16 is read without conversion (h5py would convert it to a native float type) and viewed
     as ml_dtypes.bfloat16."""
     name = ds.attrs.get("dtype", b"")
     name = name.decode() if isinstance(name, bytes) else name
     if name != "bfloat16":
-        return np.ascontiguousarray(ds[selection])
+        return np.require(ds[selection], requirements="C")  # keeps 0-d
     rows = range(ds.shape[0])[selection]
     single = isinstance(rows, int)
     first, count = (rows, 1) if single else (rows.start, len(rows))

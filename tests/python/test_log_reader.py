@@ -1,0 +1,98 @@
+"""python/cliprepro's reader on logs cliprepro's C++ writer made (CTest: python_package)."""
+import os
+import tempfile
+import unittest
+
+import h5py
+import ml_dtypes
+import numpy as np
+import torch
+
+from cliprepro import Log, LogError
+from cliprepro.log_write import Entry, LogWriter
+from cliprepro.tensor_bits import digest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# A committed golden of a pure_bf16 run: parameters stored as bfloat16 by the C++ writer.
+BF16_LOG = os.path.join(ROOT, "golden", "precision", "pure_bf16.h5")
+
+
+class ReaderOnCppLogs(unittest.TestCase):
+    def test_bfloat16_bits_equal_the_stored_ones(self):
+        with Log(BF16_LOG) as log:
+            names = [n for n in log.names() if log.info(n)["dtype"] == "bfloat16"
+                     and len(log.full_steps(n))]
+            self.assertGreaterEqual(len(names), 3)
+            checked = 0
+            for name in names:
+                logged = {int(r["step"]): int(r["digest"]) for r in log.digests(name)}
+                for step in log.full_steps(name):
+                    t = log.tensor(name, int(step))
+                    self.assertEqual(t.dtype, np.dtype(ml_dtypes.bfloat16), name)
+                    # The C++ writer digested the bits in memory: equal digest = equal bits.
+                    self.assertEqual(digest(t), logged[int(step)], f"{name} step {step}")
+                    as_torch = log.tensor(name, int(step), torch=True)
+                    self.assertEqual(as_torch.dtype, torch.bfloat16)
+                    self.assertEqual(digest(as_torch.view(torch.int16).numpy()), logged[int(step)])
+                    checked += 1
+            self.assertGreater(checked, 3)
+
+    def test_plain_h5py_would_convert_bfloat16(self):
+        # The trap the reader exists for: h5py converts the stored bfloat16 to another float type
+        # (float32 in h5py 3.16), so its bytes are not the run's.
+        with Log(BF16_LOG) as log:
+            name = "params/text_projection"
+            step = int(log.full_steps(name)[0])
+            row = list(log.full_steps(name)).index(step)
+            naive = log.file[f"tensors/{name}/full"][row]
+            self.assertNotEqual(naive.dtype, np.dtype(ml_dtypes.bfloat16))
+            self.assertNotEqual(digest(naive), digest(log.tensor(name, step)))
+
+    def test_digests_are_a_structured_array(self):
+        with Log(BF16_LOG) as log:
+            rows = log.digests("scalars/loss")
+            self.assertEqual(rows.dtype.names, ("step", "order", "digest", "stats"))
+            self.assertEqual(list(rows["step"]), sorted(rows["step"]))
+            self.assertGreater(len(rows), 1)
+
+    def test_missing_tensor_and_step_are_named(self):
+        with Log(BF16_LOG) as log:
+            with self.assertRaisesRegex(LogError, "no tensor params/nope"):
+                log.tensor("params/nope", 0)
+            with self.assertRaisesRegex(LogError, r"no full scalars/lr at step 123456"):
+                log.tensor("scalars/lr", 123456)
+
+    def test_not_a_log(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "x.h5")
+            with h5py.File(path, "w") as f:
+                f["a"] = 1
+            with self.assertRaisesRegex(LogError, "not a cliprepro log"):
+                Log(path)
+
+
+class WriterRoundTrip(unittest.TestCase):
+    def test_written_bits_read_back(self):
+        rng = np.random.default_rng(1)
+        values = rng.standard_normal((3, 4)).astype(np.float32)
+        tensors = {"params/f32": values, "params/bf16": values.astype(ml_dtypes.bfloat16),
+                   "scalars/loss": np.float32(2.5), "data/ids": np.arange(4, dtype=np.int64)}
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "w.h5")
+            w = LogWriter(path, {"resolved_config": "{}", "fingerprint": "{}"}, lambda n: True)
+            for step in range(3):
+                w.write_step(step, [Entry(n, "optimizer", a, True) for n, a in tensors.items()])
+            w.close()
+            with Log(path) as log:
+                self.assertTrue(log.complete)
+                self.assertEqual(log.last_step, 2)
+                self.assertEqual(log.verify(), [])
+                for n, a in tensors.items():
+                    got = log.tensor(n, 2)
+                    self.assertEqual(got.dtype, np.asarray(a).dtype, n)
+                    self.assertEqual(got.shape, np.asarray(a).shape, n)
+                    self.assertEqual(got.tobytes(), np.asarray(a).tobytes(), n)
+
+
+if __name__ == "__main__":
+    unittest.main()
