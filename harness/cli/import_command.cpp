@@ -9,6 +9,7 @@
 
 #include "harness/cli/commands.h"
 #include "harness/cli/process.h"
+#include "harness/log/log_reader.h"
 #include "harness/scenario/openclip_import.h"
 #include "harness/scenario/scenario.h"
 #include "src/model/model_config.h"
@@ -47,11 +48,63 @@ OpenClipArgs openclip_args(const std::vector<std::string>& flags) {
   return OpenClipArgs{j.at("args"), j.at("defaults"), j.at("cuda").get<bool>()};
 }
 
+// What a recording (python/cliprepro/record.py) says about the run it recorded.
+struct Recording {
+  std::vector<std::string> flags;
+  std::filesystem::path cwd;  // of the recording: its flags' relative paths
+  int64_t threads = 0;
+};
+
+Recording read_recording(const std::filesystem::path& replay) {
+  std::filesystem::path log = replay;
+  if (replay.extension() == ".json") {  // a torchrun recording's manifest: rank 0's log
+    const auto m = nlohmann::json::parse(read_text(replay), nullptr, false);
+    if (!m.is_object() || !m.contains("logs") || !m["logs"].is_array() || m["logs"].empty())
+      throw std::runtime_error(replay.string() + ": not a manifest (no \"logs\" list)");
+    log = replay.parent_path() / m["logs"][0].get<std::string>();
+  }
+  const LogReader r(log);
+  const auto argv = nlohmann::json::parse(r.attr("openclip_argv"), nullptr, false);
+  if (!argv.is_array()) {
+    throw std::runtime_error(log.string() +
+                             ": not a recording of OpenCLIP (no openclip_argv attribute; "
+                             "record one with `python -m cliprepro.record`)");
+  }
+  Recording rec;
+  for (const auto& a : argv) rec.flags.push_back(a.get<std::string>());
+  const std::string cwd = r.attr("openclip_cwd");
+  rec.cwd = cwd.empty() ? log.parent_path() : std::filesystem::path(cwd);
+  const auto fp = nlohmann::json::parse(r.attr("fingerprint"), nullptr, false);
+  rec.threads =
+      fp.is_object()
+          ? fp.value(nlohmann::json::json_pointer("/determinism/intra_op_threads"), int64_t(0))
+          : 0;
+  return rec;
+}
+
 }  // namespace
 
-int cmd_import_openclip(const std::vector<std::string>& flags, const std::filesystem::path& out) {
-  const auto cwd = std::filesystem::current_path();
-  const std::string toml = scenario_from_openclip(openclip_args(flags), flags, cwd);
+int cmd_import_openclip(std::vector<std::string> flags, const std::filesystem::path& out,
+                        const std::filesystem::path& replay) {
+  auto cwd = std::filesystem::current_path();
+  nlohmann::json overrides = nlohmann::json::object();
+  std::string tail;
+  if (!replay.empty()) {
+    const Recording rec = read_recording(replay);
+    if (flags.empty()) {
+      flags = rec.flags;
+      cwd = rec.cwd;
+    }
+    overrides["dataset_type"] = "replay";
+    overrides["train_data"] = std::filesystem::absolute(replay).string();
+    if (rec.threads > 0) {
+      tail = "\n[determinism]\nthreads = " + std::to_string(rec.threads) +
+             "  # the recording's intra-op threads: the same kernels' reduction order\n";
+    }
+  }
+  if (flags.empty()) throw std::runtime_error("import-openclip: give OpenCLIP's flags after --");
+  const std::string toml =
+      scenario_from_openclip(openclip_args(flags), flags, cwd, overrides) + tail;
   // What it wrote must load as a scenario (its keys' own validators), before it is written.
   const auto as = out.empty() ? cwd / "openclip-import.toml" : std::filesystem::absolute(out);
   const Scenario scenario = parse_scenario(toml, as);

@@ -177,14 +177,20 @@ int main(int argc, char** argv) {
   study->add_option("-j,--jobs", st.jobs, "Variants run at once")->capture_default_str();
 
   std::vector<std::string> import_flags;
-  std::filesystem::path import_out;
+  std::filesystem::path import_out, import_replay;
   auto* import_openclip = app.add_subcommand(
       "import-openclip",
       "Write a scenario from an OpenCLIP 3.3.0 command line, as OpenCLIP reads it (its defaults "
       "where a flag is absent); every flag is mapped or refused by name, speed and bookkeeping "
-      "flags are listed as ignored. Usage: import-openclip [--out FILE] -- <flags>");
+      "flags are listed as ignored. Usage: import-openclip [--out FILE] [--replay LOG] [-- "
+      "<flags>]");
   import_openclip->add_option("flags", import_flags, "open_clip_train.main's flags, after --");
   import_openclip->add_option("--out", import_out, "Scenario file to write (default: print it)");
+  import_openclip->add_option(
+      "--replay", import_replay,
+      "A recording (python -m cliprepro.record: LOG.h5, or LOG.manifest.json under torchrun): the "
+      "scenario replays its batches and initial weights (dataset-type = \"replay\") with its "
+      "threads; the flags default to the ones it recorded");
 
   auto* env = app.add_subcommand("env", "Print the environment fingerprint as JSON");
   bool env_key = false;
@@ -229,7 +235,7 @@ int main(int argc, char** argv) {
       return cli::kExitMatch;
     }
     if (*study) return cli::cmd_study(st);
-    if (*import_openclip) return cli::cmd_import_openclip(import_flags, import_out);
+    if (*import_openclip) return cli::cmd_import_openclip(import_flags, import_out, import_replay);
     if (*env) return cli::cmd_env(env_key);
     if (*keys) return cli::cmd_keys(keys_doc);
   } catch (const cliprepro::RunInterrupted& e) {

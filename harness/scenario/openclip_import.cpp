@@ -194,7 +194,8 @@ std::string resolved_dataset_type(const nlohmann::json& args) {
 }  // namespace
 
 std::string scenario_from_openclip(const OpenClipArgs& a, const std::vector<std::string>& command,
-                                   const std::filesystem::path& cwd) {
+                                   const std::filesystem::path& cwd,
+                                   const nlohmann::json& overrides) {
   std::map<std::string, const UnmappedFlag*> unmapped;
   for (const auto& u : kUnmapped) unmapped[u.dest] = &u;
   nlohmann::json args = a.args;
@@ -202,6 +203,7 @@ std::string scenario_from_openclip(const OpenClipArgs& a, const std::vector<std:
     return a.defaults.contains(dest) ? a.defaults[dest] : nlohmann::json();
   };
   args["dataset_type"] = resolved_dataset_type(args);
+  for (const auto& [dest, value] : overrides.items()) args[dest] = value;
   std::string device_note;
   if (string_or(args, "device", "") == "cuda" && !a.cuda) {
     args["device"] = "cpu";  // OpenCLIP's own fallback (init_distributed_device)

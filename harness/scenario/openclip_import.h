@@ -21,8 +21,10 @@ struct OpenClipArgs {
 
 // The scenario text. `command`: the flags as given (quoted into its header and `description`);
 // `cwd`: what relative paths in them are relative to (made absolute: the scenario may live
-// elsewhere). Throws std::invalid_argument naming the flag for anything it cannot map.
+// elsewhere); `overrides`: dests set after parsing (a replay's dataset_type and train_data).
+// Throws std::invalid_argument naming the flag for anything it cannot map.
 std::string scenario_from_openclip(const OpenClipArgs& a, const std::vector<std::string>& command,
-                                   const std::filesystem::path& cwd);
+                                   const std::filesystem::path& cwd,
+                                   const nlohmann::json& overrides = nlohmann::json::object());
 
 }  // namespace cliprepro

@@ -174,13 +174,21 @@ class StepCapture:
         if with_moments:
             for g in self.optimizer.param_groups:
                 for p in g["params"]:
-                    st = self.optimizer.state.get(p, {})
+                    st = self.optimizer.state.get(p) or {  # none yet: every step so far was
+                        "exp_avg": torch.zeros_like(p),     # skipped (GradScaler found inf);
+                        "exp_avg_sq": torch.zeros_like(p),  # AdamW starts from these
+                        "step": torch.tensor(0.0)}
                     for k in ("exp_avg", "exp_avg_sq", "step"):
-                        if k in st:
-                            add(f"optimizer/{k}/{self.names[p]}", "optimizer", st[k])
+                        add(f"optimizer/{k}/{self.names[p]}", "optimizer", st[k])
         for name, p in self.model.named_parameters():
             add("params/" + name, "optimizer", p)
         if self.scaler is not None:
-            add("scaler/scale", "optimizer", self.scaler._scale)
-            add("scaler/growth_tracker", "optimizer", self.scaler._growth_tracker)
+            sc = self.scaler
+            if sc._scale is None:  # made at the first scale(): step 0 logs what it will be
+                add("scaler/scale", "optimizer", torch.full((), sc._init_scale, dtype=torch.float32))
+                add("scaler/growth_tracker", "optimizer",
+                    torch.full((), sc._init_growth_tracker, dtype=torch.int32))
+            else:
+                add("scaler/scale", "optimizer", sc._scale)
+                add("scaler/growth_tracker", "optimizer", sc._growth_tracker)
         return e

@@ -116,6 +116,7 @@ class Recorder:
         from .fingerprint import fingerprint, git_commit
         from .log_write import LogWriter
         from .openclip_capture import StepCapture
+        self.args = args
         dl = data["train"].dataloader
         if not isinstance(dl, RecordingDataLoader):
             raise RecordError(f"--dataset-type {args.dataset_type}: only map-style loaders (csv) "
@@ -134,6 +135,7 @@ class Recorder:
             "recorded_by": "python -m cliprepro.record",
             "openclip_version": open_clip.__version__,
             "openclip_argv": json.dumps(self.flags),
+            "openclip_cwd": os.getcwd(),  # what relative paths in the flags are relative to
             "openclip_args": json.dumps(vars(args), default=str, indent=2, sort_keys=True),
             "resolved_config": json.dumps(config, indent=2, sort_keys=True),
             "model_config": json.dumps(open_clip.get_model_config(args.model), indent=4),
@@ -179,7 +181,10 @@ class Recorder:
 
     def write_manifest(self):
         stem = os.path.splitext(os.path.basename(self.a.out))[0]
+        args = self.args
         m = {"scenario": stem, "world_size": self.world, "recorded_by": "cliprepro.record",
+             "dist_backend": args.dist_backend, "local_loss": args.local_loss,
+             "gather_with_grad": args.gather_with_grad,
              "logs": [os.path.basename(rank_path(self.a.out, r, self.world))
                       for r in range(self.world)],
              "created_utc": datetime.datetime.now(datetime.timezone.utc).strftime(
@@ -231,6 +236,21 @@ class _RecordingIndices:
 RecordingDataLoader = None
 
 
+def allow_cpu_ddp():
+    """OpenCLIP 3.3.0's main passes device_ids=[device] to DistributedDataParallel, which PyTorch
+    refuses for a CPU module, so OpenCLIP cannot train distributed on CPUs. For a CPU module the
+    recorder drops device_ids (what DDP's documentation asks for); nothing else changes."""
+    import torch
+    ddp = torch.nn.parallel.DistributedDataParallel
+
+    class CpuDeviceIdsDropped(ddp):
+        def __init__(self, module, device_ids=None, *args, **kwargs):
+            if device_ids and all(torch.device(d).type == "cpu" for d in device_ids):
+                device_ids = None
+            super().__init__(module, device_ids, *args, **kwargs)
+    torch.nn.parallel.DistributedDataParallel = CpuDeviceIdsDropped
+
+
 def parse(argv):
     if "--" not in argv:
         raise RecordError("usage: python -m cliprepro.record --out LOG.h5 [options] -- "
@@ -259,6 +279,7 @@ def main(argv=None):
         import open_clip_train.main as oc_main
         RecordingDataLoader = recording_loader_class()
         open_clip_train.data.DataLoader = RecordingDataLoader
+        allow_cpu_ddp()
         rec = Recorder(a, flags)
         oc_main.train_one_epoch = rec.train_one_epoch(oc_main.train_one_epoch)
         try:
