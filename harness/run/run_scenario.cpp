@@ -9,6 +9,7 @@
 #include "harness/log/log_writer.h"
 #include "harness/run/interrupt.h"
 #include "harness/run/progress.h"
+#include "harness/run/replay_log.h"
 #include "src/dist/process_group.h"
 #include "src/train/determinism.h"
 
@@ -74,7 +75,15 @@ RunResult train_and_log(const Scenario& s, const RunOptions& opts) {
   if (cfg.checkpoint.save_every_steps > 0 || cfg.checkpoint.save_frequency > 0) {
     cfg.checkpoint.dir = (opts.log_path.parent_path() / (s.name + ".checkpoints")).string();
   }
-  Trainer trainer(cfg);
+  std::shared_ptr<const ReplaySource> replay;
+  if (cfg.data.dataset_type == DatasetType::kReplay)
+    replay = open_replay_log(cfg, cfg.dist.world_size > 1 ? dist::launch_rank() : 0);
+  Trainer trainer(cfg, std::move(replay));
+  // The config as run: train-num-samples (and so the schedule) may come from the data.
+  nlohmann::json resolved = s.resolved();
+  resolved["train-num-samples"] = trainer.config().data.train_num_samples;
+  resolved["steps-per-epoch"] = trainer.config().steps_per_epoch();
+  resolved["total-steps"] = trainer.total_steps();
 
   nlohmann::json skipped = nlohmann::json::array();
   for (const auto& sk : trainer.skipped_samples()) {
@@ -84,7 +93,7 @@ RunResult train_and_log(const Scenario& s, const RunOptions& opts) {
       {"scenario_name", s.name},
       {"scenario_path", s.path.string()},
       {"scenario_toml", s.text},
-      {"resolved_config", s.resolved().dump(2)},
+      {"resolved_config", resolved.dump(2)},
       {"model_config", trainer.model_config().json_text},
       {"skipped_samples", skipped},
       {"debug_flip", trainer.bit_flip().step > 0

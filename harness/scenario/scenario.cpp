@@ -120,9 +120,10 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
     r.fail(*root.get("dataset-type"),
            "dataset-type '" + std::string(enum_name(data.dataset_type)) + "' needs train-data");
   }
-  // A CSV list is relative to the scenario, so a scenario and its list can move together
-  // (WebDataset shard lists are URLs or brace patterns, used as written, as OpenCLIP does).
-  if (data.dataset_type == DatasetType::kCsv)
+  // A CSV list or a replayed log is relative to the scenario, so a scenario and its data can
+  // move together (WebDataset shard lists are URLs or brace patterns, used as written, as
+  // OpenCLIP does).
+  if (data.dataset_type == DatasetType::kCsv || data.dataset_type == DatasetType::kReplay)
     data.train_data = from_scenario(written_in(root.get("train-data"), path), data.train_data);
   // A golden keeps the full tensors [golden] names and the digests [log] asks for.
   LogSelection golden = s.log;

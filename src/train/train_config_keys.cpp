@@ -46,7 +46,8 @@ const std::vector<std::pair<std::string_view, DatasetType>>& EnumNames<DatasetTy
   static const std::vector<std::pair<std::string_view, DatasetType>> k = {
       {"synthetic", DatasetType::kSynthetic},
       {"csv", DatasetType::kCsv},
-      {"webdataset", DatasetType::kWebdataset}};
+      {"webdataset", DatasetType::kWebdataset},
+      {"replay", DatasetType::kReplay}};
   return k;
 }
 
@@ -95,11 +96,14 @@ const std::vector<ConfigKey<TrainConfig>>& train_config_keys() {
       KEY("", "dataset-type", data.dataset_type, kTrajectory,
           "`synthetic` (seeded shapes, `src/data/synthetic_shapes.h`), `csv` or `webdataset` "
           "(OpenCLIP's; `docs/data.md`). Real data tokenizes captions with CLIP's BPE, so the "
-          "model needs vocab 49408 (`tiny-bpe`, `RN50`, …) and needs `train-data`"),
+          "model needs vocab 49408 (`tiny-bpe`, `RN50`, …) and needs `train-data`. `replay` "
+          "(cliprepro): exactly the batches a log recorded (`data/*` at every step), starting "
+          "from its step-0 `params/*` and `buffers/*` (`docs/data.md` \"Replay\")"),
       KEY("", "train-data", data.train_data, kTrajectory,
           "`csv`: the list (a relative path is resolved from the scenario's directory); "
           "`webdataset`: shard list with `{a..b}` braces and `::` separators (as written, relative "
-          "to the working directory)"),
+          "to the working directory); `replay`: the log (`.h5`, world size 1) or a distributed "
+          "run's `<name>.manifest.json` (rank r replays its `logs[r]`), relative to the scenario"),
       KEY("", "csv-img-key", data.csv_img_key, kPlain,
           "OpenCLIP's CSV image column; image paths in the list are opened as written (relative to "
           "the working directory), as OpenCLIP does"),
@@ -116,7 +120,8 @@ const std::vector<ConfigKey<TrainConfig>>& train_config_keys() {
           "training data and `imagenet-val`",
           at_least(0)),
       KEY("", "train-num-samples", data.train_num_samples, kTrajectory,
-          "samples per epoch (synthetic, webdataset; for `csv` the list's length, as in OpenCLIP)",
+          "samples per epoch (synthetic, webdataset; for `csv` the list's length, as in "
+          "OpenCLIP; for `replay` the recorded run's, from the log's `resolved_config`)",
           greater_than(0)),
       KEY("", "val-num-samples", data.val_num_samples, kPlain,
           "held-out synthetic samples for zero-shot evaluation", greater_than(0)),

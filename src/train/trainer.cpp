@@ -29,7 +29,7 @@ torch::Tensor scalar_f64(double v) { return torch::tensor(v, torch::kFloat64); }
 
 }  // namespace
 
-Trainer::Trainer(const TrainConfig& cfg)
+Trainer::Trainer(const TrainConfig& cfg, std::shared_ptr<const ReplaySource> replay)
     : cfg_(cfg),
       model_cfg_(load_model_config(cfg.model)),
       device_(make_device(cfg.device)),
@@ -39,7 +39,11 @@ Trainer::Trainer(const TrainConfig& cfg)
       train_set_(model_cfg_.vision.image_size, uint64_t(cfg.seed), 0),
       val_set_(model_cfg_.vision.image_size, uint64_t(cfg.seed), 1) {
   set_max_image_pixels(cfg.data.max_image_pixels);  // before any image is decoded
-  if (cfg.data.dataset_type != DatasetType::kSynthetic) {
+  if (cfg.data.dataset_type == DatasetType::kReplay) {
+    if (!replay) throw std::runtime_error("dataset-type 'replay' needs the log it replays");
+    replay_ = std::move(replay);
+    cfg_.data.train_num_samples = replay_->train_num_samples();  // the recorded run's epoch
+  } else if (cfg.data.dataset_type != DatasetType::kSynthetic) {
     real_ = make_real_data(
         cfg.data, model_cfg_, uint64_t(cfg.seed),
         clip_tokenizer("dataset-type '" + std::string(enum_name(cfg.data.dataset_type)) + "'"));
@@ -49,6 +53,8 @@ Trainer::Trainer(const TrainConfig& cfg)
   check_schedule();
   if (cfg.dist.world_size > 1) join_process_group();
   model_ = make_model(model_cfg_, precision_, cfg.numerics, device_, uint64_t(cfg.seed));
+  // A replay starts from the recorded weights, not from cliprepro's initialisation.
+  if (replay_) load_replay_state(*replay_, model_);
   // DDP broadcasts rank 0's parameters and buffers at construction; so do we.
   if (pg_) dist::broadcast_module(*pg_, *model_);
   // open_clip_train/main.py: random_seed(seed, 0) before the model, random_seed(seed, rank)
@@ -66,6 +72,11 @@ Trainer::Trainer(const TrainConfig& cfg)
                    ? synthetic_zero_shot_set(cfg.data.val_num_samples, val_set_, tokenizer_)
                    : imagenet_val_set(cfg.eval, model_cfg_, *clip_tokenizer("imagenet-val"));
   if (!cfg.checkpoint.resume.empty()) resume_from(cfg.checkpoint.resume);
+  if (replay_) {  // every step this run takes is recorded, checked before any training
+    const int64_t stop = cfg_.checkpoint.stop_after_step;
+    check_replay(*replay_, start_step_ + 1,
+                 stop > 0 ? std::min(total_steps(), stop) : total_steps(), replay_shape());
+  }
   flip_ = resolve_bit_flip(cfg.flip, live_state(), total_steps());
 }
 
@@ -158,6 +169,7 @@ void Trainer::maybe_save_checkpoint(int64_t step) const {
 }
 
 Batch Trainer::batch_for(int64_t b) const {
+  if (replay_) return replay_batch(*replay_, b, replay_shape());
   const int64_t bpe = cfg_.batches_per_epoch();
   const int64_t epoch = b / bpe, i = b % bpe;
   const auto perm =

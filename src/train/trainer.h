@@ -19,6 +19,7 @@
 #include "src/train/adamw.h"
 #include "src/train/bit_flip.h"
 #include "src/train/precision.h"
+#include "src/train/replay.h"
 #include "src/train/train_config.h"
 #include "src/train/train_data.h"
 #include "src/train/zero_shot.h"
@@ -35,7 +36,9 @@ struct TrainSummary {
 
 class Trainer {
  public:
-  explicit Trainer(const TrainConfig& cfg);
+  // `replay` feeds dataset-type "replay" (required then, unused otherwise): the recorded batches
+  // and step-0 state (src/train/replay.h).
+  explicit Trainer(const TrainConfig& cfg, std::shared_ptr<const ReplaySource> replay = nullptr);
 
   int64_t total_steps() const { return cfg_.total_steps(); }
   // The step the run continues from: 0, or the checkpoint's step when resuming.
@@ -57,11 +60,14 @@ class Trainer {
   int rank() const { return pg_ ? pg_->rank() : 0; }
   // Samples the epoch permutation runs over: the data set's size (synthetic: train-num-samples).
   int64_t dataset_size() const { return real_ ? real_->size() : cfg_.data.train_num_samples; }
-  // Zero-shot runs on `imagenet-val` when given, else on the synthetic set's classes; real
-  // training data without imagenet-val has none (OpenCLIP skips it too).
+  // Zero-shot runs on `imagenet-val` when given, else on the synthetic set's classes; real or
+  // replayed training data without imagenet-val has none (OpenCLIP skips it too).
   bool zero_shot_enabled() const {
-    return cfg_.eval.zeroshot_frequency > 0 && (!real_ || !cfg_.eval.imagenet_val.empty());
+    return cfg_.eval.zeroshot_frequency > 0 &&
+           (cfg_.data.dataset_type == DatasetType::kSynthetic || !cfg_.eval.imagenet_val.empty());
   }
+  // The config as run: train-num-samples from the data (csv) or the replayed log.
+  const TrainConfig& config() const { return cfg_; }
   int world_size() const { return pg_ ? pg_->world_size() : 1; }
   // [debug] flip with every field resolved (random ones drawn); step 0 when off.
   const BitFlip& bit_flip() const { return flip_; }
@@ -97,6 +103,10 @@ class Trainer {
   void check_schedule() const;
   void join_process_group();
   void resume_from(const std::string& checkpoint);
+  ReplayShape replay_shape() const {
+    return {cfg_.batch_size, cfg_.optim.accum_freq, model_cfg_.vision.image_size,
+            model_cfg_.text.context_length};
+  }
   // A batch's images on the device, in the dtype the precision feeds the model.
   torch::Tensor input_images(const torch::Tensor& images) const;
 
@@ -112,7 +122,8 @@ class Trainer {
   bool ddp_sync_buffers_ = true;  // DDP's require_forward_param_sync
   WordTokenizer tokenizer_;
   SyntheticShapes train_set_, val_set_;
-  std::unique_ptr<RealData> real_;  // dataset-type csv / webdataset
+  std::unique_ptr<RealData> real_;              // dataset-type csv / webdataset
+  std::shared_ptr<const ReplaySource> replay_;  // dataset-type replay
   std::shared_ptr<const ClipTokenizer> clip_tokenizer_;
   ZeroShotSet zero_shot_;
   BitFlip flip_;
