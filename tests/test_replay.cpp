@@ -7,6 +7,7 @@
 
 #include "harness/log/log_reader.h"
 #include "harness/scenario/scenario.h"
+#include "src/train/replay.h"
 #include "test_paths.h"
 #include "tests/test_util.h"
 
@@ -163,6 +164,59 @@ TEST(Replay, LogWithoutInitialParamsExits2NamingTheTensor) {
                            "at world size 1: launch it with torchrun on 2 ranks"),
             std::string::npos)
       << r4.output;
+}
+
+// A source of 2 steps of 2 x 3 rows whose every element is its row's number (step 2: 10, 11, …).
+class CountingSource : public ReplaySource {
+ public:
+  explicit CountingSource(torch::ScalarType image_dtype) : image_dtype_(image_dtype) {}
+  std::string origin() const override { return "counting"; }
+  int64_t train_num_samples() const override { return 12; }
+  void require_steps(int64_t, int64_t) const override {}
+  ReplayStepData step_data(int64_t step) const override {
+    const auto rows = torch::arange(6, torch::kInt64) + 10 * (step - 1);
+    return {rows, rows.view({6, 1, 1, 1}).expand({6, 3, 2, 2}).to(image_dtype_).contiguous(),
+            rows.view({6, 1}).expand({6, 4}).contiguous()};
+  }
+  torch::Tensor initial_tensor(const std::string&) const override { return {}; }
+
+ private:
+  torch::ScalarType image_dtype_;
+};
+
+TEST(Replay, MicroBatchesAreTheStepsRowsInOrder) {
+  const CountingSource f32(torch::kFloat32);
+  const ReplayShape shape{3, 2, 2, 4};
+  for (int64_t m = 0; m < 4; ++m) {  // step 1 rows 0-2, 3-5; step 2 rows 10-12, 13-15
+    const Batch b = replay_batch(f32, m, shape);
+    const int64_t first = 10 * (m / 2) + 3 * (m % 2);
+    EXPECT_TRUE(torch::equal(b.sample_ids, torch::arange(first, first + 3, torch::kInt64))) << m;
+    EXPECT_EQ(b.images.scalar_type(), torch::kFloat32);
+    EXPECT_EQ(b.images.sizes(), (std::vector<int64_t>{3, 3, 2, 2}));
+    EXPECT_EQ(b.images[2][1][1][1].item<float>(), float(first + 2));
+    EXPECT_TRUE(torch::equal(b.tokens.select(1, 3), b.sample_ids));
+    EXPECT_TRUE(torch::equal(b.labels, torch::full({3}, -1, torch::kInt64)));
+  }
+  // Images in the model's low input dtype (OpenCLIP's recorder logs them after the cast) are
+  // fed as stored; in any other dtype, or of another size, they are refused.
+  const CountingSource bf16(torch::kBFloat16);
+  ReplayShape low = shape;
+  low.input_dtype = torch::kBFloat16;
+  EXPECT_EQ(replay_batch(bf16, 1, low).images.scalar_type(), torch::kBFloat16);
+  try {
+    replay_batch(bf16, 0, shape);
+    ADD_FAILURE() << "bfloat16 images accepted by an fp32 run";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(),
+                 "counting: data/images at step 1 is BFloat16 [6, 3, 2, 2]; the run needs Float "
+                 "[6, 3, 2, 2] (accum-freq 2 x batch-size 3 = 6 rows, the model's image size 2)");
+  }
+  ReplayShape bigger = low;
+  bigger.image_size = 4;
+  EXPECT_THROW(replay_batch(bf16, 0, bigger), std::runtime_error);
+  ReplayShape other_rows = shape;
+  other_rows.batch_size = 2;
+  EXPECT_THROW(replay_batch(f32, 0, other_rows), std::runtime_error);
 }
 
 TEST(Replay, TrainDataIsRelativeToTheScenario) {

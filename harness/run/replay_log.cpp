@@ -45,7 +45,7 @@ nlohmann::json replay_manifest(const std::filesystem::path& path) {
 std::filesystem::path replay_log_path(const TrainConfig& cfg, int rank) {
   const std::filesystem::path given(cfg.data.train_data);
   const int64_t world = cfg.dist.world_size;
-  if (given.filename().string().ends_with(".manifest.json")) {
+  if (given.extension() == ".json") {  // <name>.manifest.json
     const nlohmann::json m = replay_manifest(given);
     const int64_t recorded = m["world_size"].get<int64_t>();
     if (recorded != world) {

@@ -13,8 +13,11 @@ namespace {
 // "<log>: data/images at step 3 is Float [8, 3, 32, 32]; the run needs Float [16, 3, 32, 32] (…)"
 void replay_check_tensor(const ReplaySource& source, const char* name, int64_t step,
                          const torch::Tensor& t, torch::ScalarType dtype,
-                         const std::vector<int64_t>& shape, const std::string& why) {
-  if (t.defined() && t.scalar_type() == dtype && t.sizes() == c10::IntArrayRef(shape)) return;
+                         const std::vector<int64_t>& shape, const std::string& why,
+                         torch::ScalarType also = torch::ScalarType::Undefined) {
+  if (t.defined() && (t.scalar_type() == dtype || t.scalar_type() == also) &&
+      t.sizes() == c10::IntArrayRef(shape))
+    return;
   std::ostringstream o;
   o << source.origin() << ": " << name << " at step " << step << " is ";
   if (t.defined()) {
@@ -22,7 +25,9 @@ void replay_check_tensor(const ReplaySource& source, const char* name, int64_t s
   } else {
     o << "missing";
   }
-  o << "; the run needs " << dtype << " " << c10::IntArrayRef(shape) << " (" << why << ")";
+  o << "; the run needs " << dtype;
+  if (also != torch::ScalarType::Undefined && also != dtype) o << " or " << also;
+  o << " " << c10::IntArrayRef(shape) << " (" << why << ")";
   throw std::runtime_error(o.str());
 }
 
@@ -38,7 +43,8 @@ Batch replay_batch(const ReplaySource& source, int64_t m, const ReplayShape& sha
                       why_rows);
   replay_check_tensor(source, tensor_name::kImages, step, d.images, torch::kFloat32,
                       {rows, 3, shape.image_size, shape.image_size},
-                      why_rows + ", the model's image size " + std::to_string(shape.image_size));
+                      why_rows + ", the model's image size " + std::to_string(shape.image_size),
+                      shape.input_dtype);
   replay_check_tensor(
       source, tensor_name::kTexts, step, d.texts, torch::kInt64, {rows, shape.context_length},
       why_rows + ", the model's context length " + std::to_string(shape.context_length));

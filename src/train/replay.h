@@ -44,6 +44,10 @@ struct ReplayShape {
   int64_t accum_freq = 1;
   int64_t image_size = 0;
   int64_t context_length = 0;
+  // The dtype the model receives images in (fp16/bf16 under the low precisions). Images are
+  // float32 (cliprepro logs them before the cast) or already in it (OpenCLIP's recorder logs the
+  // model's input, after open_clip_train's cast): the cast of either gives the same bits.
+  torch::ScalarType input_dtype = torch::kFloat32;
 };
 
 // Micro-batch `m` (0-based over the run) = rows [j·B, (j+1)·B) of optimizer step m / A + 1,

@@ -105,7 +105,7 @@ class Trainer {
   void resume_from(const std::string& checkpoint);
   ReplayShape replay_shape() const {
     return {cfg_.batch_size, cfg_.optim.accum_freq, model_cfg_.vision.image_size,
-            model_cfg_.text.context_length};
+            model_cfg_.text.context_length, precision_.weight_dtype.value_or(torch::kFloat32)};
   }
   // A batch's images on the device, in the dtype the precision feeds the model.
   torch::Tensor input_images(const torch::Tensor& images) const;
