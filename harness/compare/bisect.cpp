@@ -33,6 +33,13 @@ std::pair<int64_t, std::filesystem::path> nearest_checkpoint(const std::filesyst
 BisectSide rerun(const std::filesystem::path& log_path, int64_t through,
                  const std::filesystem::path& out_dir) {
   const LogReader log(log_path);
+  if (!log.attr("recorded_by").empty()) {
+    throw std::runtime_error(
+        log_path.string() +
+        ": a recording of OpenCLIP's trainer, which bisect cannot re-run; replay it as a "
+        "cliprepro run (cliprepro import-openclip --replay " +
+        log_path.string() + " --out R.toml; cliprepro run R.toml --no-golden) and bisect that");
+  }
   if (log.attr("scenario_toml").empty()) {
     throw std::runtime_error(log_path.string() + ": no scenario_toml attribute: not a run log");
   }

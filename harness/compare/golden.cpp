@@ -100,7 +100,9 @@ std::filesystem::path select_golden(const std::filesystem::path& log, const Scen
 
 void require_golden(const Scenario& s) {
   if (s.golden.path.empty()) {
-    throw GoldenMissing(s.path.string() + ": scenario has no [golden] section");
+    throw GoldenMissing(s.path.string() +
+                        ": scenario has no [golden] section (to train and log without a check, "
+                        "as for an imported OpenCLIP command: cliprepro run --no-golden)");
   }
   if (!std::filesystem::exists(s.golden.path)) {
     throw GoldenMissing("golden " + s.golden.path.string() +

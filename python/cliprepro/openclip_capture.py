@@ -2,7 +2,7 @@
 forward hooks and wrappers only (no OpenCLIP file is edited), in cliprepro's tensor names and
 execution order (src/train/trainer.cpp: record_step, record_state):
 
-  data/sample_ids, data/images, data/texts     the batch as the model received it (every
+  data/sample_ids, data/images, data/texts     the batch as the loader gave it (every
                                                micro-batch of the step, concatenated)
   activations/<capture point>, bn_batch/...    forward hooks on OpenCLIP module paths; BatchNorm
                                                batch statistics as the kernel saved them
@@ -74,8 +74,12 @@ class StepCapture:
         self.sample_ids, self.images, self.texts, self.forward = [], [], [], []
         self.step_done, self.found_inf = False, None
 
-    def add_sample_ids(self, ids):
+    def add_batch(self, ids, batch):
+        """A micro-batch as the loader gave it: cliprepro logs the batch before the input cast of
+        pure_* precisions (float32 images), the sampler's ids beside it."""
         self.sample_ids.append(torch.as_tensor(ids, dtype=torch.int64))
+        self.images.append(batch[0].detach().clone())
+        self.texts.append(batch[1].detach().clone())
 
     def _recording(self):
         return torch.is_grad_enabled() and self.model.training
@@ -83,11 +87,9 @@ class StepCapture:
     def _add(self, name, phase, t):
         self.forward.append(Entry(name, phase, host(t.detach()), self.keep_full(name)))
 
-    def _model_pre_hook(self, _module, args):
+    def _model_pre_hook(self, _module, _args):
         if self._recording():  # each grad pass: the log keeps the last micro-batch's forward
             self.forward = []
-            self.images.append(args[0].detach().clone())
-            self.texts.append(args[1].detach().clone())
 
     def _model_hook(self, _module, _args, output):
         if self._recording():  # exp(logit_scale) as the forward used it, logged before the loss

@@ -17,6 +17,7 @@ import collections
 import datetime
 import fnmatch
 import json
+import logging
 import os
 import sys
 
@@ -152,10 +153,10 @@ class Recorder:
         self.capture = StepCapture(unwrap_model(model), loss, optimizer, scaler, self.keep_full)
         self.writer.write_step(0, self.capture.state_entries(with_moments=False))
 
-    def on_batch(self, i, ids):
+    def on_batch(self, i, ids, batch):
         if i % self.a_accum == 0:
             self.finish_step()
-        self.capture.add_sample_ids(ids)
+        self.capture.add_batch(ids, batch)
 
     def finish_step(self):
         """Writes the step just taken (after its logit_scale clamp); drops micro-batches that
@@ -214,7 +215,7 @@ def recording_loader_class():
             for i, batch in enumerate(super().__iter__()):
                 ids = self._pending.popleft()
                 if self.on_batch is not None:
-                    self.on_batch(i, ids)
+                    self.on_batch(i, ids, batch)
                 yield batch
 
     return RecordingDataLoader
@@ -288,6 +289,8 @@ def main(argv=None):
             if rec.writer is not None:
                 rec.writer.close("failed", f"{type(e).__name__}: {e}")
             raise
+        # OpenCLIP set the root logger to INFO: keep torch's exit-time INFO statistics quiet.
+        logging.getLogger("torch").setLevel(logging.WARNING)
         if rec.writer is None:
             raise RecordError("open_clip_train.main trained no step (no --train-data?)")
         rec.writer.close()

@@ -1,0 +1,163 @@
+// The user's own OpenCLIP run, end to end: OpenCLIP 3.3.0's open_clip_train.main trains on a CSV
+// set built here, recorded by `python -m cliprepro.record` (hooks and wrappers, no OpenCLIP edits);
+// `cliprepro import-openclip --replay` turns the recording into a scenario; `cliprepro run` of it
+// replays the recorded batches from the recorded initial weights; `cliprepro compare` must find
+// every tensor of every step bitwise equal: data, activations, BatchNorm batch statistics,
+// gradients, lr, AdamW moments and steps, parameters and buffers (and GradScaler state under amp).
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "harness/log/log_reader.h"
+#include "test_paths.h"
+#include "tests/test_util.h"
+
+namespace cliprepro {
+namespace {
+
+constexpr int kImages = 24;  // batch 8: 3 steps at world size 1; batch 4: 3 steps at world size 2
+
+// A fresh directory with the CSV set (scripts/make_image_text_set.py) at <dir>/set/train.csv.
+std::filesystem::path data_dir(const std::string& name) {
+  const auto dir = test::temp_dir("record_openclip_" + name);
+  const auto r = test::run_python_script("make_image_text_set.py",
+                                         (dir / "set").string() + " " + std::to_string(kImages));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return dir;
+}
+
+// OpenCLIP's flags for the tiny model (by path) on that set; `extra` adds or overrides.
+std::string openclip_flags(int batch, const std::string& extra) {
+  return std::string("--model ") + kSourceDir +
+         "/src/model/configs/tiny-bpe.json --train-data set/train.csv --dataset-type csv "
+         "--batch-size " +
+         std::to_string(batch) +
+         " --epochs 1 --lr 1e-3 --wd 0.1 --warmup 2 --seed 3 --report-to none " + extra;
+}
+
+test::CommandResult record(const std::filesystem::path& dir, const std::string& out, int world,
+                           const std::string& flags) {
+  const std::string recorder = std::string(kPython) + " -m cliprepro.record --out rec/" + out +
+                               " --threads " + (world == 1 ? "2" : "1") + " -- " + flags;
+  const std::string cmd = world == 1 ? recorder : test::torchrun(world, recorder);
+  return test::run_command("cd " + dir.string() + " && " + cmd);
+}
+
+// import-openclip --replay of the recording, then cliprepro run (under torchrun at world > 1).
+void replay(const std::filesystem::path& dir, const std::string& recording, const std::string& name,
+            int world) {
+  const auto toml = dir / (name + ".toml");
+  auto r = test::run_cli("import-openclip --replay " + (dir / "rec" / recording).string() +
+                         " --out " + toml.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto text = test::read_file(toml);
+  const auto at = text.find("name = \"openclip-import\"");
+  ASSERT_NE(at, std::string::npos) << text;
+  text.replace(at, 24, "name = \"" + name + "\"");
+  test::write_file(toml, text);
+  const std::string run = std::string(kCliBin) + " run " + toml.string() + " --out " +
+                          (dir / "out").string() + " --no-golden --quiet";
+  r = test::run_command(world == 1 ? run : test::torchrun(world, run));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+}
+
+// compare must say MATCH, and the log must hold every family the issue names at every step.
+void expect_match(const std::filesystem::path& ours, const std::filesystem::path& recorded) {
+  const auto r = test::run_cli("compare " + ours.string() + " " + recorded.string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("bitwise identical"), std::string::npos) << r.output;
+  const LogReader log(recorded);
+  EXPECT_TRUE(log.complete());
+  EXPECT_EQ(log.last_complete_step(), 3);
+  for (const char* name :
+       {"data/images", "data/texts", "data/sample_ids", "activations/visual.conv1",
+        "activations/visual.layer4.0", "activations/transformer.resblocks.1",
+        "activations/logits_per_image", "bn_batch/visual.layer1.0.bn2.invstd",
+        "grads/visual.conv1.weight", "optimizer/exp_avg_sq/token_embedding.weight",
+        "optimizer/step/logit_scale", "params/text_projection", "buffers/visual.bn1.running_var",
+        "scalars/loss"}) {
+    const auto* s = log.find(name);
+    ASSERT_NE(s, nullptr) << name;
+    const std::string n = name;  // the initial state is step 0
+    const bool initial = n.rfind("params/", 0) == 0 || n.rfind("buffers/", 0) == 0;
+    EXPECT_EQ(s->steps.size(), initial ? 4u : 3u) << name;
+  }
+}
+
+TEST(RecordOpenClip, Fp32ReplayMatchesAndTwoRecordingsCompareEqual) {
+  const auto dir = data_dir("fp32");
+  const auto flags = openclip_flags(8, "--precision fp32 --workers 0");
+  auto r = record(dir, "a.h5", 1, flags);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  replay(dir, "a.h5", "fp32", 1);
+  expect_match(dir / "out" / "fp32.h5", dir / "rec" / "a.h5");
+
+  // The same command again: the same run. One part in 10^5 on --lr: compare names where it shows.
+  ASSERT_EQ(record(dir, "b.h5", 1, flags).exit_code, 0);
+  r = test::run_cli("compare " + (dir / "rec/b.h5").string() + " " + (dir / "rec/a.h5").string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(record(dir, "lr.h5", 1, flags + " --lr 1.00001e-3").exit_code, 0);
+  r = test::run_cli("compare " + (dir / "rec/lr.h5").string() + " " + (dir / "rec/a.h5").string());
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("first difference: step 1, phase optimizer, tensor scalars/lr"),
+            std::string::npos)
+      << r.output;
+}
+
+TEST(RecordOpenClip, AmpBf16ReplayMatches) {
+  const auto dir = data_dir("amp_bf16");
+  const auto r = record(dir, "a.h5", 1, openclip_flags(8, "--precision amp_bf16 --workers 0"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  replay(dir, "a.h5", "amp_bf16", 1);
+  expect_match(dir / "out" / "amp_bf16.h5", dir / "rec" / "a.h5");
+}
+
+// GradScaler (fp16 autocast on CPU): its first steps find inf and are skipped, before any AdamW
+// state exists; with accum-freq 2 each step is two micro-batches (3 steps of 2 x 4 samples).
+TEST(RecordOpenClip, AmpAccumFreqTwoReplayMatches) {
+  const auto dir = data_dir("amp_accum");
+  const auto r =
+      record(dir, "a.h5", 1, openclip_flags(4, "--precision amp --accum-freq 2 --workers 0"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  replay(dir, "a.h5", "amp_accum", 1);
+  expect_match(dir / "out" / "amp_accum.h5", dir / "rec" / "a.h5");
+  // The case it covers happened: some step was skipped (found_inf = 1, its max statistic).
+  const LogReader log(dir / "rec" / "a.h5");
+  const auto* found_inf = log.find("scaler/found_inf");
+  ASSERT_NE(found_inf, nullptr);
+  int skipped = 0;
+  for (const auto& row : found_inf->stats) skipped += row[1] == 1.0 ? 1 : 0;
+  EXPECT_GE(skipped, 1);
+}
+
+// Two ranks under torchrun (Gloo), OpenCLIP's DistributedSampler and two loader workers per rank.
+TEST(RecordOpenClip, GlooWorldTwoLocalLossGatherWithGradReplayMatches) {
+  const auto dir = data_dir("w2");
+  const auto r = record(dir, "w2.h5", 2,
+                        openclip_flags(4,
+                                       "--precision fp32 --workers 2 --local-loss "
+                                       "--gather-with-grad"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(std::filesystem::exists(dir / "rec" / "w2.manifest.json"));
+  replay(dir, "w2.manifest.json", "w2", 2);
+  for (int rank = 0; rank < 2; ++rank) {
+    const std::string f = "w2.rank" + std::to_string(rank) + ".h5";
+    expect_match(dir / "out" / f, dir / "rec" / f);
+  }
+}
+
+TEST(RecordOpenClip, FlagsItCannotRecordAreRefusedByName) {
+  const auto dir = test::temp_dir("record_openclip_refused");
+  auto r = record(dir, "x.h5", 1, openclip_flags(8, "--imagenet-val /data/val"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--imagenet-val: zero-shot evaluation is not recorded"),
+            std::string::npos)
+      << r.output;
+  r = record(dir, "x.h5", 1, openclip_flags(8, "--no-such-flag 3"));  // OpenCLIP's parser
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--no-such-flag"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "rec" / "x.h5"));
+}
+
+}  // namespace
+}  // namespace cliprepro
