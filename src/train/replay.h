@@ -45,8 +45,8 @@ struct ReplayShape {
   int64_t image_size = 0;
   int64_t context_length = 0;
   // The dtype the model receives images in (fp16/bf16 under the low precisions). Images are
-  // float32 (cliprepro logs them before the cast) or already in it (OpenCLIP's recorder logs the
-  // model's input, after open_clip_train's cast): the cast of either gives the same bits.
+  // float32 (cliprepro and the recorder log the loader's batch, before the cast) or already in
+  // it (a log of the model's input): the cast of either gives the same bits.
   torch::ScalarType input_dtype = torch::kFloat32;
 };
 
