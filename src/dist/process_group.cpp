@@ -11,6 +11,7 @@
 
 #include "src/python_number.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -27,6 +28,34 @@ int env_int(const char* key) {
   if (v == nullptr)
     throw std::runtime_error(std::string("distributed run: $") + key + " is not set");
   return std::stoi(v);
+}
+
+// Gloo's transport devices, chosen as torch.distributed does for a group, except on one host:
+// the interfaces GLOO_SOCKET_IFNAME lists (comma-separated); loopback when every rank runs on
+// this host (LOCAL_WORLD_SIZE == WORLD_SIZE, torchrun's single-node launch); otherwise the
+// address this host's name resolves to (loopback when it resolves to none). Each rank
+// advertises its device's address to the others through the store, so a rank of a multi-node
+// group bound to 127.0.0.1 would give the other nodes an address they cannot reach.
+void add_gloo_devices(c10d::ProcessGroupGloo::Options& options, int world_size) {
+  const std::string ifnames = env_or("GLOO_SOCKET_IFNAME", "");
+  if (!ifnames.empty()) {
+    size_t begin = 0;
+    while (begin <= ifnames.size()) {
+      const size_t end = std::min(ifnames.find(',', begin), ifnames.size());
+      if (end > begin) {
+        options.devices.push_back(
+            c10d::ProcessGroupGloo::createDeviceForInterface(ifnames.substr(begin, end - begin)));
+      }
+      begin = end + 1;
+    }
+    if (!options.devices.empty()) return;
+  }
+  const std::string local_world = env_or("LOCAL_WORLD_SIZE", "");
+  if (!local_world.empty() && std::stoi(local_world) == world_size) {
+    options.devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+  } else {
+    options.devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+  }
 }
 
 void wait(const c10::intrusive_ptr<c10d::Work>& w) {
@@ -63,7 +92,7 @@ ProcessGroup::ProcessGroup(const std::string& backend, std::chrono::milliseconds
       "/worker/attempt_" + env_or("TORCHELASTIC_RESTART_COUNT", "0"), store);
   if (backend == "gloo") {
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    add_gloo_devices(*options, world_size_);
     pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank_, world_size_, options);
   } else if (backend == "nccl") {
 #ifdef USE_C10D_NCCL
