@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 #include <set>
+#include <tuple>
 
 #include "harness/log/log_reader.h"
 #include "src/data/image_decode.h"
@@ -91,6 +92,31 @@ TEST(RealDataTraining, CsvRunLogsSeededBatchesIndependentOfThreads) {
   EXPECT_EQ(a.read_full("data/texts", 1)[0][0].item<int64_t>(), ClipTokenizer::kSotId);
 }
 
+// OpenCLIP's --workers: a pool decodes the next batches while a step trains. The run's bits do
+// not depend on it (each sample has its own generator and slot), for csv and webdataset.
+// (The csv run at 0 workers is the reference; "wds" takes the pool's extremes only.)
+TEST(RealDataTraining, WorkerCountDoesNotChangeABit) {
+  const std::string wds = "dataset-type = \"webdataset\"\ntrain-data = \"" +
+                          (image_set() / "shards" / "shard-{000..002}.tar").string() +
+                          "\"\ntrain-num-samples = 16\n";
+  for (const auto& [kind, data, counts] : {std::tuple{"csv", kCsv, std::vector<int>{0, 1, 3}},
+                                           std::tuple{"wds", wds, std::vector<int>{0, 3}}}) {
+    std::vector<std::filesystem::path> logs;
+    for (int workers : counts) {
+      const std::string name = std::string(kind) + "_w" + std::to_string(workers);
+      // 6 steps: over an epoch boundary for webdataset (4 steps per epoch), enough to compare.
+      auto r =
+          run(scenario(name, data + "steps = 6\nworkers = " + std::to_string(workers) + "\n", 2));
+      ASSERT_EQ(r.exit_code, 0) << r.output;
+      logs.push_back(image_set() / "out" / (name + ".h5"));
+    }
+    for (size_t i = 1; i < logs.size(); ++i) {
+      const auto c = test::run_cli("compare " + logs[i].string() + " " + logs[0].string());
+      EXPECT_EQ(c.exit_code, 0) << c.output;  // every tensor, data/* included, every step
+    }
+  }
+}
+
 TEST(RealDataTraining, WebDatasetShardsTrainAndSkipUncaptionedSamples) {
   const std::string wds = "dataset-type = \"webdataset\"\ntrain-data = \"" +
                           (image_set() / "shards" / "shard-{000..002}.tar").string() +
@@ -104,14 +130,19 @@ TEST(RealDataTraining, WebDatasetShardsTrainAndSkipUncaptionedSamples) {
   EXPECT_EQ(log.find("data/images")->steps.size(), 8u);  // 16 samples / 4, 2 epochs
 }
 
-TEST(RealDataTraining, CorruptImageFailsNamingTheFile) {
-  const auto dir = test::temp_dir("real-data-corrupt");
+// Also from the loader's worker threads: the error reaches the training thread, the run stops
+// (no worker left hanging) and exits 2 naming the file.
+class CorruptImage : public testing::TestWithParam<int> {};
+
+TEST_P(CorruptImage, FailsNamingTheFile) {
+  const auto dir = test::temp_dir("real-data-corrupt-w" + std::to_string(GetParam()));
   auto g = test::run_python_script("make_image_text_set.py", dir.string() + " 8 --corrupt 3");
   ASSERT_EQ(g.exit_code, 0) << g.output;
   const auto s = dir / "bad.toml";
   test::write_file(s,
                    "name = \"bad\"\nmodel = \"tiny-bpe\"\ndataset-type = \"csv\"\n"
-                   "train-data = \"train.csv\"\nbatch-size = 8\nsteps = 1\n[log]\n");
+                   "train-data = \"train.csv\"\nbatch-size = 8\nsteps = 1\nworkers = " +
+                       std::to_string(GetParam()) + "\n[log]\n");
   auto r =
       test::run_cli("run " + s.string() + " --out " + (dir / "out").string() + " --no-golden -q");
   EXPECT_EQ(r.exit_code, 2) << r.output;
@@ -126,6 +157,7 @@ TEST(RealDataTraining, CorruptImageFailsNamingTheFile) {
   EXPECT_EQ(v.exit_code, 1) << v.output;
   EXPECT_NE(v.output.find("(status failed: "), std::string::npos) << v.output;
 }
+INSTANTIATE_TEST_SUITE_P(RealDataTraining, CorruptImage, testing::Values(0, 3));
 
 // max-image-pixels reaches the decoders: with a bound below the images' size, the run stops
 // naming the first image and the key.

@@ -39,7 +39,6 @@ constexpr UnmappedFlag kUnmapped[] = {
     {"val_frequency", Unmapped::kIgnored, "evaluation only"},
     {"wandb_notes", Unmapped::kIgnored, "metrics reporting"},
     {"wandb_project_name", Unmapped::kIgnored, "metrics reporting"},
-    {"workers", Unmapped::kIgnored, "loader speed only"},
     {"coca_caption_loss_weight", Unmapped::kRefused, "CoCa models are not supported"},
     {"coca_contrastive_loss_weight", Unmapped::kRefused, "CoCa models are not supported"},
     {"dataset_resampled", Unmapped::kRefused, "sampling with replacement is not implemented"},

@@ -77,35 +77,47 @@ RawSample RealData::get_source(int64_t source_id) const {
   return csv_ ? csv_->get(size_t(source_id)) : wds_->get(size_t(source_id));
 }
 
-Batch RealData::batch(const std::vector<int64_t>& ids, int64_t epoch) const {
+std::string RealData::load_sample(int64_t source_id, int64_t epoch, torch::Tensor out) const {
+  const auto raw = get_source(source_id);
+  PilImage img;
+  try {
+    img = decode_image(raw.image_bytes.data(), raw.image_bytes.size(), raw.source);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("cannot decode training sample: ") + e.what());
+  }
+  // The sample owns its generator: its bits do not depend on which thread makes it, or when.
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(sample_seed(options_.seed, epoch, source_id));
+  auto x = train_transform(img, options_.image_size, gen, options_.scale);
+  random_erasing_(x, options_.re_prob, gen);
+  out.copy_(x);
+  return raw.caption;
+}
+
+Batch RealData::empty_batch(const std::vector<int64_t>& ids, bool pinned) const {
   const int64_t n = int64_t(ids.size()), s = options_.image_size;
   Batch b;
-  b.images = torch::empty({n, 3, s, s}, torch::kFloat32);
+  b.images =
+      torch::empty({n, 3, s, s}, torch::TensorOptions(torch::kFloat32).pinned_memory(pinned));
   b.captions.resize(size_t(n));
-  // Each sample owns its generator and output slot: the result is the same for any split of
-  // the loop over threads.
   std::vector<int64_t> source_ids(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) source_ids[i] = source_id(ids[i]);
-  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const auto raw = get_source(source_ids[size_t(i)]);
-      PilImage img;
-      try {
-        img = decode_image(raw.image_bytes.data(), raw.image_bytes.size(), raw.source);
-      } catch (const std::exception& e) {
-        throw std::runtime_error(std::string("cannot decode training sample: ") + e.what());
-      }
-      auto gen = at::make_generator<at::CPUGeneratorImpl>(
-          sample_seed(options_.seed, epoch, source_ids[size_t(i)]));
-      auto x = train_transform(img, s, gen, options_.scale);
-      random_erasing_(x, options_.re_prob, gen);
-      b.images[i].copy_(x);
-      b.captions[size_t(i)] = raw.caption;
-    }
-  });
-  b.tokens = tokenizer_->tokenize(b.captions, options_.context_length);
-  b.labels = torch::full({n}, -1, torch::kInt64);
   b.sample_ids = torch::tensor(source_ids, torch::kInt64);
+  b.labels = torch::full({n}, -1, torch::kInt64);
+  return b;
+}
+
+void RealData::finish_batch(Batch& b) const {
+  b.tokens = tokenizer_->tokenize(b.captions, options_.context_length);
+}
+
+Batch RealData::batch(const std::vector<int64_t>& ids, int64_t epoch) const {
+  Batch b = empty_batch(ids, false);
+  const auto* sid = b.sample_ids.data_ptr<int64_t>();
+  at::parallel_for(0, int64_t(ids.size()), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      b.captions[size_t(i)] = load_sample(sid[i], epoch, b.images[i]);
+  });
+  finish_batch(b);
   return b;
 }
 

@@ -45,6 +45,13 @@ class RealData {
   // captions; labels are -1 (no classes). A sample that cannot be decoded throws naming its
   // source ("list.csv row 12 (path/img.jpg)" / "shard.tar:key").
   Batch batch(const std::vector<int64_t>& ids, int64_t epoch) const;
+  // batch() in three parts, for loaders that make samples on their own threads
+  // (src/data/batch_prefetcher.h): the batch with sample_ids, labels and room for the images
+  // (in pinned host memory for CUDA copies); one sample's augmented image into `out` (its
+  // caption returned); the tokens once every caption is there.
+  Batch empty_batch(const std::vector<int64_t>& ids, bool pinned) const;
+  std::string load_sample(int64_t source_id, int64_t epoch, torch::Tensor out) const;
+  void finish_batch(Batch& b) const;
   // Samples left out: WebDataset samples lacking an image or caption, and with
   // skip_bad_samples those that could not be read or decoded.
   std::vector<SkippedSample> skipped() const;

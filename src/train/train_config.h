@@ -41,6 +41,7 @@ struct DataConfig {
   AugConfig aug;
   bool skip_bad_samples = false;
   int64_t max_image_pixels = kDefaultMaxImagePixels;
+  int64_t workers = 0;  // OpenCLIP's --workers: loader threads (0: decode in the training step)
   int64_t train_num_samples = 1024;
   int64_t val_num_samples = 256;
 };

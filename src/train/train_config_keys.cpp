@@ -109,6 +109,12 @@ const std::vector<ConfigKey<TrainConfig>>& train_config_keys() {
           "the working directory), as OpenCLIP does"),
       KEY("", "csv-caption-key", data.csv_caption_key, kPlain, "OpenCLIP's CSV caption column"),
       KEY("", "csv-separator", data.csv_separator, kPlain, "OpenCLIP's CSV separator", one_char()),
+      KEY("", "workers", data.workers, kPlain,
+          "OpenCLIP's `--workers` (`csv`, `webdataset`): threads that decode and augment the next "
+          "batches while a step trains (at most 2 batches ahead; pinned host memory and "
+          "non-blocking copies on CUDA); 0 decodes inside the step on the intra-op threads. The "
+          "batches' bits do not depend on it",
+          at_least(0)),
       KEY("", "skip-bad-samples", data.skip_bad_samples, kTrajectory,
           "cliprepro extension (`csv`, `webdataset`): decode every sample once when the data is "
           "indexed and leave out those that cannot be read or decoded — named on stderr and in the "

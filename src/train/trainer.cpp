@@ -78,6 +78,11 @@ Trainer::Trainer(const TrainConfig& cfg, std::shared_ptr<const ReplaySource> rep
                  stop > 0 ? std::min(total_steps(), stop) : total_steps(), replay_shape());
   }
   flip_ = resolve_bit_flip(cfg.flip, live_state(), total_steps());
+  if (real_ && cfg.data.workers > 0) {
+    prefetch_ = std::make_unique<BatchPrefetcher>(
+        *real_, [this](int64_t m) { return batch_plan(m); }, total_steps() * cfg.optim.accum_freq,
+        int(cfg.data.workers), kBatchesAhead, device_.is_cuda());
+  }
 }
 
 void Trainer::check_schedule() const {
@@ -168,16 +173,22 @@ void Trainer::maybe_save_checkpoint(int64_t step) const {
   save_checkpoint(c.dir + "/step_" + std::to_string(step) + ".safetensors", step);
 }
 
-Batch Trainer::batch_for(int64_t b) const {
-  if (replay_) return replay_batch(*replay_, b, replay_shape());
+BatchPrefetcher::Plan Trainer::batch_plan(int64_t b) const {
   const int64_t bpe = cfg_.batches_per_epoch();
   const int64_t epoch = b / bpe, i = b % bpe;
   const auto perm =
       seeded_permutation(dataset_size(), uint64_t(cfg_.seed) * 1000003ull + uint64_t(epoch));
   // Global batch i = permutation positions [i*B*W, (i+1)*B*W); rank r takes its r-th slice of B.
   const int64_t begin = (i * world_size() + rank()) * cfg_.batch_size;
-  std::vector<int64_t> ids(perm.begin() + begin, perm.begin() + begin + cfg_.batch_size);
-  return real_ ? real_->batch(ids, epoch) : train_set_.batch(ids, tokenizer_);
+  return {std::vector<int64_t>(perm.begin() + begin, perm.begin() + begin + cfg_.batch_size),
+          epoch};
+}
+
+Batch Trainer::batch_for(int64_t b) {
+  if (replay_) return replay_batch(*replay_, b, replay_shape());
+  if (prefetch_) return prefetch_->get(b);
+  const auto plan = batch_plan(b);
+  return real_ ? real_->batch(plan.ids, plan.epoch) : train_set_.batch(plan.ids, tokenizer_);
 }
 
 void Trainer::record_state(StepRecord& rec, bool with_moments) const {
@@ -212,7 +223,9 @@ void Trainer::record_eval(StepRecord& rec, const ZeroShotResult& r) const {
 
 torch::Tensor Trainer::input_images(const torch::Tensor& images) const {
   // open_clip_train: images.to(device=device, dtype=get_input_dtype(precision)).
-  return images.to(device_, precision_.weight_dtype.value_or(images.scalar_type()));
+  // From pinned memory (the loader's workers on CUDA) the copy overlaps the step: non-blocking.
+  return images.to(device_, precision_.weight_dtype.value_or(images.scalar_type()),
+                   /*non_blocking=*/device_.is_cuda() && images.is_pinned());
 }
 
 ZeroShotResult Trainer::evaluate() {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "src/data/batch_prefetcher.h"
 #include "src/data/real_data.h"
 #include "src/data/synthetic_shapes.h"
 #include "src/data/word_tokenizer.h"
@@ -52,7 +53,8 @@ class Trainer {
   // micro-batch's) loss. Used by run() and benchmarks.
   double train_step(int64_t b, StepRecord* record);
   // Global (micro-)batch `m` of the run: epoch m / batches_per_epoch, this rank's slice.
-  Batch batch_for(int64_t m) const;
+  // With `workers` > 0 (csv, webdataset) it comes from the loader's threads, made ahead.
+  Batch batch_for(int64_t m);
   Clip& model() { return model_; }
   AdamW& optimizer() { return *optimizer_; }
   GradScaler* scaler() { return scaler_.get(); }  // `amp` only
@@ -107,6 +109,8 @@ class Trainer {
     return {cfg_.batch_size, cfg_.optim.accum_freq, model_cfg_.vision.image_size,
             model_cfg_.text.context_length, precision_.weight_dtype.value_or(torch::kFloat32)};
   }
+  // Micro-batch m's dataset positions (this rank's slice of the epoch's permutation).
+  BatchPrefetcher::Plan batch_plan(int64_t m) const;
   // A batch's images on the device, in the dtype the precision feeds the model.
   torch::Tensor input_images(const torch::Tensor& images) const;
 
@@ -124,6 +128,7 @@ class Trainer {
   SyntheticShapes train_set_, val_set_;
   std::unique_ptr<RealData> real_;              // dataset-type csv / webdataset
   std::shared_ptr<const ReplaySource> replay_;  // dataset-type replay
+  std::unique_ptr<BatchPrefetcher> prefetch_;   // workers > 0; after real_: destroyed first
   std::shared_ptr<const ClipTokenizer> clip_tokenizer_;
   ZeroShotSet zero_shot_;
   BitFlip flip_;
