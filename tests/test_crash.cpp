@@ -73,8 +73,8 @@ TEST(Crash, SigkillLeavesLogReadableToLastCompleteStep) {
   }
   EXPECT_NE(r.find("params/text_projection"), nullptr);
   // The h5py reader copes with it too (it opens killed logs in SWMR-read mode).
-  const std::string cmd = std::string(kPython) + " -m cliprepro.read " +
-                          log.string() + " >/dev/null";
+  const std::string cmd =
+      std::string(kPython) + " -m cliprepro.read " + log.string() + " >/dev/null";
   EXPECT_EQ(std::system(cmd.c_str()), 0);
 }
 
