@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes a small image-caption set in OpenCLIP's two training formats, for tests and demos:
 
-    make_image_text_set.py OUT_DIR N [--corrupt K]
+    make_image_text_set.py OUT_DIR N [--corrupt K] [--size S] [--no-shards]
 
 OUT_DIR/images/{i:04d}.jpg|.png — N random-content images of varied sizes (every third a PNG),
 OUT_DIR/train.csv — tab-separated `filepath` (absolute) and `title` columns (OpenCLIP's
@@ -14,6 +14,8 @@ classes named after colours, 4 images each, filled with the class's colour plus 
 With --shapes, each training image shows its caption (a coloured square, circle, triangle or
 star at a random place and size on a noisy grey background), so a model can learn the set;
 captions are then "a <colour> <thing>".
+With --size S, every image is an S x S JPEG instead (OpenCLIP RN50's 224 px for benchmarks:
+scripts/bench_openclip.py); --no-shards skips the WebDataset shards.
 """
 import argparse
 import io
@@ -57,21 +59,26 @@ def main():
     ap.add_argument("--corrupt", type=int, default=-1)
     ap.add_argument("--val-classes", type=int, default=0)
     ap.add_argument("--shapes", action="store_true")
+    ap.add_argument("--size", type=int, default=0, help="every image S x S, JPEG")
+    ap.add_argument("--no-shards", action="store_true")
     a = ap.parse_args()
     rng = np.random.default_rng(7)
     out = os.path.abspath(a.out)
     os.makedirs(os.path.join(out, "images"), exist_ok=True)
-    os.makedirs(os.path.join(out, "shards"), exist_ok=True)
+    if not a.no_shards:
+        os.makedirs(os.path.join(out, "shards"), exist_ok=True)
     rows = []
     for i in range(a.n):
         h, w = int(rng.integers(40, 120)), int(rng.integers(40, 120))
+        if a.size > 0:
+            h = w = a.size
         colour, thing = COLOURS[i % len(COLOURS)], THINGS[(i // 2) % len(THINGS)]
         if a.shapes:
             img = draw_shape(rng, w, h, colour, thing)
         else:
             px = rng.integers(0, 256, size=(h // 4 + 1, w // 4 + 1, 3)).astype(np.uint8)
             img = Image.fromarray(px).resize((w, h), Image.BILINEAR)
-        ext = "png" if i % 3 == 2 else "jpg"
+        ext = "png" if i % 3 == 2 and a.size <= 0 else "jpg"
         buf = io.BytesIO()
         img.save(buf, format="PNG" if ext == "png" else "JPEG", quality=90)
         data = buf.getvalue()
@@ -93,7 +100,7 @@ def main():
         tar.addfile(info, io.BytesIO(data))
 
     per_shard = 8
-    shards = (a.n + per_shard - 1) // per_shard
+    shards = 0 if a.no_shards else (a.n + per_shard - 1) // per_shard
     for s in range(shards):
         with tarfile.open(os.path.join(out, "shards", f"shard-{s:03d}.tar"), "w") as tar:
             for i in range(s * per_shard, min(a.n, (s + 1) * per_shard)):
