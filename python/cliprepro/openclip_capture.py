@@ -42,8 +42,6 @@ class StepCapture:
         being recorded is stored in full."""
         self.model, self.optimizer, self.scaler, self.keep_full = model, optimizer, scaler, keep_full
         self.names = {p: n for n, p in model.named_parameters()}
-        self.step_done = False
-        self.found_inf = None
         self.new_step()
         modules = dict(model.named_modules())
         for path, m in modules.items():

@@ -154,7 +154,7 @@ class Recorder:
         self.writer.write_step(0, self.capture.state_entries(with_moments=False))
 
     def on_batch(self, i, ids, batch):
-        if i % self.a_accum == 0:
+        if i % self.args.accum_freq == 0:
             self.finish_step()
         self.capture.add_batch(ids, batch)
 
@@ -165,13 +165,11 @@ class Recorder:
             self.step += 1
             self.writer.write_step(self.step, self.capture.step_entries())
         self.capture.new_step()
-        self.capture.step_done = False
 
     def train_one_epoch(self, original):
         def wrapped(model, data, loss, epoch, optimizer, scaler, scheduler, dist_model, args,
                     tb_writer=None):
             if self.writer is None:
-                self.a_accum = args.accum_freq
                 self.start(model, data, loss, optimizer, scaler, args)
             data["train"].dataloader.on_batch = self.on_batch
             result = original(model, data, loss, epoch, optimizer, scaler, scheduler, dist_model,
