@@ -1,5 +1,6 @@
 #include "tests/test_util.h"
 
+#include <ftw.h>
 #include <hdf5.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +18,24 @@
 #include "test_paths.h"
 
 namespace cliprepro::test {
+namespace {
+std::vector<std::filesystem::path>& made_temp_dirs() {
+  static std::vector<std::filesystem::path> dirs;
+  return dirs;
+}
+}  // namespace
+
+void remove_tree(const std::filesystem::path& dir) {
+  const auto remove_entry = [](const char* path, const struct stat*, int, struct FTW*) {
+    return ::remove(path);
+  };
+  ::nftw(dir.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void remove_temp_dirs() {
+  for (const auto& dir : made_temp_dirs()) remove_tree(dir);
+  made_temp_dirs().clear();
+}
 
 std::filesystem::path temp_dir(const std::string& name) {
   // mkdtemp, not remove_all + create: libtorch.so exports its own std::filesystem::remove_all,
@@ -25,6 +44,7 @@ std::filesystem::path temp_dir(const std::string& name) {
   std::string tmpl = kTestTmpDir;
   tmpl.append("/").append(name).append("-XXXXXX");
   if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed: " + tmpl);
+  made_temp_dirs().push_back(tmpl);
   return tmpl;
 }
 

@@ -10,8 +10,15 @@
 
 namespace cliprepro::test {
 
-// A fresh directory under the build tree's temp area, removed by nothing (inspectable after).
+// A fresh directory under the build tree's temp area. The test program removes it at exit when
+// every test passed (a full CI run would otherwise leave about 17 GB behind) and keeps it for
+// inspection after a failure or with CLIPREPRO_KEEP_TEST_TMP=1 (tests/test_main.cpp).
 std::filesystem::path temp_dir(const std::string& name);
+// Removes every temp_dir this process made; called by test_main when no test failed.
+void remove_temp_dirs();
+// Removes a directory tree (POSIX nftw; libtorch.so's exported std::filesystem::remove_all
+// crashes when it interposes ours).
+void remove_tree(const std::filesystem::path& dir);
 
 struct CommandResult {
   int exit_code = -1;
