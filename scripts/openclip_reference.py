@@ -9,6 +9,9 @@
       loads W through open_clip.create_model(CFG, pretrained=W) and writes OpenCLIP's outputs in
       the layout of `cliprepro infer`: image/text features, logits, loss, capture points
       (forward hooks on OpenCLIP module paths), BatchNorm batch statistics, buffers, gradients.
+  init-digests --model CFG --seed S --out D.json
+      the digest (the log's XXH3 of the bits) of every state_dict tensor of an OpenCLIP-initialised
+      model, seeded as open_clip_train/main.py seeds it (random_seed(S, 0)), in state_dict order.
   init-stats --model CFG --seeds K --out STATS.json
       per-parameter mean/std/min/max/kurtosis/zero fraction over K OpenCLIP initialisations.
   keys --model CFG --out KEYS.json
@@ -33,7 +36,7 @@ from open_clip.loss import ClipLoss
 from safetensors.torch import save_file
 
 from cliprepro.openclip_capture import CAPTURE_POINT
-from cliprepro.tensor_bits import bfloat16_file_type
+from cliprepro.tensor_bits import bfloat16_file_type, digest
 
 
 def model_name(cfg):
@@ -104,6 +107,20 @@ def cmd_init(a):
     model = open_clip.create_model(model_name(a.model))
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, a.out,
               metadata={"producer": f"open_clip {open_clip.__version__}", "seed": str(a.seed)})
+
+
+def cmd_init_digests(a):
+    import random
+    torch.manual_seed(a.seed)  # open_clip_train.main's random_seed(seed, 0)
+    np.random.seed(a.seed)
+    random.seed(a.seed)
+    model = open_clip.create_model(model_name(a.model))
+    tensors = [{"name": k, "dtype": str(v.dtype).replace("torch.", ""),
+                "digest": format(digest(v.detach().contiguous().numpy()), "016x")}
+               for k, v in model.state_dict().items()]
+    with open(a.out, "w") as f:
+        json.dump({"model": a.model, "seed": a.seed, "open_clip": open_clip.__version__,
+                   "tensors": tensors}, f, indent=1)
 
 
 def cmd_run(a):
@@ -227,6 +244,10 @@ def main():
     r.add_argument("--eval", action="store_true")
     r.add_argument("--threads", type=int, default=1)
     r.add_argument("--device", default="cpu")
+    d = sub.add_parser("init-digests")
+    d.add_argument("--model", required=True)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--out", required=True)
     s = sub.add_parser("init-stats")
     s.add_argument("--model", required=True)
     s.add_argument("--seeds", type=int, default=3)
@@ -241,7 +262,7 @@ def main():
     t.add_argument("--module-prefix", action="store_true")
     a = p.parse_args()
     {"make-inputs": cmd_make_inputs, "init": cmd_init, "run": cmd_run,
-     "init-stats": cmd_init_stats, "keys": cmd_keys, "save-torch": cmd_save_torch}[a.cmd](a)
+     "init-digests": cmd_init_digests, "init-stats": cmd_init_stats, "keys": cmd_keys, "save-torch": cmd_save_torch}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 // replays the recorded batches from the recorded initial weights; `cliprepro compare` must find
 // every tensor of every step bitwise equal: data, activations, BatchNorm batch statistics,
 // gradients, lr, AdamW moments and steps, parameters and buffers (and GradScaler state under amp).
+// Without replay, the imported scenario's seeding = "openclip" must make the same run by itself.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -62,13 +63,14 @@ void replay(const std::filesystem::path& dir, const std::string& recording, cons
 }
 
 // compare must say MATCH, and the log must hold every family the issue names at every step.
-void expect_match(const std::filesystem::path& ours, const std::filesystem::path& recorded) {
+void expect_match(const std::filesystem::path& ours, const std::filesystem::path& recorded,
+                  int64_t steps = 3) {
   const auto r = test::run_cli("compare " + ours.string() + " " + recorded.string());
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("bitwise identical"), std::string::npos) << r.output;
   const LogReader log(recorded);
   EXPECT_TRUE(log.complete());
-  EXPECT_EQ(log.last_complete_step(), 3);
+  EXPECT_EQ(log.last_complete_step(), steps);
   for (const char* name :
        {"data/images", "data/texts", "data/sample_ids", "activations/visual.conv1",
         "activations/visual.layer4.0", "activations/transformer.resblocks.1",
@@ -80,7 +82,7 @@ void expect_match(const std::filesystem::path& ours, const std::filesystem::path
     ASSERT_NE(s, nullptr) << name;
     const std::string n = name;  // the initial state is step 0
     const bool initial = n.rfind("params/", 0) == 0 || n.rfind("buffers/", 0) == 0;
-    EXPECT_EQ(s->steps.size(), initial ? 4u : 3u) << name;
+    EXPECT_EQ(s->steps.size(), size_t(initial ? steps + 1 : steps)) << name;
   }
 }
 
@@ -143,6 +145,63 @@ TEST(RecordOpenClip, GlooWorldTwoLocalLossGatherWithGradReplayMatches) {
   for (int rank = 0; rank < 2; ++rank) {
     const std::string f = "w2.rank" + std::to_string(rank) + ".h5";
     expect_match(dir / "out" / f, dir / "rec" / f);
+  }
+}
+
+// Without replay: `import-openclip` writes seeding = "openclip", so cliprepro's own
+// initialisation and csv loader (src/data/openclip_loader.h) make the run OpenCLIP makes. Two
+// epochs: the second's seeds come from the generator the first epoch's crops drew from.
+void run_imported(const std::filesystem::path& dir, const std::string& flags,
+                  const std::string& name, int world) {
+  const auto toml = dir / (name + ".toml");
+  auto r = test::run_command("cd " + dir.string() + " && " + kCliBin + " import-openclip --out " +
+                             toml.string() + " -- " + flags);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto text = test::read_file(toml);
+  ASSERT_NE(text.find("seeding = \"openclip\""), std::string::npos) << text;
+  const auto at = text.find("name = \"openclip-import\"");
+  ASSERT_NE(at, std::string::npos) << text;
+  text.replace(at, 24, "name = \"" + name + "\"");
+  // The recorder's intra-op threads (record() above).
+  test::write_file(toml, text + "\n[determinism]\nthreads = " + (world == 1 ? "2" : "1") + "\n");
+  const std::string run = std::string(kCliBin) + " run " + toml.string() + " --out " +
+                          (dir / "out").string() + " --no-golden --quiet";
+  r = test::run_command("cd " + dir.string() + " && " +
+                        (world == 1 ? run : test::torchrun(world, run)));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+}
+
+TEST(RecordOpenClip, OpenClipSeedingWithoutReplayMatchesAtWorkersZeroAndTwo) {
+  const auto dir = data_dir("seeding_w1");
+  for (const char* workers : {"0", "2"}) {
+    const std::string name = std::string("workers") + workers;
+    const auto flags =
+        openclip_flags(8, std::string("--precision fp32 --epochs 2 --workers ") + workers);
+    ASSERT_EQ(record(dir, name + ".h5", 1, flags).exit_code, 0);
+    run_imported(dir, flags, name, 1);
+    expect_match(dir / "out" / (name + ".h5"), dir / "rec" / (name + ".h5"), 6);
+  }
+  // As in OpenCLIP, the worker count decides which generator draws each crop.
+  const auto r = test::run_cli("compare " + (dir / "out/workers0.h5").string() + " " +
+                               (dir / "out/workers2.h5").string());
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("data/images"), std::string::npos) << r.output;
+}
+
+// Under torchrun: DistributedSampler's order (seed 0 + epoch, every second index per rank) and
+// each rank's main generator seeded seed + rank.
+TEST(RecordOpenClip, OpenClipSeedingWithoutReplayMatchesUnderGlooWorldTwo) {
+  const auto dir = data_dir("seeding_w2");
+  for (const char* workers : {"0", "2"}) {
+    const std::string name = std::string("workers") + workers;
+    const auto flags =
+        openclip_flags(4, std::string("--precision fp32 --epochs 2 --workers ") + workers);
+    ASSERT_EQ(record(dir, name + ".h5", 2, flags).exit_code, 0);
+    run_imported(dir, flags, name, 2);
+    for (int rank = 0; rank < 2; ++rank) {
+      const std::string f = name + ".rank" + std::to_string(rank) + ".h5";
+      expect_match(dir / "out" / f, dir / "rec" / f, 6);
+    }
   }
 }
 

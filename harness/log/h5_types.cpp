@@ -194,6 +194,26 @@ H5Id h5_type_for(torch::ScalarType t) {
   }
 }
 
+H5Id h5_compact_storage(hid_t kind) {
+  H5Id p = h5_check(H5Pcreate(kind), "creation properties");
+  // 65535: the most either setting allows (HDF5's creation-order index limit).
+  h5_check_status(H5Pset_link_phase_change(p.get(), 65535, 0), "compact links");
+  h5_check_status(H5Pset_attr_phase_change(p.get(), 65535, 0), "compact attributes");
+  return p;
+}
+
+void h5_create_groups(hid_t file, const std::string& path) {
+  const H5Id gcpl = h5_compact_storage(H5P_GROUP_CREATE);
+  for (size_t at = path.find('/', 1);; at = path.find('/', at + 1)) {
+    const std::string prefix = path.substr(0, at);
+    if (H5Lexists(file, prefix.c_str(), H5P_DEFAULT) <= 0) {
+      h5_check(H5Gcreate2(file, prefix.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT),
+               "create group " + prefix);
+    }
+    if (at == std::string::npos) return;
+  }
+}
+
 void h5_write_string_attr(hid_t obj, const std::string& name, const std::string& value) {
   // Fixed length, not variable: a variable-length string lives in the global heap, which has no
   // checksum, and libhdf5 1.10 crashes reading one whose heap byte was flipped. A fixed-length

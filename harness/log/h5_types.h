@@ -57,6 +57,16 @@ std::vector<std::string> h5_attr_names(hid_t obj, const std::string& what);
 
 // Attribute helpers on any object.
 void h5_write_string_attr(hid_t obj, const std::string& name, const std::string& value);
+
+// Creation properties (`kind`: H5P_FILE_CREATE for the root group, or H5P_GROUP_CREATE) that
+// keep links and attributes in the object's header however many there are ("compact"
+// storage). Object headers are checksummed; past 8 links or attributes HDF5 otherwise moves
+// them to a fractal heap whose blocks are not, and libhdf5 1.10.8 frees garbage pointers when it
+// iterates a damaged one (a crash, not an error: Corruption.FlippedBytesInALogNeverCrashAReader).
+H5Id h5_compact_storage(hid_t kind);
+// Creates the groups of `path` ("/a/b/c") that do not exist yet, each with h5_compact_storage
+// (H5Pset_create_intermediate_group would give the intermediate ones the default storage).
+void h5_create_groups(hid_t file, const std::string& path);
 std::string h5_read_string_attr(hid_t obj, const std::string& name);
 bool h5_has_attr(hid_t obj, const std::string& name);
 void h5_write_i64_array_attr(hid_t obj, const std::string& name, const std::vector<int64_t>& v);

@@ -43,7 +43,10 @@ LogWriter::LogWriter(const std::filesystem::path& path, LogSelection selection, 
   H5Id fapl = h5_check(H5Pcreate(H5P_FILE_ACCESS), "fapl");
   h5_check_status(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST),
                   "libver bounds");
-  file_ = h5_check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()),
+  // Links and attributes in checksummed object headers (h5_compact_storage): a damaged log is
+  // an error for its readers, never a crash inside libhdf5.
+  const H5Id fcpl = h5_compact_storage(H5P_FILE_CREATE);
+  file_ = h5_check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()),
                    "cannot create log file " + path.string());
   const hid_t root = file_.get();
   h5_write_string_attr(root, "format", "cliprepro-log");
@@ -53,8 +56,7 @@ LogWriter::LogWriter(const std::filesystem::path& path, LogSelection selection, 
   for (const auto& [key, value] : provenance.items()) {
     h5_write_string_attr(root, key, value.is_string() ? value.get<std::string>() : value.dump(2));
   }
-  H5Id g = h5_check(H5Gcreate2(root, "tensors", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                    "create /tensors");
+  h5_create_groups(root, "/tensors");
   {
     H5Id file_type = digest_row_file_type(selection_.stats);
     digests_ = create_extendible(root, kDigestTable, file_type.get(), {}, kDigestChunk,
@@ -176,11 +178,9 @@ LogWriter::Series& LogWriter::series_for(const Row& row) {
         " first appeared after the first training step; a log's tensors must all appear by then");
   }
   auto s = std::make_unique<Series>();
-  H5Id lcpl = h5_check(H5Pcreate(H5P_LINK_CREATE), "lcpl");
-  H5Pset_create_intermediate_group(lcpl.get(), 1);
   const std::string gpath = "/tensors/" + row.name;
-  s->group = h5_check(H5Gcreate2(file_.get(), gpath.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
-                      "create group " + gpath);
+  h5_create_groups(file_.get(), gpath);
+  s->group = h5_check(H5Gopen2(file_.get(), gpath.c_str(), H5P_DEFAULT), "open group " + gpath);
   h5_write_string_attr(s->group.get(), "dtype", dtype_name(row.dtype));
   h5_write_string_attr(s->group.get(), "phase", phase_name(row.phase));
   h5_write_i64_array_attr(s->group.get(), "shape",

@@ -25,7 +25,9 @@ constexpr UnmappedFlag kUnmapped[] = {
     {"debug", Unmapped::kIgnored, "log verbosity"},
     {"delete_previous_checkpoint", Unmapped::kIgnored, "checkpoint bookkeeping"},
     {"dist_url", Unmapped::kIgnored, "rendezvous (torchrun's environment is used)"},
-    {"imagenet_v2", Unmapped::kIgnored, "evaluation only"},
+    {"imagenet_v2", Unmapped::kIgnored,
+     "evaluation only (OpenCLIP's evaluation DataLoader draws one seed from the main generator "
+     "after each evaluated epoch, so with more than one epoch the later batches differ)"},
     {"log_every_n_steps", Unmapped::kIgnored, "console logging"},
     {"log_local", Unmapped::kIgnored, "console logging"},
     {"logs", Unmapped::kIgnored, "where OpenCLIP writes its logs (cliprepro: --out)"},
@@ -35,7 +37,10 @@ constexpr UnmappedFlag kUnmapped[] = {
     {"remote_sync_protocol", Unmapped::kIgnored, "checkpoint upload"},
     {"report_to", Unmapped::kIgnored, "metrics reporting (cliprepro logs to HDF5)"},
     {"save_most_recent", Unmapped::kIgnored, "checkpoint bookkeeping"},
-    {"val_data", Unmapped::kIgnored, "validation loss, evaluation only (not computed)"},
+    {"val_data", Unmapped::kIgnored,
+     "validation loss, evaluation only, not computed (OpenCLIP's validation DataLoader draws one "
+     "seed from the main generator after each evaluated epoch, so with more than one epoch the "
+     "later batches differ)"},
     {"val_frequency", Unmapped::kIgnored, "evaluation only"},
     {"wandb_notes", Unmapped::kIgnored, "metrics reporting"},
     {"wandb_project_name", Unmapped::kIgnored, "metrics reporting"},
@@ -264,7 +269,8 @@ std::string scenario_from_openclip(const OpenClipArgs& a, const std::vector<std:
       << " (speed or bookkeeping only):\n"
       << (ignored.str().empty() ? "#   none\n" : ignored.str()) << device_note
       << "description = " << toml_string(cmd) << "\n"
-      << keys.str();
+      << keys.str()
+      << "seeding = \"openclip\"  # cliprepro: OpenCLIP's initialisation and data order\n";
   if (!aug.str().empty()) out << "\n[aug-cfg]\n" << aug.str();
   return out.str();
 }

@@ -5,6 +5,8 @@ a killed recording stays readable up to its last complete step), and the end mar
 """
 import math
 
+import ctypes
+
 import h5py
 import numpy as np
 
@@ -53,18 +55,59 @@ class Entry:
         self.full = array.copy() if keep_full else None
 
 
+def _h5py_libhdf5():
+    """The libhdf5 h5py runs on (its wheel bundles one), for the one call h5py does not wrap."""
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            path = line.split()[-1]
+            if "/libhdf5" in path and "_hl" not in path and ".so" in path:
+                lib = ctypes.CDLL(path)
+                lib.H5Pset_link_phase_change.argtypes = [ctypes.c_int64, ctypes.c_uint,
+                                                         ctypes.c_uint]
+                return lib
+    raise RuntimeError("cannot find the libhdf5 h5py loaded")
+
+
+def _compact(plist, links=True):
+    """Links and attributes kept in the (checksummed) object header however many there are, as
+    cliprepro's writer does (h5_compact_storage in harness/log/h5_types.h): HDF5's dense storage
+    puts them in fractal heap blocks without checksums, on which libhdf5 1.10.8 crashes."""
+    if links and _h5py_libhdf5().H5Pset_link_phase_change(plist.id, 65535, 0) < 0:
+        raise RuntimeError("H5Pset_link_phase_change failed")
+    plist.set_attr_phase_change(65535, 0)
+    return plist
+
+
+def _create_compact(path):
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_libver_bounds(h5py.h5f.LIBVER_V110, h5py.h5f.LIBVER_V110)
+    fcpl = _compact(h5py.h5p.create(h5py.h5p.FILE_CREATE), links=False)
+    return h5py.h5f.create(path.encode(), h5py.h5f.ACC_TRUNC, fapl=fapl, fcpl=fcpl)
+
+
+def _compact_groups(f, path):
+    """Creates the groups along `path` that do not exist yet with compact storage; the last one."""
+    gcpl = _compact(h5py.h5p.create(h5py.h5p.GROUP_CREATE))
+    parts = path.split("/")
+    for i in range(len(parts)):
+        prefix = "/".join(parts[:i + 1])
+        if prefix not in f:
+            h5py.h5g.create(f.id, prefix.encode(), gcpl=gcpl)
+    return f[path]
+
+
 class LogWriter:
     def __init__(self, path, provenance, may_store):
         """`provenance`: root attributes (strings). `may_store(name)`: whether the selection can
         store `name` in full at some step (its datasets are made up front: no new objects may
         appear once SWMR has started)."""
         self.path, self.may_store = str(path), may_store
-        self.file = h5py.File(self.path, "w", libver=("v110", "v110"))
+        self.file = h5py.File(_create_compact(self.path), libver=("v110", "v110"))
         for key, value in {"format": "cliprepro-log", "format_version": FORMAT_VERSION,
                            "status": "running", "stats_columns": STATS_COLUMNS,
                            **provenance}.items():
             set_str_attr(self.file, key, value)
-        self.file.create_group("tensors")
+        _compact_groups(self.file, "tensors")
         self.digests = self.file.create_dataset("digests", (0,), _ROW, maxshape=(None,),
                                                 chunks=(4096,))
         self.progress = self.file.create_dataset("progress", data=np.array([-1, 0], np.int64))
@@ -76,7 +119,7 @@ class LogWriter:
     def _group(self, e):
         if e.name in self.series:
             return self.series[e.name][1]
-        g = self.file.create_group("tensors/" + e.name)
+        g = _compact_groups(self.file, "tensors/" + e.name)
         set_str_attr(g, "dtype", e.dtype)
         g.attrs.create("shape", np.array(e.shape, np.int64) if e.shape else h5py.Empty("<i8"))
         set_str_attr(g, "phase", e.phase)

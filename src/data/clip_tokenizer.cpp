@@ -245,10 +245,13 @@ std::string ClipTokenizer::default_bpe_path() {
     }
     return env;
   }
+  // find_spec locates the installed package without importing it (importing open_clip imports
+  // torch: 4.4 s of a tiny run's start, measured by scripts/bench_openclip.py --profile).
   const std::string python = project_python();
   const std::string cmd =
       "\"" + python +
-      "\" -c \"import open_clip,os;print(os.path.join(os.path.dirname(open_clip.__file__),"
+      "\" -c \"import importlib.util as u,os;"
+      "print(os.path.join(u.find_spec('open_clip').submodule_search_locations[0],"
       "'bpe_simple_vocab_16e6.txt.gz'))\" 2>/dev/null";
   std::string path;
   if (std::FILE* p = popen(cmd.c_str(), "r")) {

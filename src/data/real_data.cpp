@@ -78,6 +78,12 @@ RawSample RealData::get_source(int64_t source_id) const {
 }
 
 std::string RealData::load_sample(int64_t source_id, int64_t epoch, torch::Tensor out) const {
+  // The sample owns its generator: its bits do not depend on which thread makes it, or when.
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(sample_seed(options_.seed, epoch, source_id));
+  return load_sample(source_id, gen, out);
+}
+
+std::string RealData::load_sample(int64_t source_id, at::Generator& gen, torch::Tensor out) const {
   const auto raw = get_source(source_id);
   PilImage img;
   try {
@@ -85,8 +91,6 @@ std::string RealData::load_sample(int64_t source_id, int64_t epoch, torch::Tenso
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string("cannot decode training sample: ") + e.what());
   }
-  // The sample owns its generator: its bits do not depend on which thread makes it, or when.
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(sample_seed(options_.seed, epoch, source_id));
   auto x = train_transform(img, options_.image_size, gen, options_.scale);
   random_erasing_(x, options_.re_prob, gen);
   out.copy_(x);

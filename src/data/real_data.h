@@ -3,6 +3,7 @@
 // (seed, epoch, sample id) — so a batch's bits do not depend on how many threads decode it —
 // and captions tokenized with the CLIP BPE tokenizer.
 #pragma once
+#include <ATen/core/Generator.h>
 #include <torch/types.h>
 
 #include <array>
@@ -51,6 +52,9 @@ class RealData {
   // caption returned); the tokens once every caption is there.
   Batch empty_batch(const std::vector<int64_t>& ids, bool pinned) const;
   std::string load_sample(int64_t source_id, int64_t epoch, torch::Tensor out) const;
+  // The same with the augmentation drawn from `gen` (OpenCLIP's seeding: a stream of draws
+  // shared by the samples a loader worker makes, src/data/openclip_loader.h).
+  std::string load_sample(int64_t source_id, at::Generator& gen, torch::Tensor out) const;
   void finish_batch(Batch& b) const;
   // Samples left out: WebDataset samples lacking an image or caption, and with
   // skip_bad_samples those that could not be read or decoded.

@@ -5,12 +5,17 @@
 
 namespace cliprepro {
 
-ClipImpl::ClipImpl(const ModelConfig& cfg) : cfg_(cfg) {
+ClipImpl::ClipImpl(const ModelConfig& cfg, InitOrder order) : cfg_(cfg) {
   visual = register_module("visual", ModifiedResNet(cfg.vision, cfg.embed_dim));
   const auto& t = cfg.text;
+  // Construction draws (nn.Embedding's normal, nn.Linear's uniform) in the order asked for; the
+  // modules are registered in OpenCLIP's state_dict order either way.
+  torch::nn::Embedding embedding{nullptr};
+  if (order == InitOrder::kOpenClip) embedding = torch::nn::Embedding(t.vocab_size, t.width);
   transformer =
       register_module("transformer", Transformer(t.width, t.layers, t.heads, cfg.quick_gelu));
-  token_embedding = register_module("token_embedding", torch::nn::Embedding(t.vocab_size, t.width));
+  if (order == InitOrder::kCliprepro) embedding = torch::nn::Embedding(t.vocab_size, t.width);
+  token_embedding = register_module("token_embedding", embedding);
   positional_embedding =
       register_parameter("positional_embedding", torch::empty({t.context_length, t.width}));
   ln_final =

@@ -25,9 +25,16 @@ struct ClipOutput {
   torch::Tensor logit_scale;     // exp(logit_scale parameter), 0-d
 };
 
+// The order the constructor draws initial values in (the values' definitions are the same).
+// kOpenClip: open_clip's CLIP, whose TextTransformer constructs nn.Embedding before the
+// transformer, so for the same seed every tensor is bitwise OpenCLIP's. kCliprepro: the text
+// transformer first, which leaves its MLP biases (kept from construction) differently drawn;
+// the order of cliprepro's own runs, so the goldens blessed with it hold.
+enum class InitOrder { kCliprepro, kOpenClip };
+
 class ClipImpl : public torch::nn::Module {
  public:
-  explicit ClipImpl(const ModelConfig& cfg);
+  explicit ClipImpl(const ModelConfig& cfg, InitOrder order = InitOrder::kCliprepro);
 
   torch::Tensor encode_image(const torch::Tensor& images, bool normalize,
                              CaptureTape* tape = nullptr);

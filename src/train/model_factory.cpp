@@ -22,9 +22,10 @@ torch::Device make_device(Device device) {
 }
 
 Clip make_model(const ModelConfig& cfg, const PrecisionMode& precision,
-                const NumericsConfig& numerics, torch::Device device, uint64_t seed) {
+                const NumericsConfig& numerics, torch::Device device, uint64_t seed,
+                Seeding seeding) {
   torch::manual_seed(seed);
-  Clip model(cfg);
+  Clip model(cfg, seeding == Seeding::kOpenClip ? InitOrder::kOpenClip : InitOrder::kCliprepro);
   model->to(device);
   model->train();
   model->set_numerics({precision.layer_norm_fp32(), numerics.bn_fp32, numerics.bn_eps});

@@ -14,8 +14,10 @@ torch::Device make_device(Device device);
 // Seeds torch with `seed` right before creating the model (so its init is a function of the
 // seed, as OpenCLIP's random_seed(seed, 0)), moves it to `device` in training mode, sets the
 // numerics, and applies the precision's weight conversion (convert_weights_to_lp, or every
-// floating tensor for pure_*) before DDP and the optimizer see the weights.
+// floating tensor for pure_*) before DDP and the optimizer see the weights. `seeding` picks the
+// construction's draw order (InitOrder).
 Clip make_model(const ModelConfig& cfg, const PrecisionMode& precision,
-                const NumericsConfig& numerics, torch::Device device, uint64_t seed);
+                const NumericsConfig& numerics, torch::Device device, uint64_t seed,
+                Seeding seeding);
 
 }  // namespace cliprepro

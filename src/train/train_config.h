@@ -18,6 +18,10 @@ namespace cliprepro {
 enum class Precision { kFp32, kAmp, kAmpBf16, kFp16, kBf16, kPureFp16, kPureBf16 };
 enum class Device { kCpu, kCuda };
 enum class DistBackend { kGloo, kNccl };
+// Where a run's random draws come from (scenario key `seeding`): cliprepro's own scheme (one
+// generator per sample, so batches do not depend on the loader's workers), or OpenCLIP's
+// (its initialisation order, sampler and per-worker generators: the run OpenCLIP makes).
+enum class Seeding { kCliprepro, kOpenClip };
 
 struct OptimConfig {
   double lr = 5e-4;
@@ -90,6 +94,7 @@ struct TrainConfig {
   Device device = Device::kCpu;
   int64_t batch_size = 64;
   int64_t seed = 0;
+  Seeding seeding = Seeding::kCliprepro;
   int64_t epochs = 32;
   int64_t steps = 0;  // cliprepro extension: total optimizer steps; 0 = from epochs
   OptimConfig optim;
@@ -128,6 +133,10 @@ struct EnumNames<Device> {
 template <>
 struct EnumNames<DistBackend> {
   static const std::vector<std::pair<std::string_view, DistBackend>>& get();
+};
+template <>
+struct EnumNames<Seeding> {
+  static const std::vector<std::pair<std::string_view, Seeding>>& get();
 };
 template <>
 struct EnumNames<DatasetType> {

@@ -42,6 +42,11 @@ const std::vector<std::pair<std::string_view, DistBackend>>& EnumNames<DistBacke
       {"gloo", DistBackend::kGloo}, {"nccl", DistBackend::kNccl}};
   return k;
 }
+const std::vector<std::pair<std::string_view, Seeding>>& EnumNames<Seeding>::get() {
+  static const std::vector<std::pair<std::string_view, Seeding>> k = {
+      {"cliprepro", Seeding::kCliprepro}, {"openclip", Seeding::kOpenClip}};
+  return k;
+}
 const std::vector<std::pair<std::string_view, DatasetType>>& EnumNames<DatasetType>::get() {
   static const std::vector<std::pair<std::string_view, DatasetType>> k = {
       {"synthetic", DatasetType::kSynthetic},
@@ -112,8 +117,9 @@ const std::vector<ConfigKey<TrainConfig>>& train_config_keys() {
       KEY("", "workers", data.workers, kPlain,
           "OpenCLIP's `--workers` (`csv`, `webdataset`): threads that decode and augment the next "
           "batches while a step trains (at most 2 batches ahead; pinned host memory and "
-          "non-blocking copies on CUDA); 0 decodes inside the step on the intra-op threads. The "
-          "batches' bits do not depend on it",
+          "non-blocking copies on CUDA); 0 decodes inside the step on the intra-op threads. Under "
+          "`seeding = \"cliprepro\"` the batches' bits do not depend on it; under `\"openclip\"` "
+          "they do, as in OpenCLIP (each worker draws the crops of its batches)",
           at_least(0)),
       KEY("", "skip-bad-samples", data.skip_bad_samples, kTrajectory,
           "cliprepro extension (`csv`, `webdataset`): decode every sample once when the data is "
@@ -151,6 +157,17 @@ const std::vector<ConfigKey<TrainConfig>>& train_config_keys() {
       KEY("", "grad-clip-norm", optim.grad_clip_norm, kTrajectory,
           "`clip_grad_norm_` with norm type 2; 0 = off", at_least(0)),
       KEY("", "seed", seed, kTrajectory, "model init, data order and content"),
+      KEY("", "seeding", seeding, kTrajectory,
+          "cliprepro extension: where the random draws come from. `cliprepro` (default): the "
+          "model's text transformer is constructed before its token embedding, and each `csv` / "
+          "`webdataset` sample of an epoch is ordered by cliprepro's seeded permutation and "
+          "augmented from its own generator, so the bits do not depend on `workers`. `openclip` "
+          "(written by `import-openclip`): OpenCLIP 3.3.0's — the same initial weights as "
+          "`open_clip.create_model` for `seed`, and for `csv` its DataLoader: RandomSampler "
+          "(DistributedSampler under torchrun), crops drawn from the main process's generator "
+          "(`workers = 0`) or from each worker's (seeded base_seed + worker id, batches dealt "
+          "round robin), so `workers` changes the bits as it does in OpenCLIP "
+          "(`docs/data.md` \"OpenCLIP's order\")"),
       KEY("", "accum-freq", optim.accum_freq, kTrajectory,
           "OpenCLIP's `--accum-freq`: micro-batches per optimizer step, with its feature cache "
           "(no-grad features of all micro-batches, then each re-run with grad, its features "
@@ -251,6 +268,8 @@ nlohmann::json trajectory_json(const TrainConfig& cfg) {
     if (k.has(kTrajectory)) j[k.qualified()] = k.get(cfg);
   j["total-steps"] = cfg.total_steps();
   j["world-size"] = cfg.dist.world_size;
+  // Under OpenCLIP's seeding the loader's worker count decides which generator draws each crop.
+  if (cfg.seeding == Seeding::kOpenClip) j["workers"] = cfg.data.workers;
   return j;
 }
 

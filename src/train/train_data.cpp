@@ -2,6 +2,8 @@
 
 #include <cstdio>
 #include <numeric>
+#include <stdexcept>
+#include <string>
 
 #include "src/data/image_folder.h"
 #include "src/train/zero_shot.h"
@@ -33,6 +35,55 @@ std::unique_ptr<RealData> make_real_data(const DataConfig& data, const ModelConf
                  "(open_clip/transform.py: 'Unused augmentation cfg items')\n");
   }
   return real;
+}
+
+std::unique_ptr<OpenClipLoader> make_openclip_loader(const TrainConfig& cfg, const RealData& data,
+                                                     int rank, int world_size, bool pinned,
+                                                     int64_t start_step, int64_t end) {
+  const std::string why = "seeding = \"openclip\" ";
+  if (cfg.data.dataset_type != DatasetType::kCsv) {
+    throw std::runtime_error(why + "reproduces OpenCLIP's csv loader only; for " +
+                             std::string(enum_name(cfg.data.dataset_type)) +
+                             " use seeding = \"cliprepro\"");
+  }
+  if (cfg.data.aug.use_timm) {
+    throw std::runtime_error(why +
+                             "cannot follow aug-cfg use_timm: timm draws its crops and "
+                             "erasing from Python's `random`; use seeding = \"cliprepro\"");
+  }
+  if (cfg.data.skip_bad_samples) {
+    throw std::runtime_error(why +
+                             "and skip-bad-samples: OpenCLIP has no such option (its "
+                             "sampler runs over every row)");
+  }
+  if (start_step > 0) {
+    throw std::runtime_error(why +
+                             "cannot start after step 0 (resume): OpenCLIP's loader draws "
+                             "its batches in order from the first");
+  }
+  const int64_t openclip_batches =
+      OpenClipLoader::batches_per_epoch(data.size(), cfg.batch_size, world_size);
+  if (openclip_batches != cfg.batches_per_epoch()) {
+    throw std::runtime_error(
+        "seeding = \"openclip\": OpenCLIP's epoch has " + std::to_string(openclip_batches) +
+        " batches per rank (DistributedSampler pads " + std::to_string(data.size()) +
+        " samples to a multiple of the world size), cliprepro's " +
+        std::to_string(cfg.batches_per_epoch()) + "; use a list of a multiple of " +
+        std::to_string(cfg.batch_size * world_size) + " rows");
+  }
+  OpenClipLoaderOptions o;
+  o.batch_size = cfg.batch_size;
+  o.rank = rank;
+  o.world_size = world_size;
+  o.workers = int(cfg.data.workers);
+  o.seed = uint64_t(cfg.seed);
+  o.pinned = pinned;
+  // open_clip_train: evaluate() on the master after an epoch; zero_shot_eval's rule.
+  const int64_t every = cfg.eval.zeroshot_frequency, epochs = cfg.epochs;
+  if (rank == 0 && !cfg.eval.imagenet_val.empty() && every > 0) {
+    o.evaluates_after = [every, epochs](int64_t e) { return e % every == 0 || e == epochs; };
+  }
+  return std::make_unique<OpenClipLoader>(data, std::move(o), end);
 }
 
 ZeroShotSet imagenet_val_set(const EvalConfig& eval, const ModelConfig& model,

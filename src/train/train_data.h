@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "src/data/clip_tokenizer.h"
+#include "src/data/openclip_loader.h"
 #include "src/data/real_data.h"
 #include "src/data/synthetic_shapes.h"
 #include "src/data/word_tokenizer.h"
@@ -19,6 +20,13 @@ namespace cliprepro {
 std::unique_ptr<RealData> make_real_data(const DataConfig& data, const ModelConfig& model,
                                          uint64_t seed,
                                          std::shared_ptr<const ClipTokenizer> tokenizer);
+
+// OpenCLIP's csv loader for `seeding = "openclip"` over micro-batches [0, end) on this rank;
+// refuses, naming the key, what it cannot reproduce (webdataset, use_timm, skip-bad-samples, a
+// run that starts after step 0, an epoch length other than OpenCLIP's).
+std::unique_ptr<OpenClipLoader> make_openclip_loader(const TrainConfig& cfg, const RealData& data,
+                                                     int rank, int world_size, bool pinned,
+                                                     int64_t start_step, int64_t end);
 
 struct ZeroShotSet {
   torch::Tensor images, labels;  // eval-transformed images and their class ids

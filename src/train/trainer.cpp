@@ -52,7 +52,8 @@ Trainer::Trainer(const TrainConfig& cfg, std::shared_ptr<const ReplaySource> rep
   }
   check_schedule();
   if (cfg.dist.world_size > 1) join_process_group();
-  model_ = make_model(model_cfg_, precision_, cfg.numerics, device_, uint64_t(cfg.seed));
+  model_ =
+      make_model(model_cfg_, precision_, cfg.numerics, device_, uint64_t(cfg.seed), cfg.seeding);
   // A replay starts from the recorded weights, not from cliprepro's initialisation.
   if (replay_) load_replay_state(*replay_, model_);
   // DDP broadcasts rank 0's parameters and buffers at construction; so do we.
@@ -78,7 +79,10 @@ Trainer::Trainer(const TrainConfig& cfg, std::shared_ptr<const ReplaySource> rep
                  stop > 0 ? std::min(total_steps(), stop) : total_steps(), replay_shape());
   }
   flip_ = resolve_bit_flip(cfg.flip, live_state(), total_steps());
-  if (real_ && cfg.data.workers > 0) {
+  if (real_ && cfg.seeding == Seeding::kOpenClip) {
+    openclip_loader_ = make_openclip_loader(cfg_, *real_, rank(), world_size(), device_.is_cuda(),
+                                            start_step_, total_steps() * cfg.optim.accum_freq);
+  } else if (real_ && cfg.data.workers > 0) {
     prefetch_ = std::make_unique<BatchPrefetcher>(
         *real_, [this](int64_t m) { return batch_plan(m); }, total_steps() * cfg.optim.accum_freq,
         int(cfg.data.workers), kBatchesAhead, device_.is_cuda());
@@ -186,6 +190,7 @@ BatchPrefetcher::Plan Trainer::batch_plan(int64_t b) const {
 
 Batch Trainer::batch_for(int64_t b) {
   if (replay_) return replay_batch(*replay_, b, replay_shape());
+  if (openclip_loader_) return openclip_loader_->get(b);
   if (prefetch_) return prefetch_->get(b);
   const auto plan = batch_plan(b);
   return real_ ? real_->batch(plan.ids, plan.epoch) : train_set_.batch(plan.ids, tokenizer_);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "src/data/batch_prefetcher.h"
+#include "src/data/openclip_loader.h"
 #include "src/data/real_data.h"
 #include "src/data/synthetic_shapes.h"
 #include "src/data/word_tokenizer.h"
@@ -53,7 +54,8 @@ class Trainer {
   // micro-batch's) loss. Used by run() and benchmarks.
   double train_step(int64_t b, StepRecord* record);
   // Global (micro-)batch `m` of the run: epoch m / batches_per_epoch, this rank's slice.
-  // With `workers` > 0 (csv, webdataset) it comes from the loader's threads, made ahead.
+  // With `workers` > 0 (csv, webdataset) it comes from the loader's threads, made ahead;
+  // under seeding = "openclip" from OpenCLIP's loader order (in order only).
   Batch batch_for(int64_t m);
   Clip& model() { return model_; }
   AdamW& optimizer() { return *optimizer_; }
@@ -126,9 +128,10 @@ class Trainer {
   bool ddp_sync_buffers_ = true;  // DDP's require_forward_param_sync
   WordTokenizer tokenizer_;
   SyntheticShapes train_set_, val_set_;
-  std::unique_ptr<RealData> real_;              // dataset-type csv / webdataset
-  std::shared_ptr<const ReplaySource> replay_;  // dataset-type replay
-  std::unique_ptr<BatchPrefetcher> prefetch_;   // workers > 0; after real_: destroyed first
+  std::unique_ptr<RealData> real_;                   // dataset-type csv / webdataset
+  std::shared_ptr<const ReplaySource> replay_;       // dataset-type replay
+  std::unique_ptr<BatchPrefetcher> prefetch_;        // workers > 0; after real_: destroyed first
+  std::unique_ptr<OpenClipLoader> openclip_loader_;  // seeding = openclip; after real_ too
   std::shared_ptr<const ClipTokenizer> clip_tokenizer_;
   ZeroShotSet zero_shot_;
   BitFlip flip_;
