@@ -130,6 +130,33 @@ TEST(RealDataTraining, WebDatasetShardsTrainAndSkipUncaptionedSamples) {
   EXPECT_EQ(log.find("data/images")->steps.size(), 8u);  // 16 samples / 4, 2 epochs
 }
 
+// seeding = "openclip" refuses, naming why, what no OpenCLIP run can reproduce or what its loader
+// does not do: webdataset (sample shuffle seeded from pid and clock), timm's Python-random crops,
+// skip-bad-samples. Nothing is trained.
+TEST(RealDataTraining, OpenClipSeedingRefusesWhatItCannotReproduce) {
+  const std::string wds = "dataset-type = \"webdataset\"\ntrain-data = \"" +
+                          (image_set() / "shards" / "shard-{000..002}.tar").string() +
+                          "\"\ntrain-num-samples = 16\n";
+  const std::pair<std::string, std::string> cases[] = {
+      {wds, "from the process id and the clock"},
+      {kCsv + "aug-cfg = { use_timm = true }\n", "use_timm"},  // replaces the scenario's aug-cfg
+      {kCsv + "skip-bad-samples = true\n", "skip-bad-samples"},
+  };
+  int i = 0;
+  for (const auto& [lines, named] : cases) {
+    auto text = test::read_file(scenario("refused" + std::to_string(i++), lines, 1));
+    if (lines.find("aug-cfg") != std::string::npos)
+      text.erase(text.find("aug-cfg = { scale"),
+                 std::string("aug-cfg = { scale = [0.4, 1.0] }\n").size());
+    const auto path = image_set() / ("refused" + std::to_string(i) + "-openclip.toml");
+    test::write_file(path, "seeding = \"openclip\"\n" + text);
+    const auto r = run(path);
+    EXPECT_EQ(r.exit_code, 2) << lines << r.output;
+    EXPECT_NE(r.output.find(named), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("seeding = \"openclip\""), std::string::npos) << r.output;
+  }
+}
+
 // Also from the loader's worker threads: the error reaches the training thread, the run stops
 // (no worker left hanging) and exits 2 naming the file.
 class CorruptImage : public testing::TestWithParam<int> {};

@@ -41,10 +41,17 @@ std::unique_ptr<OpenClipLoader> make_openclip_loader(const TrainConfig& cfg, con
                                                      int rank, int world_size, bool pinned,
                                                      int64_t start_step, int64_t end) {
   const std::string why = "seeding = \"openclip\" ";
+  if (cfg.data.dataset_type == DatasetType::kWebdataset) {
+    // open_clip_train/data.py calls wds.shuffle(bufsize, initial) with neither rng nor seed, and
+    // webdataset 1.0.2 then seeds it from os.getpid() + time.time(): no two runs agree.
+    throw std::runtime_error(
+        why +
+        "cannot reproduce OpenCLIP's webdataset order: OpenCLIP 3.3.0 shuffles samples "
+        "with a buffer webdataset seeds from the process id and the clock, so no two "
+        "OpenCLIP runs see the same batches; use seeding = \"cliprepro\" (a seeded order)");
+  }
   if (cfg.data.dataset_type != DatasetType::kCsv) {
-    throw std::runtime_error(why + "reproduces OpenCLIP's csv loader only; for " +
-                             std::string(enum_name(cfg.data.dataset_type)) +
-                             " use seeding = \"cliprepro\"");
+    throw std::runtime_error(why + "reproduces OpenCLIP's csv loader only");
   }
   if (cfg.data.aug.use_timm) {
     throw std::runtime_error(why +
