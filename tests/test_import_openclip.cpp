@@ -54,10 +54,13 @@ TEST(ImportOpenClip, SeedWriteUpCommandMapsEveryFlag) {
   EXPECT_EQ(t.seed, 42);
   EXPECT_EQ(t.device, Device::kCpu);
   const std::string text = test::read_file(imp.path);
-  EXPECT_NE(text.find("workers = 8\n"), std::string::npos)
-      << text;  // a key: bits do not depend on it
+  EXPECT_NE(text.find("workers = 8\n"), std::string::npos) << text;
   EXPECT_NE(text.find("#   --report-to \"tensorboard\""), std::string::npos) << text;
   EXPECT_NE(text.find("open_clip_train.main --model RN50"), std::string::npos) << text;
+  // use_timm: timm's crops come from Python's random, so OpenCLIP's order cannot be followed and
+  // the scenario stays runnable on cliprepro's seeding, saying why.
+  EXPECT_EQ(t.seeding, Seeding::kCliprepro);
+  EXPECT_NE(text.find("Python's random"), std::string::npos) << text;
 }
 
 TEST(ImportOpenClip, AbsentFlagsTakeOpenClipsDefaults) {
@@ -78,6 +81,7 @@ TEST(ImportOpenClip, AbsentFlagsTakeOpenClipsDefaults) {
       << s.train.data.train_data;
   EXPECT_NE(test::read_file(imp.path).find("warmup = 10000  # OpenCLIP's default"),
             std::string::npos);
+  EXPECT_EQ(s.train.seeding, Seeding::kCliprepro);  // webdataset: no reproducible order
 }
 
 // OpenCLIP README's RN50 command (its "Single-process running code" section).
@@ -94,6 +98,7 @@ TEST(ImportOpenClip, OpenClipReadmeCommandImports) {
   EXPECT_EQ(s.train.eval.zeroshot_frequency, 1);
   EXPECT_EQ(s.train.eval.imagenet_val, "/path/to/imagenet/root/val/");
   EXPECT_NE(test::read_file(imp.path).find("#   --val-data"), std::string::npos);
+  EXPECT_EQ(s.train.seeding, Seeding::kOpenClip);  // csv: the imported command is the run
 }
 
 TEST(ImportOpenClip, UnsupportedFlagsAreRefusedByName) {

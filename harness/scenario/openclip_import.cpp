@@ -195,6 +195,22 @@ std::string resolved_dataset_type(const nlohmann::json& args) {
                               " (as OpenCLIP: .csv/.tsv or .tar); give --dataset-type");
 }
 
+// seeding = "openclip" (OpenCLIP's initialisation and data order: the imported command is the
+// OpenCLIP run), unless OpenCLIP's own run cannot be reproduced (src/train/train_data.h).
+std::string seeding_line(const nlohmann::json& args, const nlohmann::json& aug_cfg) {
+  const auto use_timm = aug_cfg.value("use_timm", nlohmann::json(false));
+  const char* why = nullptr;
+  if (string_or(args, "dataset_type", "") == "webdataset") {
+    why = "OpenCLIP's webdataset shuffle is seeded from the process id and the clock";
+  } else if (use_timm == true || use_timm == "True") {
+    why = "timm draws OpenCLIP's crops from Python's random";
+  }
+  if (why == nullptr)
+    return "seeding = \"openclip\"  # cliprepro: OpenCLIP's initialisation and data order\n";
+  return std::string("seeding = \"cliprepro\"  # not \"openclip\": ") + why +
+         ", so no order reproduces OpenCLIP's run (docs/data.md)\n";
+}
+
 }  // namespace
 
 std::string scenario_from_openclip(const OpenClipArgs& a, const std::vector<std::string>& command,
@@ -269,8 +285,7 @@ std::string scenario_from_openclip(const OpenClipArgs& a, const std::vector<std:
       << " (speed or bookkeeping only):\n"
       << (ignored.str().empty() ? "#   none\n" : ignored.str()) << device_note
       << "description = " << toml_string(cmd) << "\n"
-      << keys.str()
-      << "seeding = \"openclip\"  # cliprepro: OpenCLIP's initialisation and data order\n";
+      << keys.str() << seeding_line(args, aug_cfg);
   if (!aug.str().empty()) out << "\n[aug-cfg]\n" << aug.str();
   return out.str();
 }
