@@ -44,22 +44,30 @@ test::CommandResult record(const std::filesystem::path& dir, const std::string& 
   return test::run_command("cd " + dir.string() + " && " + cmd);
 }
 
-// import-openclip --replay of the recording, then cliprepro run (under torchrun at world > 1).
-void replay(const std::filesystem::path& dir, const std::string& recording, const std::string& name,
-            int world) {
-  const auto toml = dir / (name + ".toml");
-  auto r = test::run_cli("import-openclip --replay " + (dir / "rec" / recording).string() +
-                         " --out " + toml.string());
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+// Renames an imported scenario (import-openclip names it openclip-import) to `name`, appends
+// `extra`, and runs it in `dir` with its log at dir/out (under torchrun at world > 1).
+void run_as(const std::filesystem::path& dir, const std::filesystem::path& toml,
+            const std::string& name, int world, const std::string& extra = "") {
   auto text = test::read_file(toml);
   const auto at = text.find("name = \"openclip-import\"");
   ASSERT_NE(at, std::string::npos) << text;
   text.replace(at, 24, "name = \"" + name + "\"");
-  test::write_file(toml, text);
+  test::write_file(toml, text + extra);
   const std::string run = std::string(kCliBin) + " run " + toml.string() + " --out " +
                           (dir / "out").string() + " --no-golden --quiet";
-  r = test::run_command(world == 1 ? run : test::torchrun(world, run));
+  const auto r = test::run_command("cd " + dir.string() + " && " +
+                                   (world == 1 ? run : test::torchrun(world, run)));
   ASSERT_EQ(r.exit_code, 0) << r.output;
+}
+
+// import-openclip --replay of the recording, then cliprepro run.
+void replay(const std::filesystem::path& dir, const std::string& recording, const std::string& name,
+            int world) {
+  const auto toml = dir / (name + ".toml");
+  const auto r = test::run_cli("import-openclip --replay " + (dir / "rec" / recording).string() +
+                               " --out " + toml.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  run_as(dir, toml, name, world);
 }
 
 // compare must say MATCH, and the log must hold every family the issue names at every step.
@@ -154,21 +162,14 @@ TEST(RecordOpenClip, GlooWorldTwoLocalLossGatherWithGradReplayMatches) {
 void run_imported(const std::filesystem::path& dir, const std::string& flags,
                   const std::string& name, int world) {
   const auto toml = dir / (name + ".toml");
-  auto r = test::run_command("cd " + dir.string() + " && " + kCliBin + " import-openclip --out " +
-                             toml.string() + " -- " + flags);
+  const auto r = test::run_command("cd " + dir.string() + " && " + kCliBin +
+                                   " import-openclip --out " + toml.string() + " -- " + flags);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  auto text = test::read_file(toml);
+  const auto text = test::read_file(toml);
   ASSERT_NE(text.find("seeding = \"openclip\""), std::string::npos) << text;
-  const auto at = text.find("name = \"openclip-import\"");
-  ASSERT_NE(at, std::string::npos) << text;
-  text.replace(at, 24, "name = \"" + name + "\"");
   // The recorder's intra-op threads (record() above).
-  test::write_file(toml, text + "\n[determinism]\nthreads = " + (world == 1 ? "2" : "1") + "\n");
-  const std::string run = std::string(kCliBin) + " run " + toml.string() + " --out " +
-                          (dir / "out").string() + " --no-golden --quiet";
-  r = test::run_command("cd " + dir.string() + " && " +
-                        (world == 1 ? run : test::torchrun(world, run)));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  run_as(dir, toml, name, world,
+         std::string("\n[determinism]\nthreads = ") + (world == 1 ? "2" : "1") + "\n");
 }
 
 TEST(RecordOpenClip, OpenClipSeedingWithoutReplayMatchesAtWorkersZeroAndTwo) {
