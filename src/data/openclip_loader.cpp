@@ -138,25 +138,24 @@ Batch OpenClipLoader::get(int64_t m) {
   }
   if (m >= end_) throw std::out_of_range("micro-batch " + std::to_string(m) + " past the end");
   Batch b;
+  std::exception_ptr error;
   if (o_.workers == 0) {
-    const auto ep = epoch(m / per_epoch_);
-    b = make(*ep, m % per_epoch_, main_);
-    ++next_;
-    epochs_.erase(epochs_.begin(), epochs_.find(ep->index));
+    b = make(*epoch(m / per_epoch_), m % per_epoch_, main_);
   } else {
-    Made made;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      made_cv_.wait(lock, [&] { return made_.count(m) > 0; });
-      made = std::move(made_[m]);
-      made_.erase(m);
-      ++next_;
-      epochs_.erase(epochs_.begin(), epochs_.lower_bound(m / per_epoch_));
-    }
-    taken_cv_.notify_all();
-    if (made.error) std::rethrow_exception(made.error);
-    b = std::move(made.batch);
+    std::unique_lock<std::mutex> lock(mu_);
+    made_cv_.wait(lock, [&] { return made_.count(m) > 0; });
+    error = made_[m].error;
+    b = std::move(made_[m].batch);
+    made_.erase(m);
   }
+  {
+    // Taken: a worker may make one more batch, and plans of epochs behind this one are done.
+    std::lock_guard<std::mutex> lock(mu_);
+    ++next_;
+    epochs_.erase(epochs_.begin(), epochs_.lower_bound(m / per_epoch_));
+  }
+  taken_cv_.notify_all();
+  if (error) std::rethrow_exception(error);
   data_.finish_batch(b);
   return b;
 }
