@@ -10,7 +10,9 @@ OUT_DIR/shards/shard-{000..S}.tar — the same samples as WebDataset shards (KEY
   8 samples per shard) plus one sample without caption (which readers skip).
 With --corrupt K, row K of the CSV points at a truncated JPEG. With --val-classes C, also
 OUT_DIR/val/<class>/NN.jpg: an ImageFolder (torchvision layout, OpenCLIP's --imagenet-val) of C
-classes named after colours, 4 images each, filled with the class's colour plus noise.
+classes named after colours, 4 images each, filled with the class's colour plus noise; with
+--val-wordnet the class folders are named as ImageNet's first C WordNet ids instead (n01440764,
+...: what OpenCLIP's zero_shot_eval reads as its first C classes, tench, goldfish, ...).
 With --shapes, each training image shows its caption (a coloured square, circle, triangle or
 star at a random place and size on a noisy grey background), so a model can learn the set;
 captions are then "a <colour> <thing>".
@@ -29,6 +31,9 @@ COLOURS = ["red", "green", "blue", "yellow", "purple", "orange"]
 THINGS = ["square", "circle", "triangle", "star"]
 RGB = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220),
        "yellow": (230, 220, 30), "purple": (140, 40, 160), "orange": (240, 140, 20)}
+
+# ImageNet-1k's first class folders (sorted WordNet ids): tench, goldfish, great white shark, ...
+WORDNET_IDS = ["n01440764", "n01443537", "n01484850", "n01491361", "n01494475", "n01496331"]
 
 
 def draw_shape(rng, w, h, colour, thing):
@@ -58,6 +63,7 @@ def main():
     ap.add_argument("n", type=int)
     ap.add_argument("--corrupt", type=int, default=-1)
     ap.add_argument("--val-classes", type=int, default=0)
+    ap.add_argument("--val-wordnet", action="store_true")
     ap.add_argument("--shapes", action="store_true")
     ap.add_argument("--size", type=int, default=0, help="every image S x S, JPEG")
     ap.add_argument("--no-shards", action="store_true")
@@ -112,6 +118,8 @@ def main():
     rgb = RGB
     for c in range(a.val_classes):
         name = COLOURS[c % len(COLOURS)] + ("" if c < len(COLOURS) else f"_{c}")
+        if a.val_wordnet:
+            name = WORDNET_IDS[c]
         os.makedirs(os.path.join(out, "val", name), exist_ok=True)
         for k in range(4):
             px = np.clip(np.array(rgb[COLOURS[c % len(COLOURS)]])[None, None, :] +

@@ -75,6 +75,8 @@ inline constexpr const char* kGrowthTracker = "scaler/growth_tracker";
 inline constexpr const char* kFoundInf = "scaler/found_inf";
 inline constexpr const char* kZeroShotTop1 = "eval/zeroshot_top1";
 inline constexpr const char* kZeroShotTop5 = "eval/zeroshot_top5";
+inline constexpr const char* kZeroShotClassifier = "eval/zeroshot_classifier";
+inline constexpr const char* kZeroShotLogits = "eval/zeroshot_logits";
 }  // namespace tensor_name
 
 // Columns of the per-tensor statistics beside each digest (the `stats` column of /digests).

@@ -7,4 +7,8 @@ namespace cliprepro {
 
 std::string project_python();
 
+// What `project_python() -c code` prints on stdout (stderr discarded; "" if it could not run).
+// `code` must not contain double quotes: it is passed inside them.
+std::string project_python_output(const std::string& code);
+
 }  // namespace cliprepro

@@ -97,6 +97,7 @@ TEST(ImportOpenClip, OpenClipReadmeCommandImports) {
   EXPECT_EQ(s.train.epochs, 30);
   EXPECT_EQ(s.train.eval.zeroshot_frequency, 1);
   EXPECT_EQ(s.train.eval.imagenet_val, "/path/to/imagenet/root/val/");
+  EXPECT_EQ(s.train.eval.zeroshot_classes, ZeroShotClasses::kOpenClipImagenet);
   EXPECT_NE(test::read_file(imp.path).find("#   --val-data"), std::string::npos);
   EXPECT_EQ(s.train.seeding, Seeding::kOpenClip);  // csv: the imported command is the run
 }

@@ -12,6 +12,7 @@
 #include "harness/log/log_reader.h"
 #include "src/data/image_decode.h"
 #include "src/data/image_folder.h"
+#include "src/data/openclip_zero_shot_metadata.h"
 #include "src/data/real_data.h"
 #include "src/data/transforms.h"
 #include "test_paths.h"
@@ -300,6 +301,29 @@ TEST(RealDataTraining, ZeroShotOnAnImageFolderWithTemplates) {
   r = run(scenario("zs_bad", kCsv + "imagenet-val = \"images\"\n", 2));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("no class subfolders"), std::string::npos) << r.output;
+  // ImageNet's WordNet-id folders name no class: folder-names refuses them.
+  const auto wordnet = image_set() / "val_wordnet" / "n01440764";
+  std::filesystem::create_directories(wordnet);
+  std::filesystem::copy_file(folder.files[0], wordnet / "a.jpg",
+                             std::filesystem::copy_options::overwrite_existing);
+  r = run(scenario("zs_wordnet", kCsv + "imagenet-val = \"val_wordnet\"\n", 2));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("are WordNet ids (n01440764, …)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("zeroshot-classes = \"openclip-imagenet\""), std::string::npos)
+      << r.output;
+}
+
+// OpenCLIP's zero_shot_eval metadata, read from the installed wheel's file (its first class
+// name and template, as OpenCLIP 3.3.0 ships them).
+TEST(RealDataTraining, OpenClipImagenetMetadataComesFromTheWheel) {
+  const auto m = openclip_imagenet_metadata();
+  EXPECT_NE(m.source.find("open_clip/zero_shot_metadata.py"), std::string::npos) << m.source;
+  ASSERT_EQ(m.class_names.size(), 1000u);
+  ASSERT_EQ(m.templates.size(), 80u);
+  EXPECT_EQ(m.class_names.front(), "tench");
+  EXPECT_EQ(m.class_names.back(), "toilet paper");
+  EXPECT_EQ(m.templates.front(), "a bad photo of a {}.");
+  EXPECT_EQ(m.templates.back(), "a tattoo of the {}.");
 }
 
 }  // namespace

@@ -18,11 +18,12 @@ namespace {
 
 constexpr int kImages = 24;  // batch 8: 3 steps at world size 1; batch 4: 3 steps at world size 2
 
-// A fresh directory with the CSV set (scripts/make_image_text_set.py) at <dir>/set/train.csv.
-std::filesystem::path data_dir(const std::string& name) {
+// A fresh directory with the CSV set (scripts/make_image_text_set.py) at <dir>/set/train.csv;
+// `options` are the script's.
+std::filesystem::path data_dir(const std::string& name, const std::string& options = "") {
   const auto dir = test::temp_dir("record_openclip_" + name);
-  const auto r = test::run_python_script("make_image_text_set.py",
-                                         (dir / "set").string() + " " + std::to_string(kImages));
+  const auto r = test::run_python_script(
+      "make_image_text_set.py", (dir / "set").string() + " " + std::to_string(kImages) + options);
   EXPECT_EQ(r.exit_code, 0) << r.output;
   return dir;
 }
@@ -206,11 +207,64 @@ TEST(RecordOpenClip, OpenClipSeedingWithoutReplayMatchesUnderGlooWorldTwo) {
   }
 }
 
+// OpenCLIP's zero_shot_eval on --imagenet-val (an ImageFolder of WordNet-id class folders, read
+// as ImageNet's first classes): import-openclip writes zeroshot-classes = "openclip-imagenet", and
+// the classifier (1000 classes x 80 templates), every image's logits and top-1/top-5 must be
+// bitwise OpenCLIP's at step 0 (the recorder evaluates the initial state as cliprepro does) and
+// after each epoch. Iterating OpenCLIP's ImageNet loader after epoch 1 draws a seed from the
+// generator epoch 2's crops come from, so epoch 2 matches only if cliprepro draws it too.
+TEST(RecordOpenClip, OpenClipZeroShotEvalMatches) {
+  const auto dir = data_dir("zero_shot", " --val-classes 3 --val-wordnet --no-shards");
+  const auto flags = openclip_flags(
+      8, "--precision fp32 --epochs 2 --workers 0 --imagenet-val set/val --zeroshot-frequency 1");
+  const auto r = record(dir, "zs.h5", 1, flags);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  run_imported(dir, flags, "zs", 1);
+  ASSERT_NE(test::read_file(dir / "zs.toml").find("zeroshot-classes = \"openclip-imagenet\""),
+            std::string::npos);
+  expect_match(dir / "out" / "zs.h5", dir / "rec" / "zs.h5", 6);
+  for (const auto& path : {dir / "out" / "zs.h5", dir / "rec" / "zs.h5"}) {
+    const LogReader log(path);
+    for (const char* name : {"eval/zeroshot_top1", "eval/zeroshot_top5", "eval/zeroshot_classifier",
+                             "eval/zeroshot_logits"}) {
+      const auto* s = log.find(name);
+      ASSERT_NE(s, nullptr) << path << " " << name;
+      EXPECT_EQ(s->steps, (std::vector<int64_t>{0, 3, 6})) << path << " " << name;
+    }
+    EXPECT_EQ(log.find("eval/zeroshot_logits")->shape, (std::vector<int64_t>{12, 1000}));
+    EXPECT_EQ(log.find("eval/zeroshot_classifier")->shape, (std::vector<int64_t>{64, 1000}));
+  }
+  // The draw matters: without the evals, epoch 2's crops are not OpenCLIP's.
+  auto text = test::read_file(dir / "zs.toml");
+  const std::pair<std::string, std::string> edits[] = {
+      {"name = \"zs\"", "name = \"off\""}, {"zeroshot-frequency = 1", "zeroshot-frequency = 0"}};
+  for (const auto& [from, to] : edits) {
+    const auto at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from << " in " << text;
+    text.replace(at, from.size(), to);
+  }
+  test::write_file(dir / "off.toml", text);
+  auto c = test::run_command("cd " + dir.string() + " && " + kCliBin + " run off.toml --out out " +
+                             "--no-golden --quiet");
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  c = test::run_cli("compare " + (dir / "out/off.h5").string() + " " +
+                    (dir / "rec/zs.h5").string());
+  EXPECT_EQ(c.exit_code, 1) << c.output;
+  // RandomSampler draws epoch 2's order from the generator the eval drew from: epoch 1 (steps
+  // 1-3) is the same run, epoch 2 (steps 4-6) holds other samples.
+  const LogReader off(dir / "out" / "off.h5"), recorded(dir / "rec" / "zs.h5");
+  for (int64_t step = 1; step <= 6; ++step) {
+    const bool same = torch::equal(off.read_full("data/sample_ids", step),
+                                   recorded.read_full("data/sample_ids", step));
+    EXPECT_EQ(same, step <= 3) << "step " << step;
+  }
+}
+
 TEST(RecordOpenClip, FlagsItCannotRecordAreRefusedByName) {
   const auto dir = test::temp_dir("record_openclip_refused");
-  auto r = record(dir, "x.h5", 1, openclip_flags(8, "--imagenet-val /data/val"));
+  auto r = record(dir, "x.h5", 1, openclip_flags(8, "--imagenet-v2 /data/v2"));
   EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("--imagenet-val: zero-shot evaluation is not recorded"),
+  EXPECT_NE(r.output.find("--imagenet-v2: ImageNet-V2 zero-shot is not recorded"),
             std::string::npos)
       << r.output;
   r = record(dir, "x.h5", 1, openclip_flags(8, "--no-such-flag 3"));  // OpenCLIP's parser

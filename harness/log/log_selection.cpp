@@ -71,7 +71,7 @@ std::string LogSelection::unmatched_globs_warning(const std::set<std::string>& n
 }
 
 bool LogSelection::always_full(const std::string& name, int64_t ndim) {
-  return ndim == 0 || name == tensor_name::kSampleIds || name.starts_with(family::kEval);
+  return ndim == 0 || name == tensor_name::kSampleIds;  // eval/ results are 0-d
 }
 
 bool LogSelection::wants_full(const std::string& name, int64_t ndim, int64_t step,

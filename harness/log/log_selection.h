@@ -1,5 +1,6 @@
 // What a log stores: digests and statistics every N steps, full tensors at chosen steps for
-// tensors matching globs. Scalars (0-d), data/* and eval/* are always stored in full.
+// tensors matching globs. Scalars (0-d: losses, lr, eval results) and data/sample_ids are always
+// stored in full.
 #pragma once
 #include <cstdint>
 #include <set>

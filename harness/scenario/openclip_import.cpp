@@ -286,6 +286,10 @@ std::string scenario_from_openclip(const OpenClipArgs& a, const std::vector<std:
       << (ignored.str().empty() ? "#   none\n" : ignored.str()) << device_note
       << "description = " << toml_string(cmd) << "\n"
       << keys.str() << seeding_line(args, aug_cfg);
+  if (args.contains("imagenet_val") && args["imagenet_val"].is_string()) {
+    out << "zeroshot-classes = \"openclip-imagenet\"  # cliprepro: OpenCLIP's zero_shot_eval "
+           "(its ImageNet class names and OpenAI's templates)\n";
+  }
   if (!aug.str().empty()) out << "\n[aug-cfg]\n" << aug.str();
   return out.str();
 }

@@ -71,6 +71,7 @@ class StepCapture:
     def new_step(self):
         self.sample_ids, self.images, self.texts, self.forward = [], [], [], []
         self.step_done, self.found_inf = False, None
+        self.eval = []  # (name, float64 tensor): the zero-shot eval made after this step
 
     def add_batch(self, ids, batch):
         """A micro-batch as the loader gave it: cliprepro logs the batch before the input cast of
@@ -167,6 +168,7 @@ class StepCapture:
         return e + self.state_entries(with_moments=True)
 
     def state_entries(self, with_moments):
+        """Parameters, buffers (and moments, scaler) as they stand, then any eval of them."""
         e = []
         add = lambda name, phase, t: e.append(Entry(name, phase, host(t), self.keep_full(name)))
         for name, b in persistent_buffers(self.model):
@@ -191,4 +193,6 @@ class StepCapture:
             else:
                 add("scaler/scale", "optimizer", sc._scale)
                 add("scaler/growth_tracker", "optimizer", sc._growth_tracker)
+        for name, t in self.eval:
+            add(name, "eval", t)
         return e

@@ -22,9 +22,8 @@ import os
 import sys
 
 REFUSED = {  # flags whose effect the recorder cannot log yet, refused by name rather than dropped
-    "--imagenet-val": "zero-shot evaluation is not recorded yet (eval/* tensors); record without "
-                      "it (evaluation does not change training)",
-    "--imagenet-v2": "evaluation is not recorded yet; record without it",
+    "--imagenet-v2": "ImageNet-V2 zero-shot is not recorded (cliprepro has no such eval); "
+                     "record without it",
     "--val-data": "validation is not recorded yet; record without it (it does not change training)",
     "--resume": "a resumed OpenCLIP run is not recorded yet (its step numbering starts mid-run)",
     "--distill": "distillation is not recorded (cliprepro trains no teacher)",
@@ -90,8 +89,8 @@ def rank_path(out, rank, world):
 
 
 class Recorder:
-    def __init__(self, a, argv_flags):
-        self.a, self.flags = a, argv_flags
+    def __init__(self, a, argv_flags, zero_shot):
+        self.a, self.flags, self.zero_shot = a, argv_flags, zero_shot
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.path = rank_path(a.out, self.rank, self.world)
@@ -151,7 +150,24 @@ class Recorder:
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         self.writer = LogWriter(self.path, provenance, self.may_store)
         self.capture = StepCapture(unwrap_model(model), loss, optimizer, scaler, self.keep_full)
+        self.capture.eval = self.initial_eval(model, data, args)
         self.writer.write_step(0, self.capture.state_entries(with_moments=False))
+
+    def initial_eval(self, model, data, args):
+        """cliprepro logs the zero-shot eval of the initial state too (step 0). OpenCLIP makes
+        none, so the recorder runs OpenCLIP's zero_shot_eval once with the random state put back
+        afterwards: iterating the ImageNet loader draws a seed from the global generator."""
+        import torch
+        from open_clip_train.distributed import is_master
+        from open_clip_train.zero_shot import zero_shot_eval
+        if "imagenet-val" not in data or not args.zeroshot_frequency or not is_master(args):
+            return []
+        devices = [torch.cuda.current_device()] if torch.device(args.device).type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            model.eval()
+            metrics = zero_shot_eval(model, data, 0, args)
+            model.train()
+        return self.zero_shot.entries(metrics)
 
     def on_batch(self, i, ids, batch):
         if i % self.args.accum_freq == 0:
@@ -167,15 +183,23 @@ class Recorder:
         self.capture.new_step()
 
     def train_one_epoch(self, original):
+        """The epoch's last step is written by the next epoch's first batch or at the end of the
+        run, after evaluate() has added its zero-shot result to it."""
         def wrapped(model, data, loss, epoch, optimizer, scaler, scheduler, dist_model, args,
                     tb_writer=None):
             if self.writer is None:
                 self.start(model, data, loss, optimizer, scaler, args)
             data["train"].dataloader.on_batch = self.on_batch
-            result = original(model, data, loss, epoch, optimizer, scaler, scheduler, dist_model,
-                              args, tb_writer=tb_writer)
-            self.finish_step()
-            return result
+            return original(model, data, loss, epoch, optimizer, scaler, scheduler, dist_model,
+                            args, tb_writer=tb_writer)
+        return wrapped
+
+    def evaluate(self, original):
+        def wrapped(model, data, epoch, args, tb_writer=None, tokenizer=None):
+            metrics = original(model, data, epoch, args, tb_writer=tb_writer, tokenizer=tokenizer)
+            if self.capture is not None:
+                self.capture.eval = self.zero_shot.entries(metrics)
+            return metrics
         return wrapped
 
     def write_manifest(self):
@@ -250,6 +274,46 @@ def allow_cpu_ddp():
     torch.nn.parallel.DistributedDataParallel = CpuDeviceIdsDropped
 
 
+class ZeroShotCapture:
+    """The classifier and logits of OpenCLIP's zero_shot_eval (open_clip_train/zero_shot.py), by
+    wrapping the two functions it calls: cliprepro logs them beside top-1/top-5, so the eval is
+    compared bit by bit rather than by two accuracies.
+
+    Its accuracy() is also why the wrapper replaces rather than calls it: OpenCLIP 3.3.0 turns a
+    one-element array into a number with float(), which NumPy 2.4 refuses (TypeError: only
+    0-dimensional arrays can be converted), so its --imagenet-val cannot run with the project's
+    NumPy. The copy takes the element: the same count from the same ops."""
+
+    def __init__(self):
+        import open_clip_train.zero_shot as zs
+        self.classifier, self.logits = None, []
+        build = zs.build_zero_shot_classifier
+
+        def build_zero_shot_classifier(*args, **kwargs):
+            self.classifier, self.logits = build(*args, **kwargs), []
+            return self.classifier
+
+        def accuracy(output, target, topk=(1,)):
+            self.logits.append(output.detach().clone())
+            pred = output.topk(max(topk), 1, True, True)[1].t()
+            correct = pred.eq(target.view(1, -1).expand_as(pred))
+            return [float(correct[:k].reshape(-1).float().sum(0, keepdim=True).cpu().numpy()[0])
+                    for k in topk]
+        zs.build_zero_shot_classifier, zs.accuracy = build_zero_shot_classifier, accuracy
+
+    def entries(self, metrics):
+        """OpenCLIP's --imagenet-val result as cliprepro's eval/* tensors (none without one)."""
+        import torch
+        if "imagenet-zeroshot-val-top1" not in metrics:
+            return []
+        return [("eval/zeroshot_top1",
+                 torch.tensor(float(metrics["imagenet-zeroshot-val-top1"]), dtype=torch.float64)),
+                ("eval/zeroshot_top5",
+                 torch.tensor(float(metrics["imagenet-zeroshot-val-top5"]), dtype=torch.float64)),
+                ("eval/zeroshot_classifier", self.classifier), ("eval/zeroshot_logits",
+                                                                torch.cat(self.logits))]
+
+
 def parse(argv):
     if "--" not in argv:
         raise RecordError("usage: python -m cliprepro.record --out LOG.h5 [options] -- "
@@ -279,18 +343,21 @@ def main(argv=None):
         RecordingDataLoader = recording_loader_class()
         open_clip_train.data.DataLoader = RecordingDataLoader
         allow_cpu_ddp()
-        rec = Recorder(a, flags)
+        rec = Recorder(a, flags, ZeroShotCapture())
         oc_main.train_one_epoch = rec.train_one_epoch(oc_main.train_one_epoch)
+        oc_main.evaluate = rec.evaluate(oc_main.evaluate)
         try:
             oc_main.main(openclip_flags)
         except BaseException as e:
             if rec.writer is not None:
+                rec.finish_step()  # the last complete step, if the failure came after it
                 rec.writer.close("failed", f"{type(e).__name__}: {e}")
             raise
         # OpenCLIP set the root logger to INFO: keep torch's exit-time INFO statistics quiet.
         logging.getLogger("torch").setLevel(logging.WARNING)
         if rec.writer is None:
             raise RecordError("open_clip_train.main trained no step (no --train-data?)")
+        rec.finish_step()
         rec.writer.close()
         if rec.world > 1:
             torch.distributed.barrier() if torch.distributed.is_initialized() else None

@@ -247,23 +247,15 @@ std::string ClipTokenizer::default_bpe_path() {
   }
   // find_spec locates the installed package without importing it (importing open_clip imports
   // torch: 4.4 s of a tiny run's start, measured by scripts/bench_openclip.py --profile).
-  const std::string python = project_python();
-  const std::string cmd =
-      "\"" + python +
-      "\" -c \"import importlib.util as u,os;"
+  std::string path = project_python_output(
+      "import importlib.util as u,os;"
       "print(os.path.join(u.find_spec('open_clip').submodule_search_locations[0],"
-      "'bpe_simple_vocab_16e6.txt.gz'))\" 2>/dev/null";
-  std::string path;
-  if (std::FILE* p = popen(cmd.c_str(), "r")) {
-    std::array<char, 4096> buf;
-    while (std::fgets(buf.data(), static_cast<int>(buf.size()), p) != nullptr) path += buf.data();
-    pclose(p);
-  }
+      "'bpe_simple_vocab_16e6.txt.gz'))");
   while (!path.empty() && (path.back() == '\n' || path.back() == '\r')) path.pop_back();
   if (path.empty() || !readable(path)) {
     throw std::runtime_error(
         "ClipTokenizer: cannot find bpe_simple_vocab_16e6.txt.gz from open_clip_torch via '" +
-        python +
+        project_python() +
         "'; set CLIPREPRO_BPE_VOCAB to the file's path (or CLIPREPRO_PYTHON to a Python "
         "with open_clip_torch installed)");
   }

@@ -31,16 +31,41 @@ std::vector<std::string> list_dir(const std::string& dir, bool want_dirs) {
   return out;
 }
 
-bool is_image_file(const std::string& name) {
+enum class FileKind { kImage, kUndecodable, kOther };
+
+// torchvision's IMG_EXTENSIONS: the first three cliprepro decodes; a file with one of the others
+// would be a sample for OpenCLIP, so it is refused rather than left out.
+FileKind file_kind(const std::string& name) {
   std::string lower = name;
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return char(std::tolower(c)); });
-  for (const char* ext : {".jpg", ".jpeg", ".png"}) {
+  const auto ends_with = [&](const char* ext) {
     const std::string e = ext;
-    if (lower.size() > e.size() && lower.compare(lower.size() - e.size(), e.size(), e) == 0)
-      return true;
+    return lower.size() > e.size() && lower.compare(lower.size() - e.size(), e.size(), e) == 0;
+  };
+  for (const char* ext : {".jpg", ".jpeg", ".png"})
+    if (ends_with(ext)) return FileKind::kImage;
+  for (const char* ext : {".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"})
+    if (ends_with(ext)) return FileKind::kUndecodable;
+  return FileKind::kOther;
+}
+
+// The files under `dir` in torchvision's make_dataset order: sorted(os.walk(dir,
+// followlinks=True)), each folder's files sorted.
+std::vector<std::string> walk_files(const std::string& dir) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> folders;
+  std::vector<std::string> pending = {dir};
+  while (!pending.empty()) {
+    const std::string d = pending.back();
+    pending.pop_back();
+    folders.emplace_back(d, list_dir(d, false));
+    for (const auto& sub : list_dir(d, true)) pending.push_back(d + "/" + sub);
   }
-  return false;
+  std::sort(folders.begin(), folders.end());
+  std::vector<std::string> out;
+  for (const auto& [d, files] : folders)
+    for (const auto& f : files) out.push_back(d + "/" + f);
+  return out;
 }
 
 }  // namespace
@@ -56,15 +81,25 @@ ImageFolderSet load_image_folder(const std::string& root, int64_t image_size) {
     std::replace(name.begin(), name.end(), '_', ' ');
     s.class_names.push_back(name);
     const std::string dir = root + "/" + s.class_folders[c];
-    for (const auto& f : list_dir(dir, false)) {
-      if (!is_image_file(f)) continue;
-      const std::string path = dir + "/" + f;
+    const size_t before = images.size();
+    for (const auto& path : walk_files(dir)) {
+      const FileKind kind = file_kind(path);
+      if (kind == FileKind::kOther) continue;
+      if (kind == FileKind::kUndecodable) {
+        throw std::runtime_error(path +
+                                 ": torchvision's ImageFolder (so OpenCLIP) reads this "
+                                 "extension, cliprepro decodes only .jpg/.jpeg/.png; convert it");
+      }
       s.files.push_back(path);
       images.push_back(eval_transform(decode_image_file(path), image_size));
       labels.push_back(int64_t(c));
     }
+    if (images.size() == before) {
+      throw std::runtime_error(dir +
+                               ": a class folder without images (torchvision's ImageFolder, so "
+                               "OpenCLIP, refuses it too)");
+    }
   }
-  if (images.empty()) throw std::runtime_error(root + ": no .jpg/.jpeg/.png images");
   s.images = torch::stack(images);
   s.labels = torch::tensor(labels, torch::kInt64);
   return s;

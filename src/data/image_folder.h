@@ -1,6 +1,7 @@
 // torchvision's ImageFolder as OpenCLIP's --imagenet-val uses it: one subfolder per class,
-// classes sorted by folder name (label = index), files sorted, extensions .jpg/.jpeg/.png
-// (case-insensitive), each image through OpenCLIP's eval transform.
+// classes sorted by folder name (label = index), each class's files in make_dataset's order
+// (subfolders included), extensions .jpg/.jpeg/.png (case-insensitive), each image through
+// OpenCLIP's eval transform.
 #pragma once
 #include <torch/types.h>
 
@@ -17,8 +18,9 @@ struct ImageFolderSet {
   torch::Tensor labels;                    // (N,) int64
 };
 
-// Throws naming the folder when it has no class subfolders or no images, and naming the file
-// when one cannot be decoded.
+// Throws naming the folder when it has no class subfolders or a class has no images, and naming
+// the file when one cannot be decoded or has an extension torchvision reads and cliprepro does
+// not (.bmp, .webp, …).
 ImageFolderSet load_image_folder(const std::string& root, int64_t image_size);
 
 // OpenCLIP's prompt expansion: every template (with "{}" for the class name) for every class,

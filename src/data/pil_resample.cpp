@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -76,28 +77,69 @@ inline uint8_t clip8(int v) {
   return uint8_t(s < 0 ? 0 : (s > 255 ? 255 : s));
 }
 
+// The horizontal uint8 pass with the channel count known at compile time, so each output
+// pixel's accumulators stay in registers. Input rows [offset, offset + out_h) (Pillow's box
+// trimming).
+template <int C>
+void horizontal_u8(const uint8_t* in, int64_t in_w, uint8_t* out, int64_t out_h, int64_t out_w,
+                   int offset, const Coeffs& c, const std::vector<int32_t>& kk) {
+  for (int64_t yy = 0; yy < out_h; ++yy) {
+    const uint8_t* row = in + (yy + offset) * in_w * C;
+    uint8_t* q = out + yy * out_w * C;
+    for (int64_t xx = 0; xx < out_w; ++xx, q += C) {
+      const int lo = c.bounds[size_t(xx) * 2], n = c.bounds[size_t(xx) * 2 + 1];
+      const int32_t* k = &kk[size_t(xx) * size_t(c.ksize)];
+      int acc[C];
+      for (int ch = 0; ch < C; ++ch) acc[ch] = 1 << (kPrecisionBits - 1);
+      const uint8_t* p = row + int64_t(lo) * C;
+      for (int i = 0; i < n; ++i, p += C)
+        for (int ch = 0; ch < C; ++ch) acc[ch] += int(p[ch]) * k[i];
+      for (int ch = 0; ch < C; ++ch) q[ch] = clip8(acc[ch]);
+    }
+  }
+}
+
+// The vertical uint8 pass: an output row is a weighted sum of whole input rows (columns
+// [offset, offset + out_w)), accumulated along the row so the loop vectorises. The sums are
+// exact integers whose every partial sum is bounded as Pillow's are, so the order of the terms
+// does not change the result.
+void vertical_u8(const uint8_t* in, int64_t in_w, int64_t C, uint8_t* out, int64_t out_h,
+                 int64_t out_w, int offset, const Coeffs& c, const std::vector<int32_t>& kk) {
+  const int64_t len = out_w * C;
+  std::vector<int32_t> acc(static_cast<size_t>(len));
+  for (int64_t yy = 0; yy < out_h; ++yy) {
+    const int lo = c.bounds[size_t(yy) * 2], n = c.bounds[size_t(yy) * 2 + 1];
+    const int32_t* k = &kk[size_t(yy) * size_t(c.ksize)];
+    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
+    int32_t* a = acc.data();
+    for (int i = 0; i < n; ++i) {
+      const uint8_t* p = in + ((lo + i) * in_w + offset) * C;
+      const int32_t w = k[i];
+      for (int64_t j = 0; j < len; ++j) a[j] += int32_t(p[j]) * w;
+    }
+    uint8_t* q = out + yy * len;
+    for (int64_t j = 0; j < len; ++j) q[j] = clip8(a[j]);
+  }
+}
+
 // One pass over uint8 (rows, cols, C): `horizontal` resamples along cols, else along rows.
 // `offset` shifts the axis not resampled: input rows [offset, offset + out_h) in the horizontal
 // pass, input columns [offset, offset + out_w) in the vertical one (Pillow's box trimming).
 void pass_u8(const uint8_t* in, int64_t in_w, int64_t channels, uint8_t* out, int64_t out_h,
              int64_t out_w, int offset, const Coeffs& c, bool horizontal) {
   const auto kk = fixed_point(c.kk);
-  const int64_t C = channels;
-  int acc[8];
-  for (int64_t yy = 0; yy < out_h; ++yy) {
-    for (int64_t xx = 0; xx < out_w; ++xx) {
-      const int64_t o = horizontal ? xx : yy;
-      const int lo = c.bounds[size_t(o) * 2], n = c.bounds[size_t(o) * 2 + 1];
-      const int32_t* k = &kk[size_t(o) * size_t(c.ksize)];
-      for (int64_t ch = 0; ch < C; ++ch) acc[ch] = 1 << (kPrecisionBits - 1);
-      for (int i = 0; i < n; ++i) {
-        const uint8_t* p = horizontal ? in + ((yy + offset) * in_w + (lo + i)) * C
-                                      : in + ((lo + i) * in_w + xx + offset) * C;
-        for (int64_t ch = 0; ch < C; ++ch) acc[ch] += int(p[ch]) * k[i];
-      }
-      uint8_t* q = out + (yy * out_w + xx) * C;
-      for (int64_t ch = 0; ch < C; ++ch) q[ch] = clip8(acc[ch]);
-    }
+  if (!horizontal) return vertical_u8(in, in_w, channels, out, out_h, out_w, offset, c, kk);
+  switch (channels) {
+    case 1:
+      return horizontal_u8<1>(in, in_w, out, out_h, out_w, offset, c, kk);
+    case 2:
+      return horizontal_u8<2>(in, in_w, out, out_h, out_w, offset, c, kk);
+    case 3:
+      return horizontal_u8<3>(in, in_w, out, out_h, out_w, offset, c, kk);
+    case 4:
+      return horizontal_u8<4>(in, in_w, out, out_h, out_w, offset, c, kk);
+    default:
+      throw std::invalid_argument("resample: more than 4 channels");
   }
 }
 
@@ -128,7 +170,7 @@ torch::Tensor resample_inner(const torch::Tensor& src_in, int64_t out_w, int64_t
   const auto src = src_in.contiguous();
   const bool i16 = src.scalar_type() == torch::kInt32;
   const int64_t in_h = src.size(0), in_w = src.size(1), C = src.size(2);
-  if (C > 8) throw std::invalid_argument("resample: more than 8 channels");
+  if (C > 4) throw std::invalid_argument("resample: more than 4 channels");
   const bool need_h = out_w != in_w || box[0] != 0 || box[2] != float(out_w);
   const bool need_v = out_h != in_h || box[1] != 0 || box[3] != float(out_h);
   // Pillow 13 runs the vertical pass first when the height is scaled down much more than the

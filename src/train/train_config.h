@@ -22,6 +22,10 @@ enum class DistBackend { kGloo, kNccl };
 // generator per sample, so batches do not depend on the loader's workers), or OpenCLIP's
 // (its initialisation order, sampler and per-worker generators: the run OpenCLIP makes).
 enum class Seeding { kCliprepro, kOpenClip };
+// Where the zero-shot classes and prompts come from (scenario key `zeroshot-classes`): the
+// ImageFolder's folder names with `zeroshot-templates`, or OpenCLIP's zero_shot_eval (ImageNet's
+// 1000 class names and OpenAI's 80 templates from the installed wheel, classes by folder index).
+enum class ZeroShotClasses { kFolderNames, kOpenClipImagenet };
 
 struct OptimConfig {
   double lr = 5e-4;
@@ -54,6 +58,7 @@ struct EvalConfig {
   int64_t zeroshot_frequency = 1;  // epochs between zero-shot evals; 0 = off
   std::string imagenet_val;        // OpenCLIP's --imagenet-val: an ImageFolder for zero-shot
   std::vector<std::string> zeroshot_templates = {"a photo of a {}."};
+  ZeroShotClasses zeroshot_classes = ZeroShotClasses::kFolderNames;
 };
 
 struct DistConfig {
@@ -137,6 +142,10 @@ struct EnumNames<DistBackend> {
 template <>
 struct EnumNames<Seeding> {
   static const std::vector<std::pair<std::string_view, Seeding>>& get();
+};
+template <>
+struct EnumNames<ZeroShotClasses> {
+  static const std::vector<std::pair<std::string_view, ZeroShotClasses>>& get();
 };
 template <>
 struct EnumNames<DatasetType> {

@@ -47,6 +47,12 @@ const std::vector<std::pair<std::string_view, Seeding>>& EnumNames<Seeding>::get
       {"cliprepro", Seeding::kCliprepro}, {"openclip", Seeding::kOpenClip}};
   return k;
 }
+const std::vector<std::pair<std::string_view, ZeroShotClasses>>& EnumNames<ZeroShotClasses>::get() {
+  static const std::vector<std::pair<std::string_view, ZeroShotClasses>> k = {
+      {"folder-names", ZeroShotClasses::kFolderNames},
+      {"openclip-imagenet", ZeroShotClasses::kOpenClipImagenet}};
+  return k;
+}
 const std::vector<std::pair<std::string_view, DatasetType>>& EnumNames<DatasetType>::get() {
   static const std::vector<std::pair<std::string_view, DatasetType>> k = {
       {"synthetic", DatasetType::kSynthetic},
@@ -205,8 +211,17 @@ const std::vector<ConfigKey<TrainConfig>>& train_config_keys() {
       KEY("", "zeroshot-templates", eval.zeroshot_templates, kPlain,
           "prompt templates (`{}` = class name); with several, the classifier is OpenCLIP's "
           "`build_zero_shot_classifier` (normalised text features averaged over templates, "
-          "renormalised)",
+          "renormalised); used with `zeroshot-classes = \"folder-names\"`",
           non_empty()),
+      KEY("", "zeroshot-classes", eval.zeroshot_classes, kPlain,
+          "where `imagenet-val`'s classes and prompts come from. `folder-names` (cliprepro "
+          "extension): each class folder's name with every `zeroshot-templates` entry; refused "
+          "when the folders are WordNet ids (`n01440764`, …), whose names make no prompt. "
+          "`openclip-imagenet` (written by `import-openclip`): OpenCLIP's `zero_shot_eval` — "
+          "`IMAGENET_CLASSNAMES` and `OPENAI_IMAGENET_TEMPLATES` as the installed open_clip wheel "
+          "ships them (1000 classes × 80 prompts, encoded 10 classes at a time), class *i* = the "
+          "*i*-th folder in sorted order as torchvision's ImageFolder labels it, images in batches "
+          "of `batch-size`, logits `100 · features @ classifier`"),
 
       KEY("aug-cfg", "scale", data.aug.scale, kTrajectory, "RandomResizedCrop's scale range",
           ordered_scale()),

@@ -1,11 +1,14 @@
 #include "src/train/train_data.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <numeric>
 #include <stdexcept>
 #include <string>
 
 #include "src/data/image_folder.h"
+#include "src/data/openclip_zero_shot_metadata.h"
 #include "src/train/zero_shot.h"
 
 namespace cliprepro {
@@ -93,15 +96,41 @@ std::unique_ptr<OpenClipLoader> make_openclip_loader(const TrainConfig& cfg, con
   return std::make_unique<OpenClipLoader>(data, std::move(o), end);
 }
 
-ZeroShotSet imagenet_val_set(const EvalConfig& eval, const ModelConfig& model,
+namespace {
+
+// An ImageNet folder's class folders are WordNet ids ("n01440764"): no prompt can be made of them.
+bool is_wordnet_id(const std::string& name) {
+  return name.size() == 9 && name[0] == 'n' &&
+         std::all_of(name.begin() + 1, name.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+}  // namespace
+
+ZeroShotSet imagenet_val_set(const TrainConfig& cfg, const ModelConfig& model,
                              const ClipTokenizer& tokenizer) {
+  const EvalConfig& eval = cfg.eval;
   auto folder = load_image_folder(eval.imagenet_val, model.vision.image_size);
   ZeroShotSet z;
   z.images = folder.images;
   z.labels = folder.labels;
-  z.templates_per_class = int64_t(eval.zeroshot_templates.size());
-  z.class_tokens = tokenizer.tokenize(
-      zero_shot_prompts(folder.class_names, eval.zeroshot_templates), model.text.context_length);
+  std::vector<std::string> class_names = folder.class_names, templates = eval.zeroshot_templates;
+  if (eval.zeroshot_classes == ZeroShotClasses::kOpenClipImagenet) {
+    // open_clip_train's zero_shot_eval; labels stay torchvision's folder indices.
+    auto meta = openclip_imagenet_metadata();
+    class_names = std::move(meta.class_names);
+    templates = std::move(meta.templates);
+    z.options.classes_per_batch = 10;
+    z.options.image_batch_size = cfg.batch_size;
+    z.options.logit_multiplier = 100.0;
+  } else if (std::all_of(folder.class_folders.begin(), folder.class_folders.end(), is_wordnet_id)) {
+    throw std::invalid_argument(
+        eval.imagenet_val + ": the class folders are WordNet ids (" + folder.class_folders[0] +
+        ", …), which make no prompts with zeroshot-classes = \"folder-names\"; set "
+        "zeroshot-classes = \"openclip-imagenet\" (OpenCLIP's zero_shot_eval)");
+  }
+  z.options.templates_per_class = int64_t(templates.size());
+  z.class_tokens =
+      tokenizer.tokenize(zero_shot_prompts(class_names, templates), model.text.context_length);
   return z;
 }
 

@@ -12,6 +12,7 @@
 #include "src/data/word_tokenizer.h"
 #include "src/model/model_config.h"
 #include "src/train/train_config.h"
+#include "src/train/zero_shot.h"
 
 namespace cliprepro {
 
@@ -31,11 +32,12 @@ std::unique_ptr<OpenClipLoader> make_openclip_loader(const TrainConfig& cfg, con
 struct ZeroShotSet {
   torch::Tensor images, labels;  // eval-transformed images and their class ids
   torch::Tensor class_tokens;    // classes x templates prompts, tokenized
-  int64_t templates_per_class = 1;
+  ZeroShotOptions options;
 };
 
-// OpenCLIP's --imagenet-val: an ImageFolder, class names x templates through CLIP's BPE.
-ZeroShotSet imagenet_val_set(const EvalConfig& eval, const ModelConfig& model,
+// OpenCLIP's --imagenet-val: an ImageFolder, class names x templates through CLIP's BPE, as
+// `zeroshot-classes` says. Throws, naming the folder, for WordNet-id folders under folder-names.
+ZeroShotSet imagenet_val_set(const TrainConfig& cfg, const ModelConfig& model,
                              const ClipTokenizer& tokenizer);
 
 // The first `samples` held-out synthetic shapes, one prompt per class.

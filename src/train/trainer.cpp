@@ -69,9 +69,11 @@ Trainer::Trainer(const TrainConfig& cfg, std::shared_ptr<const ReplaySource> rep
   o.weight_decay = cfg.optim.wd;
   optimizer_ = std::make_unique<AdamW>(named(model_->named_parameters()), o);
   if (precision_.grad_scaler) scaler_ = std::make_unique<GradScaler>(device_);
-  zero_shot_ = cfg.eval.imagenet_val.empty()
-                   ? synthetic_zero_shot_set(cfg.data.val_num_samples, val_set_, tokenizer_)
-                   : imagenet_val_set(cfg.eval, model_cfg_, *clip_tokenizer("imagenet-val"));
+  if (cfg.eval.imagenet_val.empty()) {
+    zero_shot_ = synthetic_zero_shot_set(cfg.data.val_num_samples, val_set_, tokenizer_);
+  } else if (rank() == 0) {  // the only rank that evaluates it
+    zero_shot_ = imagenet_val_set(cfg, model_cfg_, *clip_tokenizer("imagenet-val"));
+  }
   if (!cfg.checkpoint.resume.empty()) resume_from(cfg.checkpoint.resume);
   if (replay_) {  // every step this run takes is recorded, checked before any training
     const int64_t stop = cfg_.checkpoint.stop_after_step;
@@ -224,6 +226,8 @@ void Trainer::record_state(StepRecord& rec, bool with_moments) const {
 void Trainer::record_eval(StepRecord& rec, const ZeroShotResult& r) const {
   rec.tensors.push_back({tensor_name::kZeroShotTop1, Phase::kEval, scalar_f64(r.top1)});
   rec.tensors.push_back({tensor_name::kZeroShotTop5, Phase::kEval, scalar_f64(r.top5)});
+  rec.tensors.push_back({tensor_name::kZeroShotClassifier, Phase::kEval, r.classifier});
+  rec.tensors.push_back({tensor_name::kZeroShotLogits, Phase::kEval, r.logits});
 }
 
 torch::Tensor Trainer::input_images(const torch::Tensor& images) const {
@@ -236,7 +240,7 @@ torch::Tensor Trainer::input_images(const torch::Tensor& images) const {
 ZeroShotResult Trainer::evaluate() {
   AutocastGuard autocast(device_.type(), precision_.autocast_dtype);  // as OpenCLIP's zero_shot
   return zero_shot_eval(model_, zero_shot_.class_tokens, input_images(zero_shot_.images),
-                        zero_shot_.labels, 256, zero_shot_.templates_per_class);
+                        zero_shot_.labels, zero_shot_.options);
 }
 
 ClipOutput Trainer::ddp_forward(const Batch& batch, CaptureTape* tape) {

@@ -66,9 +66,10 @@ class Trainer {
   int64_t dataset_size() const { return real_ ? real_->size() : cfg_.data.train_num_samples; }
   // Zero-shot runs on `imagenet-val` when given, else on the synthetic set's classes; real or
   // replayed training data without imagenet-val has none (OpenCLIP skips it too).
+  // `imagenet-val` on rank 0 only, as OpenCLIP's evaluate() on the master.
   bool zero_shot_enabled() const {
-    return cfg_.eval.zeroshot_frequency > 0 &&
-           (cfg_.data.dataset_type == DatasetType::kSynthetic || !cfg_.eval.imagenet_val.empty());
+    return cfg_.eval.zeroshot_frequency > 0 && (cfg_.data.dataset_type == DatasetType::kSynthetic ||
+                                                (!cfg_.eval.imagenet_val.empty() && rank() == 0));
   }
   // The config as run: train-num-samples from the data (csv) or the replayed log.
   const TrainConfig& config() const { return cfg_; }
