@@ -70,10 +70,15 @@ std::vector<std::string> walk_files(const std::string& dir) {
 
 }  // namespace
 
+std::vector<std::string> image_folder_classes(const std::string& root) {
+  auto classes = list_dir(root, true);
+  if (classes.empty()) throw std::runtime_error(root + ": no class subfolders");
+  return classes;
+}
+
 ImageFolderSet load_image_folder(const std::string& root, int64_t image_size) {
   ImageFolderSet s;
-  s.class_folders = list_dir(root, true);
-  if (s.class_folders.empty()) throw std::runtime_error(root + ": no class subfolders");
+  s.class_folders = image_folder_classes(root);
   std::vector<torch::Tensor> images;
   std::vector<int64_t> labels;
   for (size_t c = 0; c < s.class_folders.size(); ++c) {

@@ -18,6 +18,10 @@ struct ImageFolderSet {
   torch::Tensor labels;                    // (N,) int64
 };
 
+// The class folders of `root`, sorted (label = index), without reading any image; throws
+// naming the folder when there are none.
+std::vector<std::string> image_folder_classes(const std::string& root);
+
 // Throws naming the folder when it has no class subfolders or a class has no images, and naming
 // the file when one cannot be decoded or has an extension torchvision reads and cliprepro does
 // not (.bmp, .webp, …).

@@ -109,11 +109,9 @@ bool is_wordnet_id(const std::string& name) {
 ZeroShotSet imagenet_val_set(const TrainConfig& cfg, const ModelConfig& model,
                              const ClipTokenizer& tokenizer) {
   const EvalConfig& eval = cfg.eval;
-  auto folder = load_image_folder(eval.imagenet_val, model.vision.image_size);
   ZeroShotSet z;
-  z.images = folder.images;
-  z.labels = folder.labels;
-  std::vector<std::string> class_names = folder.class_names, templates = eval.zeroshot_templates;
+  std::vector<std::string> class_names, templates = eval.zeroshot_templates;
+  // Refused or read before any image is decoded (ImageNet's val set takes minutes).
   if (eval.zeroshot_classes == ZeroShotClasses::kOpenClipImagenet) {
     // open_clip_train's zero_shot_eval; labels stay torchvision's folder indices.
     auto meta = openclip_imagenet_metadata();
@@ -122,12 +120,17 @@ ZeroShotSet imagenet_val_set(const TrainConfig& cfg, const ModelConfig& model,
     z.options.classes_per_batch = 10;
     z.options.image_batch_size = cfg.batch_size;
     z.options.logit_multiplier = 100.0;
-  } else if (std::all_of(folder.class_folders.begin(), folder.class_folders.end(), is_wordnet_id)) {
+  } else if (const auto folders = image_folder_classes(eval.imagenet_val);
+             std::all_of(folders.begin(), folders.end(), is_wordnet_id)) {
     throw std::invalid_argument(
-        eval.imagenet_val + ": the class folders are WordNet ids (" + folder.class_folders[0] +
+        eval.imagenet_val + ": the class folders are WordNet ids (" + folders[0] +
         ", …), which make no prompts with zeroshot-classes = \"folder-names\"; set "
         "zeroshot-classes = \"openclip-imagenet\" (OpenCLIP's zero_shot_eval)");
   }
+  auto folder = load_image_folder(eval.imagenet_val, model.vision.image_size);
+  if (class_names.empty()) class_names = folder.class_names;
+  z.images = folder.images;
+  z.labels = folder.labels;
   z.options.templates_per_class = int64_t(templates.size());
   z.class_tokens =
       tokenizer.tokenize(zero_shot_prompts(class_names, templates), model.text.context_length);
