@@ -9,11 +9,11 @@
 #include "harness/compare/golden.h"
 #include "harness/log/digest.h"
 #include "harness/log/env_fingerprint.h"
-#include "harness/log/glob.h"
 #include "harness/log/h5_types.h"
 #include "harness/log/log_format.h"
 #include "harness/log/log_reader.h"
 #include "harness/log/log_writer.h"
+#include "src/glob.h"
 #include "test_paths.h"
 #include "tests/test_util.h"
 

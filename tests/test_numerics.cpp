@@ -13,6 +13,13 @@
 namespace cliprepro {
 namespace {
 
+ModelNumerics bn_numerics(bool batch_norm_fp32, double eps) {
+  ModelNumerics n;
+  n.batch_norm_fp32 = batch_norm_fp32;
+  n.batch_norm_eps = eps;
+  return n;
+}
+
 Clip tiny_model() {
   torch::manual_seed(0);
   Clip m(load_model_config("tiny"));
@@ -87,7 +94,7 @@ TEST(LowPrecision, PureConversionKeepsIntegerBuffersAndOptionallyBatchNorm) {
       EXPECT_EQ(kv.value().scalar_type(), want) << kv.key();
     }
     // The model still runs: BatchNorm in fp32 takes and returns fp16 activations.
-    m->set_numerics({false, keep_bn, 1e-5});
+    m->set_numerics(bn_numerics(keep_bn, 1e-5));
     const auto c = forward_captures(m, torch::kHalf);
     EXPECT_EQ(c.at("visual.bn1").scalar_type(), torch::kHalf);
     EXPECT_EQ(c.at("image_features").scalar_type(), torch::kHalf);
@@ -109,7 +116,7 @@ TEST(LowPrecision, LayerNormFp32ComputesInFp32AndReturnsTheInputDtype) {
 TEST(Numerics, BnFp32KeepsBatchNormOutputFp32UnderAutocast) {
   for (bool bn_fp32 : {false, true}) {
     auto m = tiny_model();
-    m->set_numerics({false, bn_fp32, 1e-5});
+    m->set_numerics(bn_numerics(bn_fp32, 1e-5));
     std::map<std::string, torch::Tensor> c;
     {
       AutocastGuard autocast(torch::kCPU, torch::kBFloat16);
@@ -128,7 +135,7 @@ TEST(Numerics, BnFp32KeepsBatchNormOutputFp32UnderAutocast) {
 // bn-fp32 normalises exactly what BatchNorm would on the fp32 copy of its input.
 TEST(Numerics, BnFp32OutputIsBatchNormOfTheFp32Input) {
   auto m = tiny_model();
-  m->set_numerics({false, true, 1e-5});
+  m->set_numerics(bn_numerics(true, 1e-5));
   torch::manual_seed(2);
   const int64_t s = m->config().vision.image_size;
   auto x = torch::randn({4, 3, s, s});
@@ -153,7 +160,7 @@ TEST(Numerics, BnFp32OutputIsBatchNormOfTheFp32Input) {
 TEST(Numerics, BnEpsReachesEveryBatchNormAndChangesTheOutput) {
   auto a = tiny_model();
   auto b = tiny_model();
-  b->set_numerics({false, false, 1e-2});
+  b->set_numerics(bn_numerics(false, 1e-2));
   int bns = 0;
   for (const auto& mod : b->modules()) {
     if (auto* bn = mod->as<torch::nn::BatchNorm2dImpl>()) {

@@ -19,6 +19,7 @@
 #include "harness/scenario/scenario_doc.h"
 #include "harness/scenario/study.h"
 #include "src/dist/process_group.h"
+#include "src/model/clip.h"
 #include "src/train/determinism.h"
 
 namespace cliprepro::cli {
@@ -205,6 +206,23 @@ int cmd_keys(const std::filesystem::path& write_doc) {
   if (updated != in.str()) {
     std::ofstream(write_doc, std::ios::trunc) << updated;
     std::cout << "rewrote the key tables of " << write_doc.string() << "\n";
+  }
+  return kExitMatch;
+}
+
+int cmd_sites(const std::string& model_name, const std::vector<std::string>& globs) {
+  int shown = 0;
+  for (const auto& site : precision_site_names(load_model_config(model_name))) {
+    bool selected = globs.empty();
+    for (const auto& g : globs) selected = selected || glob_selects_site(g, site);
+    if (selected) {
+      std::cout << site << "\n";
+      ++shown;
+    }
+  }
+  if (shown == 0) {
+    std::cerr << "cliprepro sites: no precision site of " << model_name << " is selected\n";
+    return kExitDiffer;
   }
   return kExitMatch;
 }

@@ -60,6 +60,18 @@ int cmd_bisect(const BisectArgs& args);
 
 // Re-hashes every stored tensor of each log against its digest and checks the file was closed
 // cleanly: exit 0 all intact and complete, 1 some corrupt or incomplete (named), 2 unreadable.
+struct AttributeArgs {
+  std::filesystem::path reference, scenario;
+  std::string variant;  // of a study file
+  std::vector<int64_t> steps;
+  std::filesystem::path out_dir;  // default: <reference dir>/<variant name>.attribution
+  bool rank = false;
+  bool quiet = false;
+};
+// Teacher-forced precision attribution (harness/compare/attribution.h): writes
+// attribution.{md,html,json}, prints the findings; exit 0.
+int cmd_attribute(const AttributeArgs& args);
+
 int cmd_verify(const std::vector<std::filesystem::path>& logs);
 
 int cmd_env(bool key_only);
@@ -67,5 +79,8 @@ int cmd_env(bool key_only);
 // Every scenario key as markdown tables; with `write_doc`, rewrites that file's generated
 // blocks (docs/scenario-schema.md) instead.
 int cmd_keys(const std::filesystem::path& write_doc);
+// The precision sites of a model (what [numerics] fp32-modules globs select), or those `globs`
+// select; exit 1 when they select none.
+int cmd_sites(const std::string& model_name, const std::vector<std::string>& globs);
 
 }  // namespace cliprepro::cli

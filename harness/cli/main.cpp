@@ -204,6 +204,44 @@ int main(int argc, char** argv) {
                    "Rewrite the generated key tables of this file (docs/scenario-schema.md)")
       ->check(CLI::ExistingFile);
 
+  cli::AttributeArgs attr;
+  auto* attribute = app.add_subcommand(
+      "attribute",
+      "Teacher-forced precision attribution: each listed step of VARIANT_SCENARIO run once from "
+      "the reference log's exact state before it, on the same batch, and its error against the "
+      "reference's own step measured per tensor and layer (activations, BatchNorm batch "
+      "statistics, gradients, parameter update). The reference must hold every tensor in full "
+      "at s-1 and s ([log] full-tensors = [\"*\"]). Writes attribution.{md,html,json}. Usage: "
+      "attribute REF_LOG VARIANT_SCENARIO --steps 1,5,9 [--rank]");
+  attribute->add_option("reference", attr.reference, "Reference run's log (.h5)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  attribute->add_option("scenario", attr.scenario, "The variant's scenario (or study file)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  attribute->add_option("--variant", attr.variant, "The variant of a study file");
+  attribute->add_option("--steps", attr.steps, "Optimizer steps to attribute (1-based)")
+      ->required()
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
+  attribute->add_option("--out", attr.out_dir,
+                        "Output directory (default: <reference dir>/<variant>.attribution)");
+  attribute->add_flag("--rank", attr.rank,
+                      "Also run each step once per module group with only that group in fp32 "
+                      "and rank the groups by the share of the update error they remove");
+  attribute->add_flag("-q,--quiet", attr.quiet, "No progress lines");
+
+  auto* sites = app.add_subcommand(
+      "sites",
+      "List a model's precision sites: the names [numerics] fp32-modules and "
+      "low-precision-modules select (Conv2d, Linear, BatchNorm2d, attention, text_projection, "
+      "loss). Usage: sites MODEL [GLOB...] (exit 1 when the globs select none)");
+  std::string sites_model = "tiny";
+  std::vector<std::string> sites_globs;
+  sites->add_option("model", sites_model, "Shipped config name (tiny, RN50, ...) or JSON path")
+      ->required();
+  sites->add_option("globs", sites_globs, "Show only the sites these globs select");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -238,6 +276,8 @@ int main(int argc, char** argv) {
     if (*import_openclip) return cli::cmd_import_openclip(import_flags, import_out, import_replay);
     if (*env) return cli::cmd_env(env_key);
     if (*keys) return cli::cmd_keys(keys_doc);
+    if (*attribute) return cli::cmd_attribute(attr);
+    if (*sites) return cli::cmd_sites(sites_model, sites_globs);
   } catch (const cliprepro::RunInterrupted& e) {
     std::cerr << "interrupted: " << e.what() << "; "
               << (std::filesystem::exists(e.log())

@@ -13,6 +13,13 @@
 
 namespace cliprepro::cli {
 
+std::string self_exe() {
+  std::error_code ec;
+  const auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) throw std::runtime_error("cannot find the cliprepro binary (/proc/self/exe)");
+  return p.string();
+}
+
 pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& output,
             const std::filesystem::path& cwd) {
   const pid_t pid = fork();

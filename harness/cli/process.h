@@ -17,6 +17,9 @@ pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& o
 int run_to_file(const std::vector<std::string>& argv, const std::filesystem::path& output,
                 const std::filesystem::path& cwd = {});
 
+// This cliprepro binary (/proc/self/exe), for the children that run a subcommand.
+std::string self_exe();
+
 // A child's output file (or any file) as text; "" when it cannot be read.
 std::string read_text(const std::filesystem::path& p);
 

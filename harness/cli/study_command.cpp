@@ -33,13 +33,6 @@ struct Job {
   int exit_code = -1;
 };
 
-std::string self_exe() {
-  std::error_code ec;
-  const auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) throw std::runtime_error("cannot find the cliprepro binary (/proc/self/exe)");
-  return p.string();
-}
-
 // Multi-rank variants go through torchrun from the project's Python; say what is missing first.
 void require_torchrun(const std::string& python, const Study& study) {
   const std::string cmd = "\"" + python + "\" -c \"import torch.distributed.run\" >/dev/null 2>&1";

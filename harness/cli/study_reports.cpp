@@ -2,14 +2,65 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <sstream>
+#include <stdexcept>
 
 #include "harness/cli/commands.h"
+#include "harness/cli/process.h"
 #include "harness/log/env_fingerprint.h"
+#include "harness/log/log_reader.h"
 #include "harness/report/precision_render.h"  // finding_text
 #include "harness/report/precision_report.h"
 
 namespace cliprepro::cli {
+
+namespace {
+
+// [reports.NAME] attribute-steps: each variant (not the noise floor) teacher-forced against the
+// reference's log by `cliprepro attribute` in a child process (a fresh process pins the
+// variant's cpu-isa before its first kernel, as the runs did), into <dir>/attribution/<variant>/;
+// its findings appended to `findings`.
+void write_study_attributions(const Study& study, const StudyReport& sr,
+                              const std::filesystem::path& reference_log,
+                              const std::filesystem::path& dir, std::ostringstream& findings) {
+  const int64_t last = LogReader(reference_log).last_complete_step();
+  std::string steps;
+  for (int64_t s = 1; s <= last; ++s) {
+    for (const auto& spec : sr.attribute_steps) {
+      if (spec.contains(s, last)) {
+        steps += (steps.empty() ? "" : ",") + std::to_string(s);
+        break;
+      }
+    }
+  }
+  if (steps.empty()) throw std::runtime_error(sr.name + ": attribute-steps select no step");
+  for (const auto& v : sr.variants) {
+    if (v == sr.reference || v == sr.noise_floor) continue;
+    const auto out = dir / "attribution" / v;
+    std::filesystem::create_directories(out);
+    std::vector<std::string> argv = {self_exe(),          "attribute", reference_log.string(),
+                                     study.path.string(), "--variant", v,
+                                     "--steps",           steps,       "--out",
+                                     out.string(),        "-q"};
+    if (sr.attribute_rank) argv.push_back("--rank");
+    std::printf("attribute  %s: %s at steps %s%s\n", sr.name.c_str(), v.c_str(), steps.c_str(),
+                sr.attribute_rank ? ", ranked" : "");
+    std::fflush(stdout);
+    const auto output = out / "attribute.out";
+    if (run_to_file(argv, output) != kExitMatch) {
+      throw std::runtime_error("attribution of " + v + " failed (" + output.string() + "):\n" +
+                               read_text(output));
+    }
+    std::filesystem::remove(output);
+    const auto json = nlohmann::json::parse(read_text(out / "attribution.json"));
+    findings << "\nAttribution of " << v << " (teacher-forced, `" << sr.name << "/attribution/" << v
+             << "/attribution.md`):\n\n";
+    for (const auto& f : json.at("findings")) findings << "- " << f.get<std::string>() << "\n";
+  }
+}
+
+}  // namespace
 
 void write_study_reports(const Study& study, const std::filesystem::path& out_dir,
                          const std::function<std::filesystem::path(const StudyVariant&)>& log_of) {
@@ -41,6 +92,8 @@ void write_study_reports(const Study& study, const std::filesystem::path& out_di
     std::printf("report     %s\n", (dir / "report.md").string().c_str());
     findings << "\n## " << sr.name << "\n\n";
     for (const auto& f : rep.findings) findings << "- " << finding_text(f) << "\n";
+    if (!sr.attribute_steps.empty())
+      write_study_attributions(study, sr, logs.front(), dir, findings);
   }
   if (study.has_named_reports()) write_atomically(out_dir / "findings.md", findings.str());
   write_atomically(out_dir / "environment-key.json",

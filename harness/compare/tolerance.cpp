@@ -7,7 +7,7 @@
 #include <stdexcept>
 
 #include "harness/compare/tensor_diff.h"
-#include "harness/log/glob.h"
+#include "src/glob.h"
 
 namespace cliprepro {
 namespace {

@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "harness/log/glob.h"
+#include "src/glob.h"
 
 namespace cliprepro {
 

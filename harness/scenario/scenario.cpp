@@ -9,6 +9,8 @@
 #include "harness/scenario/scenario_inherit.h"
 #include "harness/scenario/study.h"
 #include "harness/scenario/toml_reader.h"
+#include "src/model/precision_sites.h"
+#include "src/train/model_factory.h"
 
 namespace cliprepro {
 const ConfigKey<Scenario>* find_scenario_key(const std::string& section, const std::string& key) {
@@ -23,6 +25,30 @@ bool is_section(const std::string& name) {
   for (const auto& k : scenario_keys())
     if (k.section == name) return true;
   return false;
+}
+
+// [numerics] fp32-modules / low-precision-modules: only inside autocast, and every glob must
+// select a precision site of the scenario's model (named from its config: no kernel runs here).
+template <class NodeOf>
+void check_precision_overrides(const TrainConfig& t, const TomlReader& r, NodeOf node) {
+  const auto& n = t.numerics;
+  if (n.fp32_modules.empty() && n.low_precision_modules.empty()) return;
+  const auto& key_node =
+      node("numerics", n.fp32_modules.empty() ? "low-precision-modules" : "fp32-modules");
+  try {
+    precision_overrides(precision_mode(t.precision), n);
+  } catch (const std::invalid_argument& e) {
+    r.fail(key_node, e.what());
+  }
+  const auto sites = precision_site_names(load_model_config(t.model));
+  try {
+    resolve_site_precision(sites, {n.fp32_modules, n.low_precision_modules});
+  } catch (const std::invalid_argument& e) {
+    const std::string what = e.what();
+    r.fail(node("numerics",
+                what.rfind("fp32-modules", 0) == 0 ? "fp32-modules" : "low-precision-modules"),
+           what);
+  }
 }
 
 }  // namespace
@@ -115,6 +141,7 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
   // A model-config path is relative to the scenario, as other paths are (a shipped name is not).
   if (s.train.model.ends_with(".json"))
     s.train.model = from_scenario(written_in(root.get("model"), path), s.train.model);
+  check_precision_overrides(s.train, r, node);
   auto& data = s.train.data;
   if (data.dataset_type != DatasetType::kSynthetic && data.train_data.empty()) {
     r.fail(*root.get("dataset-type"),

@@ -1,6 +1,7 @@
 // The harness's scenario keys (name, description, [log], [golden]), one row each, and the whole
 // table: these rows plus the trainer's (src/train/train_config_keys.cpp).
 #include "harness/scenario/scenario.h"
+#include "harness/scenario/step_spec_codec.h"
 
 #include <algorithm>
 #include <cctype>
@@ -13,26 +14,6 @@ struct EnumNames<Compression> {
     static const std::vector<std::pair<std::string_view, Compression>> k = {
         {"none", Compression::kNone}, {"gzip", Compression::kGzip}};
     return k;
-  }
-};
-
-template <>
-struct ValueCodec<std::vector<StepSpec>> {
-  static constexpr ValueType kType = ValueType::kSteps;
-  static std::vector<StepSpec> from(const ConfigValue& v, const std::string&) {
-    std::vector<StepSpec> out;
-    for (const auto& s : std::get<std::vector<std::string>>(v)) out.push_back(parse_step_spec(s));
-    return out;
-  }
-  static nlohmann::json to_json(const std::vector<StepSpec>& v) {
-    auto j = nlohmann::json::array();
-    for (const auto& s : v) {
-      j.push_back(
-          {{"start", s.start},
-           {"stop", s.stop == StepSpec::kOpen ? nlohmann::json(nullptr) : nlohmann::json(s.stop)},
-           {"stride", s.stride}});
-    }
-    return j;
   }
 };
 

@@ -1,4 +1,5 @@
 #include "harness/scenario/study.h"
+#include "harness/scenario/step_spec_codec.h"
 
 #include <algorithm>
 #include <type_traits>
@@ -45,11 +46,10 @@ void require_variant(const TomlReader& r, const toml::node& n, const Study& s,
 void take_reports(const toml::table& root, const TomlReader& r, Study& s) {
   const toml::node* node = root.get(kReportsTable);
   if (node == nullptr) {
-    StudyReport all{"",
-                    "Study " + s.name + ": every variant against " + s.reference,
-                    s.reference,
-                    s.noise_floor,
-                    {}};
+    StudyReport all;
+    all.title = "Study " + s.name + ": every variant against " + s.reference;
+    all.reference = s.reference;
+    all.noise_floor = s.noise_floor;
     for (const auto& v : s.variants)
       if (v.name != s.reference) all.variants.push_back(v.name);
     s.reports.push_back(std::move(all));
@@ -152,6 +152,15 @@ const std::vector<ConfigKey<StudyReport>>& report_keys() {
                  "the variants reported against the reference, in this order; the report is "
                  "`<out>/NAME/report.{md,html}` and its findings a section of `<out>/findings.md`",
                  {}, "— (required)"),
+      REPORT_KEY("reports.NAME", "attribute-steps", attribute_steps, kPlain,
+                 "teacher-forced precision attribution (`cliprepro attribute`) of each variant "
+                 "against the reference at these steps (as `full-steps`; `-1` = last), written "
+                 "to `<out>/NAME/attribution/<variant>/attribution.{md,html,json}`, its findings "
+                 "in the report's section of `findings.md`. The reference must log every tensor "
+                 "in full at each step and the one before (`[log] full-tensors = [\"*\"]`)",
+                 {}, "none"),
+      REPORT_KEY("reports.NAME", "attribute-rank", attribute_rank, kPlain,
+                 "with `attribute-steps`: rank the module groups too (`attribute --rank`)"),
   };
   return keys;
 }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/log/log_selection.h"
 #include "src/train/config_key.h"
 
 namespace cliprepro {
@@ -33,6 +34,9 @@ struct StudyReport {
   std::string reference;              // default [study] reference
   std::string noise_floor;            // default [study] noise-floor when the reference is its
   std::vector<std::string> variants;  // compared with the reference, in this order
+  // cliprepro attribute of every variant against the reference at these steps; --rank too.
+  std::vector<StepSpec> attribute_steps;
+  bool attribute_rank = false;
 };
 
 struct Study {

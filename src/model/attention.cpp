@@ -35,15 +35,22 @@ MultiheadAttentionImpl::MultiheadAttentionImpl(int64_t embed_dim_, int64_t num_h
 
 torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& x,
                                               const torch::Tensor& attn_mask) {
-  // Packed projection, split as PyTorch's _in_projection_packed (self-attention case).
-  auto proj = at::linear(x, in_proj_weight, in_proj_bias);
-  proj = proj.unflatten(-1, {3, embed_dim}).unsqueeze(0).transpose(0, -2).squeeze(-2).contiguous();
-  auto out = multi_head_attention_core(
-      proj[0], proj[1], proj[2], num_heads,
-      attn_mask.defined() ? std::optional<torch::Tensor>(attn_mask) : std::nullopt);
+  const auto own = sites.of("");
+  torch::Tensor out;
+  {
+    SiteScope scope(own, x.device().type());
+    // Packed projection, split as PyTorch's _in_projection_packed (self-attention case).
+    auto proj = at::linear(site_input(own, x), in_proj_weight, in_proj_bias);
+    proj =
+        proj.unflatten(-1, {3, embed_dim}).unsqueeze(0).transpose(0, -2).squeeze(-2).contiguous();
+    const auto mask = site_input(own, attn_mask);
+    out = multi_head_attention_core(
+        proj[0], proj[1], proj[2], num_heads,
+        mask.defined() ? std::optional<torch::Tensor>(mask) : std::nullopt);
+  }
   const auto L = x.size(0), N = x.size(1);
   out = out.view({L * N, embed_dim});
-  return linear(out_proj, out).view({L, N, embed_dim});
+  return linear(out_proj, out, sites.of("out_proj")).view({L, N, embed_dim});
 }
 
 }  // namespace cliprepro

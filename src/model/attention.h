@@ -5,6 +5,8 @@
 
 #include <optional>
 
+#include "src/model/precision_sites.h"
+
 namespace cliprepro {
 
 // PyTorch's F.linear (at::linear). Not torch::nn::Linear::forward: LibTorch's C++ frontend
@@ -12,6 +14,11 @@ namespace cliprepro {
 // fused path once the reduction dimension is blocked (seen at K = 512: a few ULP off).
 inline torch::Tensor linear(const torch::nn::Linear& m, const torch::Tensor& x) {
   return at::linear(x, m->weight, m->bias);
+}
+// The same at a precision site (see precision_sites.h).
+inline torch::Tensor linear(const torch::nn::Linear& m, const torch::Tensor& x, SitePrecision p) {
+  SiteScope scope(p, x.device().type());
+  return at::linear(site_input(p, x), m->weight, m->bias);
 }
 
 // q/k/v: (L, N, E) sequence-first. Projections already applied by the caller.
@@ -30,6 +37,7 @@ class MultiheadAttentionImpl : public torch::nn::Module {
   torch::Tensor in_proj_weight, in_proj_bias;
   torch::nn::Linear out_proj{nullptr};
   int64_t embed_dim, num_heads;
+  PrecisionSites sites;  // "" (packed in_proj and attention core), out_proj
 };
 TORCH_MODULE(MultiheadAttention);
 

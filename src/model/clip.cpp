@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
+#include <string>
 
 namespace cliprepro {
 
@@ -47,7 +49,37 @@ void ClipImpl::init_text_parameters() {
   text_projection.normal_(0.0, std::pow(width, -0.5));
 }
 
+namespace {
+
+// Hands each module that runs sites itself its share of `precision`, by name relative to it:
+// its own ops as "", its direct submodules (and a Bottleneck's downsample.N) by their names.
+void distribute_sites(ClipImpl& model, const std::map<std::string, SitePrecision>& precision) {
+  auto assign = [&](PrecisionSites& sites, const std::string& path) {
+    sites.clear();
+    const std::string prefix = path.empty() ? "" : path + ".";
+    for (const auto& [site, p] : precision) {
+      if (site == path) sites.set("", p);
+      if (site.size() <= prefix.size() || site.compare(0, prefix.size(), prefix) != 0) continue;
+      const auto local = site.substr(prefix.size());
+      if (local.find('.') == std::string::npos || local.rfind("downsample.", 0) == 0)
+        sites.set(local, p);
+    }
+  };
+  assign(model.sites, "");
+  for (const auto& kv : model.named_modules("", /*include_self=*/false)) {
+    const auto& m = kv.value();
+    if (auto* r = m->as<ModifiedResNetImpl>()) assign(r->sites, kv.key());
+    if (auto* b = m->as<BottleneckImpl>()) assign(b->sites, kv.key());
+    if (auto* a = m->as<AttentionPool2dImpl>()) assign(a->sites, kv.key());
+    if (auto* a = m->as<MultiheadAttentionImpl>()) assign(a->sites, kv.key());
+    if (auto* p = m->as<MlpImpl>()) assign(p->sites, kv.key());
+  }
+}
+
+}  // namespace
+
 void ClipImpl::set_numerics(const ModelNumerics& n) {
+  distribute_sites(*this, resolve_site_precision(precision_site_names(cfg_), n.overrides));
   numerics_ = n;
   for (auto& m : *transformer->resblocks) {
     m->as<ResidualAttentionBlockImpl>()->layer_norm_fp32 = n.layer_norm_fp32;
@@ -80,7 +112,12 @@ torch::Tensor ClipImpl::encode_text(const torch::Tensor& tokens, bool normalize,
   capture(tape, "ln_final", x);
   // Pool at the EOT token: it has the largest id in the vocabulary.
   auto eot = tokens.argmax(-1);
-  x = x.index({torch::arange(x.size(0), eot.options()), eot}).matmul(text_projection);
+  x = x.index({torch::arange(x.size(0), eot.options()), eot});
+  {
+    const auto p = sites.of(kTextProjectionSite);
+    SiteScope scope(p, x.device().type());
+    x = site_input(p, x).matmul(text_projection);
+  }
   if (normalize)
     x = torch::nn::functional::normalize(x, torch::nn::functional::NormalizeFuncOptions().dim(-1));
   return x;

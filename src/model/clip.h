@@ -5,6 +5,7 @@
 #include "src/model/capture.h"
 #include "src/model/model_config.h"
 #include "src/model/modified_resnet.h"
+#include "src/model/precision_sites.h"
 #include "src/model/text_transformer.h"
 
 namespace cliprepro {
@@ -17,6 +18,8 @@ struct ModelNumerics {
   // fp32; under autocast its output stays fp32.
   bool batch_norm_fp32 = false;
   double batch_norm_eps = 1e-5;  // bn-eps (cliprepro); nn.BatchNorm2d's default
+  // fp32-modules / low-precision-modules (cliprepro): per-site precision inside autocast.
+  PrecisionOverrides overrides;
 };
 
 struct ClipOutput {
@@ -44,6 +47,7 @@ class ClipImpl : public torch::nn::Module {
                      CaptureTape* tape = nullptr);
 
   const ModelConfig& config() const { return cfg_; }
+  // Throws std::invalid_argument for an override glob that selects no precision site.
   void set_numerics(const ModelNumerics& n);
   const ModelNumerics& numerics() const { return numerics_; }
 
@@ -53,6 +57,7 @@ class ClipImpl : public torch::nn::Module {
   torch::Tensor positional_embedding, text_projection, logit_scale;
   torch::nn::LayerNorm ln_final{nullptr};
   torch::Tensor attn_mask;  // non-persistent in OpenCLIP: a plain member, not a buffer
+  PrecisionSites sites;     // text_projection, loss (the trainer's ClipLoss)
 
  private:
   void init_text_parameters();

@@ -36,14 +36,23 @@ torch::Tensor bn_native(torch::nn::BatchNorm2dImpl& m, const torch::Tensor& x, C
   return out;
 }
 
-// `in_fp32` (bn-fp32): normalise an fp32 copy of the input with fp32 parameters and statistics.
-// Under autocast the result stays fp32 (the add and ReLU after it too; the next conv casts);
-// without autocast it returns to the input's dtype, as the next conv's weights are in it.
-torch::Tensor bn(torch::nn::BatchNorm2dImpl& m, const torch::Tensor& x, CaptureTape* tape,
-                 const std::string& path, bool in_fp32) {
+// `in_fp32` (bn-fp32, or an fp32 site): normalise an fp32 copy of the input with fp32 parameters
+// and statistics. Under autocast the result stays fp32 (the add and ReLU after it too; the next
+// conv casts); without autocast it returns to the input's dtype, as the next conv's weights are
+// in it. A low site (and bn-fp32 off) normalises the input in the autocast dtype.
+torch::Tensor bn(torch::nn::BatchNorm2dImpl& m, const torch::Tensor& x_in, CaptureTape* tape,
+                 const std::string& path, bool bn_fp32, SitePrecision p) {
+  if (bn_fp32) p = SitePrecision::kFp32;  // bn-fp32 is BatchNorm's own key: it wins
+  const bool in_fp32 = p == SitePrecision::kFp32;
+  const auto x = in_fp32 ? x_in : site_input(p, x_in);
   if (!in_fp32 || x.scalar_type() == torch::kFloat) return bn_native(m, x, tape, path);
   auto y = bn_native(m, x.to(torch::kFloat), tape, path);
   return at::autocast::is_autocast_enabled(x.device().type()) ? y : y.to(x.scalar_type());
+}
+
+torch::Tensor conv_at(torch::nn::Conv2dImpl& m, const torch::Tensor& x, SitePrecision p) {
+  SiteScope scope(p, x.device().type());
+  return m.forward(site_input(p, x));
 }
 
 }  // namespace
@@ -68,17 +77,22 @@ BottleneckImpl::BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride_
 
 torch::Tensor BottleneckImpl::forward(const torch::Tensor& x, CaptureTape* tape,
                                       const std::string& path) {
-  auto out = torch::relu(bn(*bn1, conv1(x), tape, path + ".bn1", batch_norm_fp32));
-  out = torch::relu(bn(*bn2, conv2(out), tape, path + ".bn2", batch_norm_fp32));
+  const bool f = batch_norm_fp32;
+  auto out = conv_at(*conv1, x, sites.of("conv1"));
+  out = torch::relu(bn(*bn1, out, tape, path + ".bn1", f, sites.of("bn1")));
+  out = conv_at(*conv2, out, sites.of("conv2"));
+  out = torch::relu(bn(*bn2, out, tape, path + ".bn2", f, sites.of("bn2")));
   if (stride > 1) out = torch::avg_pool2d(out, stride);
-  out = bn(*bn3, conv3(out), tape, path + ".bn3", batch_norm_fp32);
+  out = conv_at(*conv3, out, sites.of("conv3"));
+  out = bn(*bn3, out, tape, path + ".bn3", f, sites.of("bn3"));
   auto identity = x;
   if (downsample) {
     // Sequential {"-1": AvgPool2d, "0": conv, "1": BatchNorm}, unrolled to capture the BN.
-    identity = (*downsample)[1]->as<torch::nn::Conv2dImpl>()->forward(
-        (*downsample)[0]->as<torch::nn::AvgPool2dImpl>()->forward(x));
+    identity = conv_at(*(*downsample)[1]->as<torch::nn::Conv2dImpl>(),
+                       (*downsample)[0]->as<torch::nn::AvgPool2dImpl>()->forward(x),
+                       sites.of("downsample.0"));
     identity = bn(*(*downsample)[2]->as<torch::nn::BatchNorm2dImpl>(), identity, tape,
-                  path + ".downsample.1", batch_norm_fp32);
+                  path + ".downsample.1", f, sites.of("downsample.1"));
   }
   out = torch::relu(out + identity);
   capture(tape, path, out);
@@ -99,13 +113,23 @@ AttentionPool2dImpl::AttentionPool2dImpl(int64_t spacial_dim, int64_t embed_dim,
 
 torch::Tensor AttentionPool2dImpl::forward(const torch::Tensor& x_in) {
   const auto N = x_in.size(0), C = x_in.size(1);
-  auto x = x_in.reshape({N, C, -1}).permute({2, 0, 1});  // (HW, N, C)
-  x = torch::cat({x.mean(0, /*keepdim=*/true), x}, 0);   // (HW+1, N, C)
-  x = x + positional_embedding.unsqueeze(1).to(x.dtype());
-  auto q = linear(q_proj, x), k = linear(k_proj, x), v = linear(v_proj, x);
-  auto out = multi_head_attention_core(q, k, v, num_heads, std::nullopt);
+  const auto own = sites.of("");
+  torch::Tensor x, out;
+  {
+    SiteScope scope(own, x_in.device().type());
+    x = site_input(own, x_in).reshape({N, C, -1}).permute({2, 0, 1});  // (HW, N, C)
+    x = torch::cat({x.mean(0, /*keepdim=*/true), x}, 0);               // (HW+1, N, C)
+    x = x + positional_embedding.unsqueeze(1).to(x.dtype());
+  }
+  auto q = linear(q_proj, x, sites.of("q_proj")), k = linear(k_proj, x, sites.of("k_proj")),
+       v = linear(v_proj, x, sites.of("v_proj"));
+  {
+    SiteScope scope(own, x_in.device().type());
+    out = multi_head_attention_core(site_input(own, q), site_input(own, k), site_input(own, v),
+                                    num_heads, std::nullopt);
+  }
   const auto L = out.size(0);
-  out = linear(c_proj, out.view({L * N, C})).view({L, N, -1});
+  out = linear(c_proj, out.view({L * N, C}), sites.of("c_proj")).view({L, N, -1});
   return out[0];
 }
 
@@ -160,9 +184,9 @@ torch::Tensor ModifiedResNetImpl::forward(const torch::Tensor& input, CaptureTap
       {{conv1.get(), bn1.get()}, {conv2.get(), bn2.get()}, {conv3.get(), bn3.get()}}};
   for (size_t i = 0; i < stem.size(); ++i) {
     const std::string n = std::to_string(i + 1);
-    x = stem[i].first->forward(x);
+    x = conv_at(*stem[i].first, x, sites.of("conv" + n));
     capture(tape, "visual.conv" + n, x);
-    x = bn(*stem[i].second, x, tape, "visual.bn" + n, batch_norm_fp32);
+    x = bn(*stem[i].second, x, tape, "visual.bn" + n, batch_norm_fp32, sites.of("bn" + n));
     capture(tape, "visual.bn" + n, x);
     x = torch::relu(x);
     capture(tape, "visual.act" + n, x);

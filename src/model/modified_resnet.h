@@ -5,6 +5,7 @@
 
 #include "src/model/capture.h"
 #include "src/model/model_config.h"
+#include "src/model/precision_sites.h"
 
 namespace cliprepro {
 
@@ -19,6 +20,7 @@ class BottleneckImpl : public torch::nn::Module {
   torch::nn::Sequential downsample{nullptr};
   int64_t stride;
   bool batch_norm_fp32 = false;  // bn-fp32 (see ModelNumerics)
+  PrecisionSites sites;          // conv1 … bn3, downsample.0, downsample.1
 };
 TORCH_MODULE(Bottleneck);
 
@@ -31,6 +33,7 @@ class AttentionPool2dImpl : public torch::nn::Module {
   torch::Tensor positional_embedding;
   torch::nn::Linear k_proj{nullptr}, q_proj{nullptr}, v_proj{nullptr}, c_proj{nullptr};
   int64_t num_heads;
+  PrecisionSites sites;  // "" (positional add and attention core), q_proj, k_proj, v_proj, c_proj
 };
 TORCH_MODULE(AttentionPool2d);
 
@@ -46,6 +49,7 @@ class ModifiedResNetImpl : public torch::nn::Module {
   std::vector<torch::nn::Sequential> layers;  // layer1..layer4
   AttentionPool2d attnpool{nullptr};
   bool batch_norm_fp32 = false;  // bn-fp32 (see ModelNumerics)
+  PrecisionSites sites;          // the stem: conv1 … bn3
 };
 TORCH_MODULE(ModifiedResNet);
 

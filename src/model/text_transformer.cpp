@@ -14,9 +14,9 @@ MlpImpl::MlpImpl(int64_t width, bool quick_gelu_) : quick_gelu(quick_gelu_) {
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  auto h = linear(c_fc, x);
+  auto h = linear(c_fc, x, sites.of("c_fc"));
   h = quick_gelu ? h * torch::sigmoid(1.702 * h) : torch::gelu(h);
-  return linear(c_proj, h);
+  return linear(c_proj, h, sites.of("c_proj"));
 }
 
 ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int64_t width, int64_t heads,

@@ -17,6 +17,7 @@ class MlpImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
   torch::nn::Linear c_fc{nullptr}, c_proj{nullptr};
   bool quick_gelu;
+  PrecisionSites sites;  // c_fc, c_proj
 };
 TORCH_MODULE(Mlp);
 

@@ -21,6 +21,18 @@ torch::Device make_device(Device device) {
   return torch::Device(torch::kCUDA, c10::DeviceIndex(index));
 }
 
+PrecisionOverrides precision_overrides(const PrecisionMode& precision,
+                                       const NumericsConfig& numerics) {
+  PrecisionOverrides o{numerics.fp32_modules, numerics.low_precision_modules};
+  if (!o.empty() && !precision.autocast_dtype) {
+    throw std::invalid_argument(
+        "[numerics] fp32-modules / low-precision-modules set a module's precision inside "
+        "autocast: they need precision \"amp\" or \"amp_bf16\", not \"" +
+        precision.name + "\"");
+  }
+  return o;
+}
+
 Clip make_model(const ModelConfig& cfg, const PrecisionMode& precision,
                 const NumericsConfig& numerics, torch::Device device, uint64_t seed,
                 Seeding seeding) {
@@ -28,7 +40,12 @@ Clip make_model(const ModelConfig& cfg, const PrecisionMode& precision,
   Clip model(cfg, seeding == Seeding::kOpenClip ? InitOrder::kOpenClip : InitOrder::kCliprepro);
   model->to(device);
   model->train();
-  model->set_numerics({precision.layer_norm_fp32(), numerics.bn_fp32, numerics.bn_eps});
+  ModelNumerics n;
+  n.layer_norm_fp32 = precision.layer_norm_fp32();
+  n.batch_norm_fp32 = numerics.bn_fp32;
+  n.batch_norm_eps = numerics.bn_eps;
+  n.overrides = precision_overrides(precision, numerics);
+  model->set_numerics(n);
   if (precision.weight_dtype) {
     if (precision.pure) {
       convert_floating_tensors(*model, *precision.weight_dtype, numerics.bn_fp32);

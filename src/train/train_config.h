@@ -70,6 +70,7 @@ struct DistConfig {
 struct NumericsConfig {  // [numerics], cliprepro extensions (see ModelNumerics)
   bool bn_fp32 = false;
   double bn_eps = 1e-5;
+  std::vector<std::string> fp32_modules, low_precision_modules;  // module-name globs
 };
 
 struct CheckpointConfig {

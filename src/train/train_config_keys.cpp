@@ -261,6 +261,22 @@ const std::vector<ConfigKey<TrainConfig>>& train_config_keys() {
           "the input's dtype. No effect in `fp32`"),
       KEY("numerics", "bn-eps", numerics.bn_eps, kTrajectory,
           "epsilon of every BatchNorm (`nn.BatchNorm2d`'s default)", greater_than(0)),
+      KEY("numerics", "fp32-modules", numerics.fp32_modules, kTrajectory,
+          "module-name globs (`*` any run of characters, `?` one; OpenCLIP's `named_modules()` "
+          "names, e.g. `\"visual.layer1.*.bn*\"`, `\"visual.attnpool\"`, "
+          "`\"transformer.resblocks.0\"`) whose precision sites run in fp32 inside an `amp`/"
+          "`amp_bf16` run: autocast off, inputs cast to fp32, output fp32. A site is a Conv2d, "
+          "Linear or BatchNorm2d, an attention's own ops (packed in-projection and core; "
+          "AttentionPool2d's positional add and core), `text_projection` or `loss` (the "
+          "logit matmuls of ClipLoss and zero-shot); a glob selects the sites at or below the "
+          "modules it matches. LayerNorm, "
+          "activations and residual adds follow their inputs. A glob that selects no site is "
+          "an error; `cliprepro sites MODEL` lists them. Wins over `low-precision-modules`"),
+      KEY("numerics", "low-precision-modules", numerics.low_precision_modules, kTrajectory,
+          "the converse: only the sites these globs select run in the autocast dtype (their "
+          "fp32 inputs cast to it, as an autocast op before them would have), every other site "
+          "in fp32 — e.g. an `amp_bf16` run that is fp32 except `visual.layer1`. Empty: every "
+          "site not in `fp32-modules` runs as autocast has it"),
 
       KEY("debug", "flip-step", flip.step, kRequired,
           "the step after whose optimizer update the bit flips (1 … total steps)", at_least(1),

@@ -220,9 +220,11 @@ torch::Tensor Trainer::loss_of(const torch::Tensor& image_features,
                                const torch::Tensor& text_features, const torch::Tensor& logit_scale,
                                CaptureTape* tape) const {
   const ClipLossFlags flags{cfg_.dist.local_loss, cfg_.dist.gather_with_grad};
-  auto logits =
-      pg_ ? clip_logits_distributed(image_features, text_features, logit_scale, flags, *pg_)
-          : clip_logits(image_features, text_features, logit_scale);
+  const auto site = model_->sites.of(kLossSite);  // [numerics] fp32-modules = ["loss"]
+  SiteScope scope(site, image_features.device().type());
+  const auto image = site_input(site, image_features), text = site_input(site, text_features);
+  auto logits = pg_ ? clip_logits_distributed(image, text, logit_scale, flags, *pg_)
+                    : clip_logits(image, text, logit_scale);
   capture(tape, "logits_per_image", logits.per_image);
   capture(tape, "logits_per_text", logits.per_text);
   return clip_loss(logits, clip_label_offset(logits, flags, rank(), world_size()));

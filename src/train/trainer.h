@@ -29,6 +29,8 @@
 namespace cliprepro {
 
 using ProgressFn = std::function<void(int64_t step, int64_t total, double loss, double lr)>;
+// A state tensor by log name (params/…, buffers/…, optimizer/…, scaler/…); undefined if absent.
+using StateOf = std::function<torch::Tensor(const std::string& log_name)>;
 
 struct TrainSummary {
   int64_t steps = 0;
@@ -53,6 +55,13 @@ class Trainer {
   // Optimizer step `b` (0-based) on micro-batches b*accum_freq ...; returns the (last
   // micro-batch's) loss. Used by run() and benchmarks.
   double train_step(int64_t b, StepRecord* record);
+  // Teacher forcing (cliprepro attribute): the live state (parameters, buffers, AdamW moments
+  // and step counts, loss scale) replaced by `state_of`, a reference run's state after step
+  // `step`, so that train_step(step) runs step `step + 1` from it. Step 0 has no moments (they
+  // stay zero). Throws naming a missing tensor or one of another shape or dtype. Returns
+  // whether the loss scale was restored: false under `amp` when the reference logged none (the
+  // scaler keeps its initial scale) and in every precision without a scaler.
+  bool restore_state(const StateOf& state_of, int64_t step);
   // Global (micro-)batch `m` of the run: epoch m / batches_per_epoch, this rank's slice.
   // With `workers` > 0 (csv, webdataset) it comes from the loader's threads, made ahead;
   // under seeding = "openclip" from OpenCLIP's loader order (in order only).

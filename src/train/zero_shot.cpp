@@ -41,7 +41,12 @@ ZeroShotResult zero_shot_eval(Clip& model, const torch::Tensor& class_tokens,
     const int64_t j = std::min(n, i + o.image_batch_size);
     auto feats = model->encode_image(images.slice(0, i, j).to(device), true);
     if (o.logit_multiplier != 1.0) feats = feats * o.logit_multiplier;
-    logits.push_back(feats.matmul(r.classifier));
+    {
+      // The logits matmul is the loss's (the `loss` precision site, src/model/precision_sites.h).
+      const auto site = model->sites.of(kLossSite);
+      SiteScope scope(site, feats.device().type());
+      logits.push_back(site_input(site, feats).matmul(site_input(site, r.classifier)));
+    }
     auto topk = std::get<1>(logits.back().topk(k, 1)).cpu();
     auto target = labels.slice(0, i, j).unsqueeze(1);
     auto hits = topk.eq(target);

@@ -1,4 +1,5 @@
-// Shell-style glob on tensor names: '*' matches any run of characters (including '/'), '?' one.
+// Shell-style glob on tensor and module names: '*' matches any run of characters (including '/'),
+// '?' one.
 #pragma once
 #include <string>
 #include <vector>

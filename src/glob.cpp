@@ -1,4 +1,4 @@
-#include "harness/log/glob.h"
+#include "src/glob.h"
 
 namespace cliprepro {
 

@@ -1,0 +1,172 @@
+#include "harness/compare/attribution.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "src/log_schema.h"
+
+namespace cliprepro {
+
+namespace {
+
+ErrorSums sums_of(const torch::Tensor& v, const torch::Tensor& r) {
+  const auto r64 = r.to(torch::kFloat64), d = v.to(torch::kFloat64) - r64;
+  return {d.square().sum().item<double>(), r64.square().sum().item<double>()};
+}
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+}  // namespace
+
+double ErrorSums::rel() const {
+  if (diff_sq == 0) return 0;
+  return ref_sq == 0 ? std::numeric_limits<double>::infinity() : std::sqrt(diff_sq / ref_sq);
+}
+
+const std::vector<ErrorFamily>& error_families() {
+  static const std::vector<ErrorFamily> kFamilies = {
+      {"activations", family::kActivations, "activations (module outputs)", false},
+      {"bn_batch", family::kBnBatch, "BatchNorm batch statistics", false},
+      {"grads", family::kGrads, "gradients", false},
+      {"update", family::kParams, "parameter update", true},
+      {"buffers", family::kBuffers, "BatchNorm running statistics", false},
+  };
+  return kFamilies;
+}
+
+const ErrorFamily& error_family(const std::string& key) {
+  for (const auto& f : error_families())
+    if (f.key == key) return f;
+  throw std::out_of_range("no error family '" + key + "'");
+}
+
+std::string layer_of(const std::string& log_name) {
+  const auto slash = log_name.find('/', starts_with(log_name, "optimizer/") ? 10 : 0);
+  std::string rest = slash == std::string::npos ? log_name : log_name.substr(slash + 1);
+  if (starts_with(log_name, family::kActivations)) return rest;
+  const auto dot = rest.rfind('.');
+  return dot == std::string::npos ? rest : rest.substr(0, dot);
+}
+
+ErrorSums StepErrors::family(const ErrorFamily& f) const {
+  ErrorSums s;
+  for (const auto& t : tensors)
+    if (starts_with(t.name, f.prefix)) s.add(f.update ? t.update : t.sums);
+  return s;
+}
+
+std::vector<std::pair<std::string, ErrorSums>> StepErrors::layers(const ErrorFamily& f) const {
+  std::vector<std::pair<std::string, ErrorSums>> out;
+  std::map<std::string, size_t> index;
+  for (const auto& t : tensors) {
+    if (!starts_with(t.name, f.prefix)) continue;
+    const auto layer = layer_of(t.name);
+    auto [it, fresh] = index.emplace(layer, out.size());
+    if (fresh) out.emplace_back(layer, ErrorSums{});
+    out[it->second].second.add(f.update ? t.update : t.sums);
+  }
+  return out;
+}
+
+StepErrors step_errors(const LogReader& ref, const TeacherForcedStep& v) {
+  StepErrors out;
+  out.step = v.step;
+  out.has_scaler = v.has_scaler;
+  out.scaler_restored = v.scaler_restored;
+  for (const auto& [name, v_full] : v.tensors) {
+    bool compared = false;
+    for (const auto& f : error_families()) compared = compared || starts_with(name, f.prefix);
+    if (!compared || !v_full.is_floating_point()) continue;
+    const auto* s = ref.find(name);
+    if (s == nullptr ||
+        std::find(s->full_steps.begin(), s->full_steps.end(), v.step) == s->full_steps.end())
+      continue;  // the reference logged it as a digest only: nothing to measure against
+    const auto r = ref.read_full(name, v.step);
+    // [log] activation-samples keeps the first k samples of activations/*: compare those.
+    auto vt = v_full;
+    if (r.dim() > 0 && r.dim() == vt.dim() && r.size(0) < vt.size(0))
+      vt = vt.slice(0, 0, r.size(0));
+    if (r.sizes() != vt.sizes()) {
+      throw std::runtime_error(name + ": the reference logged " + c10::str(r.sizes()) +
+                               ", the variant has " + c10::str(vt.sizes()));
+    }
+    TensorError e;
+    e.name = name;
+    e.bitwise = r.scalar_type() == vt.scalar_type() && torch::equal(r, vt);
+    e.sums = sums_of(vt, r);
+    e.max_abs = (vt.to(torch::kFloat64) - r.to(torch::kFloat64)).abs().max().item<double>();
+    if (starts_with(name, family::kParams)) {
+      const auto before = ref.read_full(name, v.step - 1);
+      e.update = {e.sums.diff_sq, sums_of(r, before).diff_sq};
+    }
+    out.tensors.push_back(std::move(e));
+  }
+  // Execution order (the reference's), so tables read as the step ran.
+  std::stable_sort(out.tensors.begin(), out.tensors.end(), [&](const auto& a, const auto& b) {
+    const auto* sa = ref.find(a.name);
+    const auto* sb = ref.find(b.name);
+    auto order = [&](const TensorSeries* s) {
+      for (size_t i = 0; i < s->steps.size(); ++i)
+        if (s->steps[i] == v.step && i < s->order.size()) return s->order[i];
+      return int32_t(0);
+    };
+    return order(sa) < order(sb);
+  });
+  return out;
+}
+
+std::vector<SiteGroup> attribution_groups() {
+  std::vector<SiteGroup> g = {{"stem", {"visual.conv*", "visual.bn*"}}};
+  for (int i = 1; i <= 4; ++i) {
+    const std::string stage = "visual.layer" + std::to_string(i);
+    g.push_back(
+        {"layer" + std::to_string(i) + ".bn", {stage + ".*.bn*", stage + ".*.downsample.1"}});
+    g.push_back(
+        {"layer" + std::to_string(i) + ".conv", {stage + ".*.conv*", stage + ".*.downsample.0"}});
+  }
+  g.push_back({"attnpool", {"visual.attnpool"}});
+  g.push_back({"text.blocks", {"transformer"}});
+  g.push_back({"projections", {"text_projection"}});
+  g.push_back({"loss", {"loss"}});
+  return g;
+}
+
+Attribution attribute(const LogReader& ref, const Scenario& variant,
+                      const std::vector<int64_t>& steps, bool rank,
+                      const AttributionProgress& progress) {
+  Attribution out;
+  out.reference = ref.path().string();
+  out.variant = scenario_argument(variant);
+  out.variant_name = variant.variant.empty() ? variant.name : variant.variant;
+  for (const int64_t s : steps) require_reference_state(ref, s);  // fail before any work
+  for (const int64_t s : steps) {
+    if (progress) progress("step " + std::to_string(s) + ": " + out.variant);
+    StepAttribution a;
+    a.errors = step_errors(ref, teacher_forced_step(ref, variant, s));
+    if (rank) {
+      const double update = a.errors.family(error_family("update")).rel();
+      const double grad = a.errors.family(error_family("grads")).rel();
+      for (const auto& group : attribution_groups()) {
+        if (progress) progress("step " + std::to_string(s) + ": " + group.name + " in fp32");
+        const auto lifted = step_errors(ref, teacher_forced_step(ref, variant, s, group.globs));
+        GroupEffect e;
+        e.group = group.name;
+        e.update_error = lifted.family(error_family("update")).rel();
+        e.grad_error = lifted.family(error_family("grads")).rel();
+        e.update_removed = update > 0 ? 1 - e.update_error / update : kNoValue;
+        e.grad_removed = grad > 0 ? 1 - e.grad_error / grad : kNoValue;
+        a.groups.push_back(e);
+      }
+      std::stable_sort(a.groups.begin(), a.groups.end(), [](const auto& x, const auto& y) {
+        const double ux = std::isnan(x.update_removed) ? -1e300 : x.update_removed;
+        const double uy = std::isnan(y.update_removed) ? -1e300 : y.update_removed;
+        return ux > uy;
+      });
+    }
+    out.steps.push_back(std::move(a));
+  }
+  return out;
+}
+
+}  // namespace cliprepro

@@ -1,0 +1,142 @@
+#include "harness/run/teacher_forced.h"
+
+#include <stdexcept>
+
+#include "harness/log/digest.h"
+#include "harness/run/replay_log.h"
+#include "src/dist/process_group.h"
+#include "src/train/determinism.h"
+#include "src/train/trainer.h"
+
+namespace cliprepro {
+
+namespace {
+
+bool has_full(const TensorSeries& s, int64_t step) {
+  for (const auto f : s.full_steps)
+    if (f == step) return true;
+  return false;
+}
+
+std::string how_to_log(int64_t step) {
+  return "; log the reference with [log] full-tensors = [\"*\"] and full-steps including " +
+         std::to_string(step - 1) + " and " + std::to_string(step) + " (e.g. full-steps = [\"" +
+         std::to_string(step - 1) + ":" + std::to_string(step + 1) + "\"])";
+}
+
+// The reference's digest of `name` at `step`; 0 with `found` false when it has none.
+uint64_t digest_at(const LogReader& ref, const std::string& name, int64_t step, bool& found) {
+  found = false;
+  const auto* s = ref.find(name);
+  if (s == nullptr) return 0;
+  for (size_t i = 0; i < s->steps.size(); ++i) {
+    if (s->steps[i] == step) {
+      found = true;
+      return s->digests[i];
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+void require_reference_state(const LogReader& ref, int64_t step) {
+  if (step < 1 || step > ref.last_complete_step()) {
+    throw std::runtime_error(ref.path().string() + ": step " + std::to_string(step) +
+                             " is not a logged optimizer step (1 … " +
+                             std::to_string(ref.last_complete_step()) + ")");
+  }
+  bool any_param = false, any_grad = false;
+  for (const auto& [name, s] : ref.series()) {
+    const bool param = name.rfind(family::kParams, 0) == 0;
+    const bool state = param || name.rfind(family::kBuffers, 0) == 0 ||
+                       (step > 1 && (name.rfind(family::kExpAvg, 0) == 0 ||
+                                     name.rfind(family::kExpAvgSq, 0) == 0 ||
+                                     name.rfind(family::kOptimizerStep, 0) == 0));
+    auto need = [&](int64_t at, const char* what) {
+      if (!has_full(s, at)) {
+        throw std::runtime_error(ref.path().string() + ": teacher forcing at step " +
+                                 std::to_string(step) + " needs the full " + what + " " + name +
+                                 " at step " + std::to_string(at) + how_to_log(step));
+      }
+    };
+    if (state) need(step - 1, "state tensor");
+    if (param) {
+      need(step, "parameter");
+      any_param = true;
+    }
+    if (name.rfind(family::kGrads, 0) == 0) {
+      need(step, "gradient");
+      any_grad = true;
+    }
+  }
+  if (!any_param || !any_grad) {
+    throw std::runtime_error(ref.path().string() + ": no parameters or gradients logged" +
+                             how_to_log(step));
+  }
+}
+
+TeacherForcedStep teacher_forced_step(const LogReader& ref, const Scenario& variant, int64_t step,
+                                      const std::vector<std::string>& extra_fp32) {
+  if (dist::launch_world_size() > 1)
+    throw std::runtime_error("cliprepro attribute runs at world size 1 (not under torchrun)");
+  require_reference_state(ref, step);
+  TrainConfig cfg = variant.train;
+  auto& fp32 = cfg.numerics.fp32_modules;
+  fp32.insert(fp32.end(), extra_fp32.begin(), extra_fp32.end());
+  cfg.eval.zeroshot_frequency = 0;
+  cfg.checkpoint = CheckpointConfig{};
+  cfg.flip = BitFlip{};
+  if (cfg.seeding == Seeding::kOpenClip && cfg.data.dataset_type != DatasetType::kSynthetic &&
+      cfg.data.dataset_type != DatasetType::kReplay) {
+    throw std::runtime_error(
+        scenario_argument(variant) +
+        ": seeding = \"openclip\" reads real data in loader order only; teacher forcing needs "
+        "step " +
+        std::to_string(step) +
+        "'s batch alone (replay the reference's log instead: "
+        "dataset-type = \"replay\")");
+  }
+  cfg.data.workers = 0;  // the batch of one step, made here (the same bits as the loader's)
+  apply_process_environment(cfg.determinism);
+  apply_determinism(cfg.determinism, uint64_t(cfg.seed));
+  std::shared_ptr<const ReplaySource> replay;
+  if (cfg.data.dataset_type == DatasetType::kReplay) replay = open_replay_log(cfg, 0);
+  Trainer trainer(cfg, std::move(replay));
+  if (step > trainer.total_steps()) {
+    throw std::runtime_error(scenario_argument(variant) + " has " +
+                             std::to_string(trainer.total_steps()) + " steps, not " +
+                             std::to_string(step));
+  }
+  TeacherForcedStep out;
+  out.step = step;
+  out.has_scaler = trainer.scaler() != nullptr;
+  out.scaler_restored = trainer.restore_state(
+      [&](const std::string& name) -> torch::Tensor {
+        const auto* s = ref.find(name);
+        if (s == nullptr || !has_full(*s, step - 1)) return {};
+        return ref.read_full(name, step - 1);
+      },
+      step - 1);
+  StepRecord rec;
+  trainer.train_step(step - 1, &rec);
+  for (const auto& t : rec.tensors) {
+    out.tensors[t.name] = t.tensor.detach().to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true);
+  }
+  // Same batch, same learning rate: otherwise the difference is not this step's rounding.
+  for (const char* name :
+       {tensor_name::kSampleIds, tensor_name::kImages, tensor_name::kTexts, tensor_name::kLr}) {
+    bool found = false;
+    const uint64_t want = digest_at(ref, name, step, found);
+    if (found && tensor_digest(out.tensors.at(name)) == want) continue;
+    throw std::runtime_error(
+        scenario_argument(variant) + ": step " + std::to_string(step) + "'s " + name +
+        (found ? " differs from the reference's (" + ref.path().string() + ")"
+               : " is not in the reference log") +
+        ": teacher forcing compares one step on the same batch and schedule; use a variant of "
+        "the reference's scenario that changes precision or [numerics] (or replay its log)");
+  }
+  return out;
+}
+
+}  // namespace cliprepro
