@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "src/log_schema.h"
+#include "src/train/precision.h"
 
 namespace cliprepro {
 
@@ -14,8 +15,6 @@ ErrorSums sums_of(const torch::Tensor& v, const torch::Tensor& r) {
   const auto r64 = r.to(torch::kFloat64), d = v.to(torch::kFloat64) - r64;
   return {d.square().sum().item<double>(), r64.square().sum().item<double>()};
 }
-
-bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
 }  // namespace
 
@@ -42,9 +41,9 @@ const ErrorFamily& error_family(const std::string& key) {
 }
 
 std::string layer_of(const std::string& log_name) {
-  const auto slash = log_name.find('/', starts_with(log_name, "optimizer/") ? 10 : 0);
+  const auto slash = log_name.find('/', log_name.starts_with("optimizer/") ? 10 : 0);
   std::string rest = slash == std::string::npos ? log_name : log_name.substr(slash + 1);
-  if (starts_with(log_name, family::kActivations)) return rest;
+  if (log_name.starts_with(family::kActivations)) return rest;
   const auto dot = rest.rfind('.');
   return dot == std::string::npos ? rest : rest.substr(0, dot);
 }
@@ -52,7 +51,7 @@ std::string layer_of(const std::string& log_name) {
 ErrorSums StepErrors::family(const ErrorFamily& f) const {
   ErrorSums s;
   for (const auto& t : tensors)
-    if (starts_with(t.name, f.prefix)) s.add(f.update ? t.update : t.sums);
+    if (t.name.starts_with(f.prefix)) s.add(f.update ? t.update : t.sums);
   return s;
 }
 
@@ -60,7 +59,7 @@ std::vector<std::pair<std::string, ErrorSums>> StepErrors::layers(const ErrorFam
   std::vector<std::pair<std::string, ErrorSums>> out;
   std::map<std::string, size_t> index;
   for (const auto& t : tensors) {
-    if (!starts_with(t.name, f.prefix)) continue;
+    if (!t.name.starts_with(f.prefix)) continue;
     const auto layer = layer_of(t.name);
     auto [it, fresh] = index.emplace(layer, out.size());
     if (fresh) out.emplace_back(layer, ErrorSums{});
@@ -76,7 +75,7 @@ StepErrors step_errors(const LogReader& ref, const TeacherForcedStep& v) {
   out.scaler_restored = v.scaler_restored;
   for (const auto& [name, v_full] : v.tensors) {
     bool compared = false;
-    for (const auto& f : error_families()) compared = compared || starts_with(name, f.prefix);
+    for (const auto& f : error_families()) compared = compared || name.starts_with(f.prefix);
     if (!compared || !v_full.is_floating_point()) continue;
     const auto* s = ref.find(name);
     if (s == nullptr ||
@@ -96,7 +95,7 @@ StepErrors step_errors(const LogReader& ref, const TeacherForcedStep& v) {
     e.bitwise = r.scalar_type() == vt.scalar_type() && torch::equal(r, vt);
     e.sums = sums_of(vt, r);
     e.max_abs = (vt.to(torch::kFloat64) - r.to(torch::kFloat64)).abs().max().item<double>();
-    if (starts_with(name, family::kParams)) {
+    if (name.starts_with(family::kParams)) {
       const auto before = ref.read_full(name, v.step - 1);
       e.update = {e.sums.diff_sq, sums_of(r, before).diff_sq};
     }
@@ -136,35 +135,50 @@ Attribution attribute(const LogReader& ref, const Scenario& variant,
                       const std::vector<int64_t>& steps, bool rank,
                       const AttributionProgress& progress) {
   Attribution out;
-  out.reference = ref.path().string();
-  out.variant = scenario_argument(variant);
+  // File names, not paths: a study's committed attribution regenerates byte for byte elsewhere.
+  out.reference = ref.path().filename().string();
+  out.variant = variant.path.filename().string() +
+                (variant.variant.empty() ? "" : " --variant " + variant.variant);
   out.variant_name = variant.variant.empty() ? variant.name : variant.variant;
+  if (rank && !precision_mode(variant.train.precision).autocast_dtype) {
+    throw std::runtime_error(out.variant +
+                             ": --rank lifts module groups to fp32 inside autocast, "
+                             "but the variant runs precision \"" +
+                             precision_mode(variant.train.precision).name +
+                             "\" (rank an amp or amp_bf16 variant)");
+  }
   for (const int64_t s : steps) require_reference_state(ref, s);  // fail before any work
+  TeacherForcer as_is(ref, variant);
   for (const int64_t s : steps) {
     if (progress) progress("step " + std::to_string(s) + ": " + out.variant);
     StepAttribution a;
-    a.errors = step_errors(ref, teacher_forced_step(ref, variant, s));
-    if (rank) {
-      const double update = a.errors.family(error_family("update")).rel();
-      const double grad = a.errors.family(error_family("grads")).rel();
-      for (const auto& group : attribution_groups()) {
-        if (progress) progress("step " + std::to_string(s) + ": " + group.name + " in fp32");
-        const auto lifted = step_errors(ref, teacher_forced_step(ref, variant, s, group.globs));
-        GroupEffect e;
-        e.group = group.name;
-        e.update_error = lifted.family(error_family("update")).rel();
-        e.grad_error = lifted.family(error_family("grads")).rel();
-        e.update_removed = update > 0 ? 1 - e.update_error / update : kNoValue;
-        e.grad_removed = grad > 0 ? 1 - e.grad_error / grad : kNoValue;
-        a.groups.push_back(e);
-      }
-      std::stable_sort(a.groups.begin(), a.groups.end(), [](const auto& x, const auto& y) {
-        const double ux = std::isnan(x.update_removed) ? -1e300 : x.update_removed;
-        const double uy = std::isnan(y.update_removed) ? -1e300 : y.update_removed;
-        return ux > uy;
-      });
-    }
+    a.errors = step_errors(ref, as_is.step(s));
     out.steps.push_back(std::move(a));
+  }
+  if (!rank) return out;
+  for (const auto& group : attribution_groups()) {
+    if (progress) progress(group.name + " in fp32");
+    TeacherForcer lifted(ref, variant, group.globs);
+    for (size_t i = 0; i < steps.size(); ++i) {
+      const auto& base = out.steps[i].errors;
+      const double update = base.family(error_family("update")).rel();
+      const double grad = base.family(error_family("grads")).rel();
+      const auto e = step_errors(ref, lifted.step(steps[i]));
+      GroupEffect g;
+      g.group = group.name;
+      g.update_error = e.family(error_family("update")).rel();
+      g.grad_error = e.family(error_family("grads")).rel();
+      g.update_removed = update > 0 ? 1 - g.update_error / update : kNoValue;
+      g.grad_removed = grad > 0 ? 1 - g.grad_error / grad : kNoValue;
+      out.steps[i].groups.push_back(g);
+    }
+  }
+  for (auto& a : out.steps) {
+    std::stable_sort(a.groups.begin(), a.groups.end(), [](const auto& x, const auto& y) {
+      const double ux = std::isnan(x.update_removed) ? -1e300 : x.update_removed;
+      const double uy = std::isnan(y.update_removed) ? -1e300 : y.update_removed;
+      return ux > uy;
+    });
   }
   return out;
 }

@@ -82,7 +82,7 @@ struct StepAttribution {
 };
 
 struct Attribution {
-  std::string reference, variant;  // the log path, the scenario (and --variant)
+  std::string reference, variant;  // the log's and the scenario's file names (and --variant)
   std::string variant_name;        // the study variant's name, else the scenario's
   std::vector<StepAttribution> steps;
 };

@@ -22,6 +22,11 @@ std::string percent(double fraction) {
 
 std::string error_text(double e) { return std::isnan(e) ? "—" : format_double("%.3g", e); }
 
+// A relative error as a percentage with two significant digits ("3.9 %", "0.0012 %").
+std::string relative_percent(double e) {
+  return std::isfinite(e) ? format_double("%.2g", 100 * e) + " %" : error_text(e);
+}
+
 int bitwise_count(const StepErrors& e, const ErrorFamily& f, int* total) {
   int n = 0;
   *total = 0;
@@ -42,8 +47,9 @@ std::string finding(const Attribution& a, const StepAttribution& s) {
            "'s teacher-forced step is bitwise the reference's update: "
            "no rounding to attribute.";
   }
-  std::string out = step + a.variant_name + "'s one-step update error is " + error_text(update) +
-                    " of the reference's update (gradient error " + error_text(grad) + ")";
+  std::string out = step + a.variant_name + "'s one-step update error is " +
+                    relative_percent(update) + " of the reference's own update (gradient error " +
+                    relative_percent(grad) + ")";
   if (s.groups.empty()) return out + ".";
   const auto& top = s.groups.front();
   out += "; " + percent(top.update_removed) + " of it comes from **" + top.group +
@@ -110,7 +116,8 @@ std::string attribution_markdown(const Attribution& a) {
         o << "| " << g.group << " | " << error_text(g.update_error) << " | "
           << percent(g.update_removed) << " | " << percent(g.grad_removed) << " |\n";
       }
-      o << "\n";
+      o << "A negative share: lifting that group alone makes the step's error larger (the "
+           "rounding of different groups partly cancels).\n\n";
     }
     for (const char* key : {"grads", "update", "bn_batch"}) {
       const auto& f = error_family(key);
@@ -119,7 +126,7 @@ std::string attribution_markdown(const Attribution& a) {
       std::stable_sort(layers.begin(), layers.end(), [](const auto& x, const auto& y) {
         return x.second.rel() > y.second.rel();
       });
-      o << "Largest " << f.label << " errors by layer:\n\n| layer | error |\n|---|---|\n";
+      o << "Largest errors by layer, " << f.label << ":\n\n| layer | error |\n|---|---|\n";
       for (size_t i = 0; i < std::min(kTopLayers, layers.size()); ++i)
         o << "| " << layers[i].first << " | " << error_text(layers[i].second.rel()) << " |\n";
       o << "\n";

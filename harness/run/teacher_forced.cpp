@@ -47,7 +47,9 @@ void require_reference_state(const LogReader& ref, int64_t step) {
                              std::to_string(ref.last_complete_step()) + ")");
   }
   bool any_param = false, any_grad = false;
-  for (const auto& [name, s] : ref.series()) {
+  for (const auto& entry : ref.series()) {
+    const std::string& name = entry.first;  // not a structured binding: the lambda captures it
+    const TensorSeries& s = entry.second;
     const bool param = name.rfind(family::kParams, 0) == 0;
     const bool state = param || name.rfind(family::kBuffers, 0) == 0 ||
                        (step > 1 && (name.rfind(family::kExpAvg, 0) == 0 ||
@@ -76,11 +78,11 @@ void require_reference_state(const LogReader& ref, int64_t step) {
   }
 }
 
-TeacherForcedStep teacher_forced_step(const LogReader& ref, const Scenario& variant, int64_t step,
-                                      const std::vector<std::string>& extra_fp32) {
+TeacherForcer::TeacherForcer(const LogReader& ref, const Scenario& variant,
+                             const std::vector<std::string>& extra_fp32)
+    : ref_(ref), variant_(scenario_argument(variant)) {
   if (dist::launch_world_size() > 1)
     throw std::runtime_error("cliprepro attribute runs at world size 1 (not under torchrun)");
-  require_reference_state(ref, step);
   TrainConfig cfg = variant.train;
   auto& fp32 = cfg.numerics.fp32_modules;
   fp32.insert(fp32.end(), extra_fp32.begin(), extra_fp32.end());
@@ -89,37 +91,39 @@ TeacherForcedStep teacher_forced_step(const LogReader& ref, const Scenario& vari
   cfg.flip = BitFlip{};
   if (cfg.seeding == Seeding::kOpenClip && cfg.data.dataset_type != DatasetType::kSynthetic &&
       cfg.data.dataset_type != DatasetType::kReplay) {
-    throw std::runtime_error(
-        scenario_argument(variant) +
-        ": seeding = \"openclip\" reads real data in loader order only; teacher forcing needs "
-        "step " +
-        std::to_string(step) +
-        "'s batch alone (replay the reference's log instead: "
-        "dataset-type = \"replay\")");
+    throw std::runtime_error(variant_ +
+                             ": seeding = \"openclip\" reads real data in loader order only; "
+                             "teacher forcing needs one step's batch alone (replay the "
+                             "reference's log instead: dataset-type = \"replay\")");
   }
   cfg.data.workers = 0;  // the batch of one step, made here (the same bits as the loader's)
   apply_process_environment(cfg.determinism);
   apply_determinism(cfg.determinism, uint64_t(cfg.seed));
   std::shared_ptr<const ReplaySource> replay;
   if (cfg.data.dataset_type == DatasetType::kReplay) replay = open_replay_log(cfg, 0);
-  Trainer trainer(cfg, std::move(replay));
-  if (step > trainer.total_steps()) {
-    throw std::runtime_error(scenario_argument(variant) + " has " +
-                             std::to_string(trainer.total_steps()) + " steps, not " +
-                             std::to_string(step));
+  trainer_ = std::make_unique<Trainer>(cfg, std::move(replay));
+}
+
+TeacherForcer::~TeacherForcer() = default;
+
+TeacherForcedStep TeacherForcer::step(int64_t step) {
+  require_reference_state(ref_, step);
+  if (step > trainer_->total_steps()) {
+    throw std::runtime_error(variant_ + " has " + std::to_string(trainer_->total_steps()) +
+                             " steps, not " + std::to_string(step));
   }
   TeacherForcedStep out;
   out.step = step;
-  out.has_scaler = trainer.scaler() != nullptr;
-  out.scaler_restored = trainer.restore_state(
+  out.has_scaler = trainer_->scaler() != nullptr;
+  out.scaler_restored = trainer_->restore_state(
       [&](const std::string& name) -> torch::Tensor {
-        const auto* s = ref.find(name);
+        const auto* s = ref_.find(name);
         if (s == nullptr || !has_full(*s, step - 1)) return {};
-        return ref.read_full(name, step - 1);
+        return ref_.read_full(name, step - 1);
       },
       step - 1);
   StepRecord rec;
-  trainer.train_step(step - 1, &rec);
+  trainer_->train_step(step - 1, &rec);
   for (const auto& t : rec.tensors) {
     out.tensors[t.name] = t.tensor.detach().to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true);
   }
@@ -127,11 +131,11 @@ TeacherForcedStep teacher_forced_step(const LogReader& ref, const Scenario& vari
   for (const char* name :
        {tensor_name::kSampleIds, tensor_name::kImages, tensor_name::kTexts, tensor_name::kLr}) {
     bool found = false;
-    const uint64_t want = digest_at(ref, name, step, found);
+    const uint64_t want = digest_at(ref_, name, step, found);
     if (found && tensor_digest(out.tensors.at(name)) == want) continue;
     throw std::runtime_error(
-        scenario_argument(variant) + ": step " + std::to_string(step) + "'s " + name +
-        (found ? " differs from the reference's (" + ref.path().string() + ")"
+        variant_ + ": step " + std::to_string(step) + "'s " + name +
+        (found ? " differs from the reference's (" + ref_.path().string() + ")"
                : " is not in the reference log") +
         ": teacher forcing compares one step on the same batch and schedule; use a variant of "
         "the reference's scenario that changes precision or [numerics] (or replay its log)");

@@ -5,6 +5,7 @@
 #include <torch/types.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,8 @@
 #include "harness/scenario/scenario.h"
 
 namespace cliprepro {
+
+class Trainer;
 
 struct TeacherForcedStep {
   int64_t step = 0;
@@ -27,12 +30,26 @@ struct TeacherForcedStep {
 // [log] settings that record them.
 void require_reference_state(const LogReader& ref, int64_t step);
 
-// Step `step` (1-based) of `variant` from `ref`'s state after step - 1, with `extra_fp32`
-// appended to its [numerics] fp32-modules. The variant's batch and learning rate must be the
-// reference's (their digests are compared: a variant of the reference's scenario that changes
-// precision or numerics has them); zero-shot, checkpoints and loader threads are off. World size
-// 1. Throws std::runtime_error (or a scenario's std::invalid_argument) on any mismatch.
-TeacherForcedStep teacher_forced_step(const LogReader& ref, const Scenario& variant, int64_t step,
-                                      const std::vector<std::string>& extra_fp32 = {});
+// The variant's trainer, built once (zero-shot, checkpoints and loader threads off; world size 1)
+// with `extra_fp32` appended to its [numerics] fp32-modules, and stepped from the reference's
+// state as often as asked. Throws std::runtime_error (or a scenario's std::invalid_argument).
+class TeacherForcer {
+ public:
+  TeacherForcer(const LogReader& ref, const Scenario& variant,
+                const std::vector<std::string>& extra_fp32 = {});
+  ~TeacherForcer();
+  TeacherForcer(const TeacherForcer&) = delete;
+  TeacherForcer& operator=(const TeacherForcer&) = delete;
+
+  // Step `step` (1-based) from the reference's state after step - 1. The variant's batch and
+  // learning rate must be the reference's (their digests are compared: a variant of the
+  // reference's scenario that changes precision or numerics has them).
+  TeacherForcedStep step(int64_t step);
+
+ private:
+  const LogReader& ref_;
+  std::string variant_;  // scenario_argument, for messages
+  std::unique_ptr<Trainer> trainer_;
+};
 
 }  // namespace cliprepro

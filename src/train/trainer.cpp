@@ -67,7 +67,9 @@ Trainer::Trainer(const TrainConfig& cfg, std::shared_ptr<const ReplaySource> rep
   o.weight_decay = cfg.optim.wd;
   optimizer_ = std::make_unique<AdamW>(named(model_->named_parameters()), o);
   if (precision_.grad_scaler) scaler_ = std::make_unique<GradScaler>(device_);
-  if (cfg.eval.imagenet_val.empty()) {
+  if (cfg.eval.zeroshot_frequency == 0) {
+    // zero-shot off: no eval set to build (the synthetic one draws no numbers of the run's)
+  } else if (cfg.eval.imagenet_val.empty()) {
     zero_shot_ = synthetic_zero_shot_set(cfg.data.val_num_samples, val_set_, tokenizer_);
   } else if (rank() == 0) {  // the only rank that evaluates it
     zero_shot_ = imagenet_val_set(cfg, model_cfg_, *clip_tokenizer("imagenet-val"));
