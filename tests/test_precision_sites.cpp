@@ -86,8 +86,8 @@ TEST(PrecisionSites, ResolveFp32WinsLowSelectsOnlyItsSites) {
   auto p = resolve_site_precision(sites, {{"visual.layer1.*.bn*", "loss"}, {}});
   EXPECT_EQ(p.at("visual.layer1.0.bn1"), SitePrecision::kFp32);
   EXPECT_EQ(p.at("loss"), SitePrecision::kFp32);
-  EXPECT_EQ(p.at("visual.conv1"), SitePrecision::kLow);
-  EXPECT_EQ(p.at("visual.layer1.0.conv1"), SitePrecision::kLow);
+  EXPECT_EQ(p.at("visual.conv1"), SitePrecision::kAsRun) << "fp32-modules alone: the rest as run";
+  EXPECT_EQ(p.at("visual.layer1.0.conv1"), SitePrecision::kAsRun);
 
   p = resolve_site_precision(sites, {{"visual.layer1.0.bn1"}, {"visual.layer1"}});
   EXPECT_EQ(p.at("visual.layer1.0.bn1"), SitePrecision::kFp32) << "fp32-modules wins";
@@ -111,7 +111,7 @@ TEST(PrecisionSites, SitesComputeInTheirPrecision) {
   auto lifted = tiny_model({{"visual.conv1", "visual.bn2", "text_projection"}, {}});
   auto c = forward_captures(lifted, true);
   EXPECT_EQ(c.at("visual.conv1").scalar_type(), torch::kFloat);
-  EXPECT_EQ(c.at("visual.bn1").scalar_type(), torch::kBFloat16) << "a low BN casts its input";
+  EXPECT_EQ(c.at("visual.bn1").scalar_type(), torch::kFloat) << "as run: follows its input";
   EXPECT_EQ(c.at("visual.conv2").scalar_type(), torch::kBFloat16);
   EXPECT_EQ(c.at("visual.bn2").scalar_type(), torch::kFloat);
   EXPECT_EQ(c.at("visual.layer1.0").scalar_type(), torch::kBFloat16);
@@ -124,6 +124,12 @@ TEST(PrecisionSites, SitesComputeInTheirPrecision) {
   EXPECT_EQ(c.at("visual.layer2.0").scalar_type(), torch::kFloat);
   EXPECT_EQ(c.at("visual.attnpool").scalar_type(), torch::kFloat);
   EXPECT_EQ(c.at("text_features").scalar_type(), torch::kFloat);
+
+  auto low_bn = tiny_model({{}, {"visual.bn1"}});
+  c = forward_captures(low_bn, true);
+  EXPECT_EQ(c.at("visual.conv1").scalar_type(), torch::kFloat);
+  EXPECT_EQ(c.at("visual.bn1").scalar_type(), torch::kBFloat16) << "a low BN casts its fp32 input";
+  EXPECT_EQ(c.at("visual.conv2").scalar_type(), torch::kFloat) << "an fp32 conv casts it back";
 }
 
 // Every site lifted to fp32 inside bf16 autocast is the fp32 forward, bit for bit: nothing the

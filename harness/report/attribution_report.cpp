@@ -24,7 +24,8 @@ std::string error_text(double e) { return std::isnan(e) ? "—" : format_double(
 
 // A relative error as a percentage with two significant digits ("3.9 %", "0.0012 %").
 std::string relative_percent(double e) {
-  return std::isfinite(e) ? format_double("%.2g", 100 * e) + " %" : error_text(e);
+  if (!std::isfinite(e)) return error_text(e);
+  return format_double(e >= 0.1 ? "%.0f" : "%.2g", 100 * e) + " %";
 }
 
 int bitwise_count(const StepErrors& e, const ErrorFamily& f, int* total) {
@@ -116,7 +117,7 @@ std::string attribution_markdown(const Attribution& a) {
         o << "| " << g.group << " | " << error_text(g.update_error) << " | "
           << percent(g.update_removed) << " | " << percent(g.grad_removed) << " |\n";
       }
-      o << "A negative share: lifting that group alone makes the step's error larger (the "
+      o << "\nA negative share: lifting that group alone makes the step's error larger (the "
            "rounding of different groups partly cancels).\n\n";
     }
     for (const char* key : {"grads", "update", "bn_batch"}) {

@@ -73,9 +73,13 @@ std::map<std::string, SitePrecision> resolve_site_precision(const std::vector<st
     }
   }
   for (const auto& s : sites) {
-    const bool low = !selects_any(o.fp32_modules, s) &&
-                     (o.low_precision_modules.empty() || selects_any(o.low_precision_modules, s));
-    out[s] = low ? SitePrecision::kLow : SitePrecision::kFp32;
+    if (selects_any(o.fp32_modules, s)) {
+      out[s] = SitePrecision::kFp32;
+    } else if (o.low_precision_modules.empty()) {
+      out[s] = SitePrecision::kAsRun;  // fp32-modules alone: the rest exactly as the run has it
+    } else {
+      out[s] = selects_any(o.low_precision_modules, s) ? SitePrecision::kLow : SitePrecision::kFp32;
+    }
   }
   return out;
 }

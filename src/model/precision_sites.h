@@ -44,8 +44,10 @@ std::vector<std::string> precision_site_names(const ModelConfig& cfg);
 bool glob_selects_site(const std::string& glob, const std::string& site);
 
 // The precision of every site under `o` (empty when `o` is empty): fp32 if a fp32-modules glob
-// selects it, else low if low-precision-modules is empty or one of its globs selects it, else
-// fp32. Throws std::invalid_argument naming the first glob (key and value) that selects no site.
+// selects it; else, with low-precision-modules empty, as the run has it (so lifting a group
+// changes nothing else: what attribute --rank relies on); else low if one of its globs selects
+// it, fp32 if none does. Throws std::invalid_argument naming the first glob (key and value) that
+// selects no site.
 std::map<std::string, SitePrecision> resolve_site_precision(const std::vector<std::string>& sites,
                                                             const PrecisionOverrides& o);
 
