@@ -54,7 +54,7 @@ std::string finding(const Attribution& a, const StepAttribution& s) {
   if (s.groups.empty()) return out + ".";
   const auto& top = s.groups.front();
   out += "; " + percent(top.update_removed) + " of it comes from **" + top.group +
-         "**: lifting that group alone to fp32 leaves " + error_text(top.update_error);
+         "**: lifting that group alone to fp32 leaves " + relative_percent(top.update_error);
   if (s.groups.size() > 1) {
     const auto& next = s.groups[1];
     out += " (next: " + next.group + ", " + percent(next.update_removed) + ")";
