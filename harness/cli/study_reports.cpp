@@ -26,14 +26,9 @@ void write_study_attributions(const Study& study, const StudyReport& sr,
                               const std::filesystem::path& dir, std::ostringstream& findings) {
   const int64_t last = LogReader(reference_log).last_complete_step();
   std::string steps;
-  for (int64_t s = 1; s <= last; ++s) {
-    for (const auto& spec : sr.attribute_steps) {
-      if (spec.contains(s, last)) {
-        steps += (steps.empty() ? "" : ",") + std::to_string(s);
-        break;
-      }
-    }
-  }
+  for (int64_t s = 1; s <= last; ++s)
+    if (selects_step(sr.attribute_steps, s, last))
+      steps += (steps.empty() ? "" : ",") + std::to_string(s);
   if (steps.empty()) throw std::runtime_error(sr.name + ": attribute-steps select no step");
   for (const auto& v : sr.variants) {
     if (v == sr.reference || v == sr.noise_floor) continue;

@@ -11,8 +11,10 @@ namespace cliprepro {
 
 namespace {
 
-ErrorSums sums_of(const torch::Tensor& v, const torch::Tensor& r) {
+// ‖v − r‖² and ‖r‖² in float64; `max_abs` (when given) gets max |v − r| from the same difference.
+ErrorSums sums_of(const torch::Tensor& v, const torch::Tensor& r, double* max_abs = nullptr) {
   const auto r64 = r.to(torch::kFloat64), d = v.to(torch::kFloat64) - r64;
+  if (max_abs != nullptr) *max_abs = d.abs().max().item<double>();
   return {d.square().sum().item<double>(), r64.square().sum().item<double>()};
 }
 
@@ -78,8 +80,7 @@ StepErrors step_errors(const LogReader& ref, const TeacherForcedStep& v) {
     for (const auto& f : error_families()) compared = compared || name.starts_with(f.prefix);
     if (!compared || !v_full.is_floating_point()) continue;
     const auto* s = ref.find(name);
-    if (s == nullptr ||
-        std::find(s->full_steps.begin(), s->full_steps.end(), v.step) == s->full_steps.end())
+    if (s == nullptr || !s->has_full(v.step))
       continue;  // the reference logged it as a digest only: nothing to measure against
     const auto r = ref.read_full(name, v.step);
     // [log] activation-samples keeps the first k samples of activations/*: compare those.
@@ -93,8 +94,7 @@ StepErrors step_errors(const LogReader& ref, const TeacherForcedStep& v) {
     TensorError e;
     e.name = name;
     e.bitwise = r.scalar_type() == vt.scalar_type() && torch::equal(r, vt);
-    e.sums = sums_of(vt, r);
-    e.max_abs = (vt.to(torch::kFloat64) - r.to(torch::kFloat64)).abs().max().item<double>();
+    e.sums = sums_of(vt, r, &e.max_abs);
     if (name.starts_with(family::kParams)) {
       const auto before = ref.read_full(name, v.step - 1);
       e.update = {e.sums.diff_sq, sums_of(r, before).diff_sq};
@@ -106,9 +106,8 @@ StepErrors step_errors(const LogReader& ref, const TeacherForcedStep& v) {
     const auto* sa = ref.find(a.name);
     const auto* sb = ref.find(b.name);
     auto order = [&](const TensorSeries* s) {
-      for (size_t i = 0; i < s->steps.size(); ++i)
-        if (s->steps[i] == v.step && i < s->order.size()) return s->order[i];
-      return int32_t(0);
+      const int64_t row = s->row_at(v.step);
+      return row >= 0 && size_t(row) < s->order.size() ? s->order[size_t(row)] : int32_t(0);
     };
     return order(sa) < order(sb);
   });
@@ -156,20 +155,22 @@ Attribution attribute(const LogReader& ref, const Scenario& variant,
     out.steps.push_back(std::move(a));
   }
   if (!rank) return out;
+  std::vector<double> update(steps.size()), grad(steps.size());  // the variant's own errors
+  for (size_t i = 0; i < steps.size(); ++i) {
+    update[i] = out.steps[i].errors.family(error_family("update")).rel();
+    grad[i] = out.steps[i].errors.family(error_family("grads")).rel();
+  }
   for (const auto& group : attribution_groups()) {
     if (progress) progress(group.name + " in fp32");
     TeacherForcer lifted(ref, variant, group.globs);
     for (size_t i = 0; i < steps.size(); ++i) {
-      const auto& base = out.steps[i].errors;
-      const double update = base.family(error_family("update")).rel();
-      const double grad = base.family(error_family("grads")).rel();
       const auto e = step_errors(ref, lifted.step(steps[i]));
       GroupEffect g;
       g.group = group.name;
       g.update_error = e.family(error_family("update")).rel();
       g.grad_error = e.family(error_family("grads")).rel();
-      g.update_removed = update > 0 ? 1 - g.update_error / update : kNoValue;
-      g.grad_removed = grad > 0 ? 1 - g.grad_error / grad : kNoValue;
+      g.update_removed = update[i] > 0 ? 1 - g.update_error / update[i] : kNoValue;
+      g.grad_removed = grad[i] > 0 ? 1 - g.grad_error / grad[i] : kNoValue;
       out.steps[i].groups.push_back(g);
     }
   }

@@ -34,8 +34,8 @@ const char* reason_name(DiffReason r) {
 namespace {
 
 int32_t order_at(const TensorSeries& s, int64_t step) {
-  auto it = std::find(s.steps.begin(), s.steps.end(), step);
-  return it == s.steps.end() ? 0 : s.order[size_t(it - s.steps.begin())];
+  const int64_t row = s.row_at(step);
+  return row < 0 ? 0 : s.order[size_t(row)];
 }
 
 // Calls fn(step, row tensor) for every stored full tensor, reading small series in one go.
@@ -51,10 +51,6 @@ void for_each_full(const LogReader& log, const TensorSeries& s, Fn fn) {
     auto rows = log.read_full_rows(s.name, r0, k);
     for (int64_t i = 0; i < k; ++i) fn(s.full_steps[size_t(r0 + i)], rows[i]);
   }
-}
-
-bool has_full(const TensorSeries& s, int64_t step) {
-  return std::find(s.full_steps.begin(), s.full_steps.end(), step) != s.full_steps.end();
 }
 
 TensorDiff corrupt_diff(const LogReader& log, const TensorSeries& s, int64_t step) {
@@ -90,7 +86,7 @@ TensorDiff missing_diff(const std::string& name, const std::string& phase,
 std::string nearby_full_steps(const TensorSeries& sa, const TensorSeries& sb, int64_t step) {
   int64_t before = -1, after = -1;
   for (const int64_t s : sb.full_steps) {
-    if (std::find(sa.full_steps.begin(), sa.full_steps.end(), s) == sa.full_steps.end()) continue;
+    if (!sa.has_full(s)) continue;
     if (s < step && s > before) before = s;
     if (s > step && (after < 0 || s < after)) after = s;
   }
@@ -105,8 +101,8 @@ std::string nearby_full_steps(const TensorSeries& sa, const TensorSeries& sb, in
 }
 
 uint64_t digest_at(const TensorSeries& s, int64_t step) {
-  auto it = std::find(s.steps.begin(), s.steps.end(), step);
-  return it == s.steps.end() ? 0 : s.digests[size_t(it - s.steps.begin())];
+  const int64_t row = s.row_at(step);
+  return row < 0 ? 0 : s.digests[size_t(row)];
 }
 
 }  // namespace
@@ -176,7 +172,7 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
     if (opts.verify) bad_a = corrupt_steps(a, sa), bad_b = corrupt_steps(b, sb);
     for (const auto* bad : {&bad_a, &bad_b})
       for (const int64_t step : *bad)
-        if (da.count(step) && has_full(sa, step) && has_full(sb, step) &&
+        if (da.count(step) && sa.has_full(step) && sb.has_full(step) &&
             std::find(differing.begin(), differing.end(), step) == differing.end())
           differing.push_back(step);
     std::sort(differing.begin(), differing.end());

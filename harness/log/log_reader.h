@@ -2,6 +2,7 @@
 #pragma once
 #include <torch/types.h>
 
+#include <algorithm>
 #include <array>
 #include <filesystem>
 #include <map>
@@ -21,6 +22,14 @@ struct TensorSeries {
   std::vector<int32_t> order;     // execution index within the step, parallel to steps
   std::vector<StatRow> stats;     // parallel to steps (kStatColumns); empty in old logs
   std::vector<int64_t> full_steps;
+  // The row of `step` in steps/digests/order/stats; -1 when it has no digest at that step.
+  int64_t row_at(int64_t step) const {
+    const auto it = std::find(steps.begin(), steps.end(), step);
+    return it == steps.end() ? -1 : int64_t(it - steps.begin());
+  }
+  bool has_full(int64_t step) const {
+    return std::find(full_steps.begin(), full_steps.end(), step) != full_steps.end();
+  }
 };
 
 class LogReader {

@@ -74,12 +74,16 @@ bool LogSelection::always_full(const std::string& name, int64_t ndim) {
   return ndim == 0 || name == tensor_name::kSampleIds;  // eval/ results are 0-d
 }
 
+bool selects_step(const std::vector<StepSpec>& specs, int64_t step, int64_t last_step) {
+  for (const auto& s : specs)
+    if (s.contains(step, last_step)) return true;
+  return false;
+}
+
 bool LogSelection::wants_full(const std::string& name, int64_t ndim, int64_t step,
                               int64_t last_step) const {
   if (always_full(name, ndim)) return true;
-  bool at_step = false;
-  for (const auto& s : full_steps) at_step = at_step || s.contains(step, last_step);
-  return at_step && glob_match_any(full_tensors, name);
+  return selects_step(full_steps, step, last_step) && glob_match_any(full_tensors, name);
 }
 
 bool LogSelection::may_want_full(const std::string& name, int64_t ndim) const {

@@ -19,6 +19,8 @@ struct StepSpec {
 };
 
 StepSpec parse_step_spec(const std::string& text);  // throws std::invalid_argument
+// Whether any of `specs` selects `step` of a run whose last step is `last_step`.
+bool selects_step(const std::vector<StepSpec>& specs, int64_t step, int64_t last_step);
 
 enum class Compression { kNone, kGzip };  // gzip: deflate (+shuffle) full tensors
 

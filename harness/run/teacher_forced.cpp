@@ -12,30 +12,10 @@ namespace cliprepro {
 
 namespace {
 
-bool has_full(const TensorSeries& s, int64_t step) {
-  for (const auto f : s.full_steps)
-    if (f == step) return true;
-  return false;
-}
-
 std::string how_to_log(int64_t step) {
   return "; log the reference with [log] full-tensors = [\"*\"] and full-steps including " +
          std::to_string(step - 1) + " and " + std::to_string(step) + " (e.g. full-steps = [\"" +
          std::to_string(step - 1) + ":" + std::to_string(step + 1) + "\"])";
-}
-
-// The reference's digest of `name` at `step`; 0 with `found` false when it has none.
-uint64_t digest_at(const LogReader& ref, const std::string& name, int64_t step, bool& found) {
-  found = false;
-  const auto* s = ref.find(name);
-  if (s == nullptr) return 0;
-  for (size_t i = 0; i < s->steps.size(); ++i) {
-    if (s->steps[i] == step) {
-      found = true;
-      return s->digests[i];
-    }
-  }
-  return 0;
 }
 
 }  // namespace
@@ -56,7 +36,7 @@ void require_reference_state(const LogReader& ref, int64_t step) {
                                      name.rfind(family::kExpAvgSq, 0) == 0 ||
                                      name.rfind(family::kOptimizerStep, 0) == 0));
     auto need = [&](int64_t at, const char* what) {
-      if (!has_full(s, at)) {
+      if (!s.has_full(at)) {
         throw std::runtime_error(ref.path().string() + ": teacher forcing at step " +
                                  std::to_string(step) + " needs the full " + what + " " + name +
                                  " at step " + std::to_string(at) + how_to_log(step));
@@ -118,7 +98,7 @@ TeacherForcedStep TeacherForcer::step(int64_t step) {
   out.scaler_restored = trainer_->restore_state(
       [&](const std::string& name) -> torch::Tensor {
         const auto* s = ref_.find(name);
-        if (s == nullptr || !has_full(*s, step - 1)) return {};
+        if (s == nullptr || !s->has_full(step - 1)) return {};
         return ref_.read_full(name, step - 1);
       },
       step - 1);
@@ -130,9 +110,10 @@ TeacherForcedStep TeacherForcer::step(int64_t step) {
   // Same batch, same learning rate: otherwise the difference is not this step's rounding.
   for (const char* name :
        {tensor_name::kSampleIds, tensor_name::kImages, tensor_name::kTexts, tensor_name::kLr}) {
-    bool found = false;
-    const uint64_t want = digest_at(ref_, name, step, found);
-    if (found && tensor_digest(out.tensors.at(name)) == want) continue;
+    const auto* s = ref_.find(name);
+    const int64_t row = s == nullptr ? -1 : s->row_at(step);
+    const bool found = row >= 0;
+    if (found && tensor_digest(out.tensors.at(name)) == s->digests[size_t(row)]) continue;
     throw std::runtime_error(
         variant_ + ": step " + std::to_string(step) + "'s " + name +
         (found ? " differs from the reference's (" + ref_.path().string() + ")"
