@@ -275,19 +275,19 @@ TEST_F(GoldenTest, TextCompanionIsWrittenAndMustAgreeWithTheGolden) {
   EXPECT_THROW(check_golden(dir_ / "run.h5", scenario_), GoldenMissing);
 }
 
-// A golden family: the [golden] path was blessed on another environment key (here: another CPU
-// model written into its fingerprint). Blessing on this machine leaves it untouched and writes
+// A golden family: the [golden] path was blessed on another environment key (here: another
+// torch version written into its fingerprint). Blessing on this machine leaves it untouched and writes
 // this environment's <stem>.env-<id>.h5, which a run here is then checked against, bitwise;
 // without it the run falls back to the [golden] path and the scenario's tolerance.
 TEST_F(GoldenTest, OtherEnvironmentsGoldenIsKeptAndThisOnesIsChosen) {
   const auto& primary = scenario_.golden.path;
   auto fp = nlohmann::json::parse(LogReader(primary).attr("fingerprint"));
-  fp["cpu"]["model"] = "Some Other CPU";
+  fp["torch_version"] = "0.0.0";
   test::set_root_attr(primary, "fingerprint", fp.dump());
   write_golden_text(primary);
   const auto before = test::read_file(primary);
   EXPECT_EQ(select_golden(dir_ / "run.h5", scenario_), primary);
-  EXPECT_NE(check_golden(dir_ / "run.h5", scenario_).tolerance_reason.find("cpu_model"),
+  EXPECT_NE(check_golden(dir_ / "run.h5", scenario_).tolerance_reason.find("torch_version"),
             std::string::npos);
 
   const RunResult blessed = bless_golden(scenario_, false);

@@ -13,12 +13,14 @@ ISA_FLAGS = ("sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx51
 
 
 def cpu_info():
-    model, flags = "", []
+    vendor, model, flags = "", "", []
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 key, _, value = line.partition(":")
                 key, value = key.strip(), value.strip()
+                if key == "vendor_id" and not vendor:
+                    vendor = value
                 if key == "model name" and not model:
                     model = value
                 if key == "flags" and not flags:
@@ -26,7 +28,7 @@ def cpu_info():
                     flags = [x for x in ISA_FLAGS if x in have]
     except OSError:
         pass
-    return {"model": model, "isa_flags": flags, "arch": platform.machine(),
+    return {"vendor": vendor, "model": model, "isa_flags": flags, "arch": platform.machine(),
             "logical_cores": os.cpu_count()}
 
 
