@@ -72,6 +72,17 @@ struct AttributeArgs {
 // attribution.{md,html,json}, prints the findings; exit 0.
 int cmd_attribute(const AttributeArgs& args);
 
+struct TraceArgs {
+  std::filesystem::path scenario;
+  std::string variant;  // of a study file
+  std::vector<int64_t> steps;
+  std::filesystem::path out;  // default: runs/<scenario name>.trace.h5
+};
+// cliprepro trace record: every ATen op of the chosen steps to a trace file; exit 0.
+int cmd_trace_record(const TraceArgs& args);
+// cliprepro trace compare: the first op whose inputs are equal and outputs differ; 0/1/2.
+int cmd_trace_compare(const std::filesystem::path& a, const std::filesystem::path& b);
+
 int cmd_verify(const std::vector<std::filesystem::path>& logs);
 
 int cmd_env(bool key_only);

@@ -231,6 +231,32 @@ int main(int argc, char** argv) {
                       "and rank the groups by the share of the update error they remove");
   attribute->add_flag("-q,--quiet", attr.quiet, "No progress lines");
 
+  auto* trace = app.add_subcommand(
+      "trace", "Op-level trace: every ATen op of chosen steps with the digest of each input and "
+               "output; two traces name the first kernel whose inputs agree and outputs differ");
+  trace->require_subcommand(1);
+  cli::TraceArgs tr;
+  auto* trace_record = trace->add_subcommand(
+      "record", "Run SCENARIO up to the last of --steps, tracing those steps into --out");
+  trace_record->add_option("scenario", tr.scenario, "Scenario TOML file (or study file)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  trace_record->add_option("--variant", tr.variant, "The variant of a study file");
+  trace_record->add_option("--steps", tr.steps, "Optimizer steps to trace (1-based)")
+      ->required()
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
+  trace_record->add_option("--out", tr.out, "Trace file (default runs/<name>.trace.h5)");
+  std::filesystem::path trace_a, trace_b;
+  auto* trace_compare = trace->add_subcommand(
+      "compare", "Compare two traces of the same steps. Exit 0 equal, 1 differ, 2 error");
+  trace_compare->add_option("a", trace_a, "Trace A (.trace.h5)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  trace_compare->add_option("b", trace_b, "Trace B (.trace.h5)")
+      ->required()
+      ->check(CLI::ExistingFile);
+
   auto* sites = app.add_subcommand(
       "sites",
       "List a model's precision sites: the names [numerics] fp32-modules and "
@@ -278,6 +304,8 @@ int main(int argc, char** argv) {
     if (*keys) return cli::cmd_keys(keys_doc);
     if (*attribute) return cli::cmd_attribute(attr);
     if (*sites) return cli::cmd_sites(sites_model, sites_globs);
+    if (*trace_record) return cli::cmd_trace_record(tr);
+    if (*trace_compare) return cli::cmd_trace_compare(trace_a, trace_b);
   } catch (const cliprepro::RunInterrupted& e) {
     std::cerr << "interrupted: " << e.what() << "; "
               << (std::filesystem::exists(e.log())

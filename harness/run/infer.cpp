@@ -19,6 +19,7 @@ namespace cliprepro {
 void run_infer(const InferOptions& opt) {
   DeterminismConfig det;
   det.threads = opt.threads;
+  det.portable = false;  // one pass as OpenCLIP computes it, with LibTorch's own kernels
   apply_process_environment(det);
   apply_determinism(det, /*seed=*/0);
   const torch::Device device(opt.device);

@@ -5,6 +5,7 @@
 #include <toml++/toml.h>
 #include <limits>
 #include <sstream>
+#include <tuple>
 
 #include "harness/scenario/scenario_inherit.h"
 #include "harness/scenario/study.h"
@@ -142,6 +143,18 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
   if (s.train.model.ends_with(".json"))
     s.train.model = from_scenario(written_in(root.get("model"), path), s.train.model);
   check_precision_overrides(s.train, r, node);
+  auto& det = s.train.determinism;
+  if (det.portable) {  // its pins, written out so the resolved config shows them
+    for (auto [key, value, pin] : {std::tuple{"cpu-isa", &det.cpu_isa, kPortableCpuIsa},
+                                   std::tuple{"mkl-cbwr", &det.mkl_cbwr, kPortableMklCbwr}}) {
+      if (value->empty()) *value = pin;
+      if (*value != pin) {
+        r.fail(node("determinism", key),
+               std::string("portable = true pins ") + key + " to \"" + pin + "\" (the CPU-" +
+                   "independent bits need it); set portable = false to choose another");
+      }
+    }
+  }
   auto& data = s.train.data;
   if (data.dataset_type != DatasetType::kSynthetic && data.train_data.empty()) {
     r.fail(*root.get("dataset-type"),

@@ -1,5 +1,7 @@
 #include "src/model/attention.h"
 
+#include "src/model/portable_kernels.h"
+
 namespace cliprepro {
 
 torch::Tensor multi_head_attention_core(const torch::Tensor& q, const torch::Tensor& k,
@@ -19,7 +21,12 @@ torch::Tensor multi_head_attention_core(const torch::Tensor& q, const torch::Ten
   if (attn_mask.has_value() && attn_mask->defined()) {
     mask = attn_mask->view({1, 1, tgt_len, src_len});
   }
-  auto out = at::scaled_dot_product_attention(qh, kh, vh, mask, 0.0, false);
+  // Portable runs take ATen's math path (matmul, softmax, matmul): the CPU flash-attention
+  // kernel SDPA picks computes other bits on Intel and AMD CPUs under every pin (`cliprepro
+  // trace` names it: docs/trace.md). OpenCLIP's own runs take SDPA's kernel, as below.
+  auto out = portable_kernels_enabled()
+                 ? std::get<0>(at::_scaled_dot_product_attention_math(qh, kh, vh, mask, 0.0, false))
+                 : at::scaled_dot_product_attention(qh, kh, vh, mask, 0.0, false);
   return out.permute({2, 0, 1, 3}).contiguous().view({tgt_len, bsz, embed_dim});
 }
 

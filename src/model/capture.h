@@ -30,7 +30,13 @@ inline std::string capture_log_name(const std::string& entry) {
   return entry.find('/') == std::string::npos ? family::kActivations + entry : entry;
 }
 
+// Told every capture point the model passes, taped or not, on this thread: `cliprepro trace`
+// attributes the ops run since the previous capture to the module whose output this is.
+using CaptureObserver = void (*)(const std::string& name);
+inline thread_local CaptureObserver capture_observer = nullptr;
+
 inline void capture(CaptureTape* tape, const std::string& name, const torch::Tensor& t) {
+  if (capture_observer != nullptr) capture_observer(name);
   if (tape != nullptr) tape->record(name, t);
 }
 

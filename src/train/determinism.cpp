@@ -1,5 +1,7 @@
 #include "src/train/determinism.h"
 
+#include "src/model/portable_kernels.h"
+
 #include <torch/torch.h>
 
 #include <ATen/Version.h>
@@ -8,6 +10,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 
 #include <unistd.h>
@@ -27,7 +30,31 @@ void reexec_with_passive_omp_wait(char** argv) {
   execv("/proc/self/exe", argv);  // only returns on failure: then carry on as we are
 }
 
-void apply_process_environment(const DeterminismConfig& cfg) {
+namespace {
+
+// The pins a config asks for: its own, or portable's where it sets none.
+DeterminismConfig effective_pins(const DeterminismConfig& cfg) {
+  DeterminismConfig e = cfg;
+  if (cfg.portable && e.cpu_isa.empty()) e.cpu_isa = kPortableCpuIsa;
+  if (cfg.portable && e.mkl_cbwr.empty()) e.mkl_cbwr = kPortableMklCbwr;
+  return e;
+}
+
+}  // namespace
+
+void require_portable_cpu(const DeterminismConfig& cfg) {
+  if (!cfg.portable) return;
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return;
+  throw std::runtime_error(
+      "[determinism] portable needs a CPU with AVX2 and FMA (its pins run AVX2 kernels); this "
+      "CPU lacks them, so its bits would not be the portable ones: run on another CPU, or set "
+      "portable = false (and expect this CPU's own bits)");
+}
+
+void apply_process_environment(const DeterminismConfig& requested) {
+  require_portable_cpu(requested);
+  const DeterminismConfig cfg = effective_pins(requested);
   if (!cfg.cpu_isa.empty()) setenv("ONEDNN_MAX_CPU_ISA", cfg.cpu_isa.c_str(), 1);
   // ATen's own vectorised kernels (softmax, exp, reductions, …) dispatch on the CPU too: pin
   // them to the same ISA, or an AVX-512 machine computes other bits than an AVX2 one. ATen reads
@@ -39,7 +66,9 @@ void apply_process_environment(const DeterminismConfig& cfg) {
   if (cfg.deterministic) setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 1);
 }
 
-nlohmann::json apply_determinism(const DeterminismConfig& cfg, uint64_t seed) {
+nlohmann::json apply_determinism(const DeterminismConfig& requested, uint64_t seed) {
+  const DeterminismConfig cfg = effective_pins(requested);
+  set_portable_kernels(cfg.portable);
   const std::string capability = aten_capability_for(cfg.cpu_isa);
   std::string effective = at::get_cpu_capability();
   std::transform(effective.begin(), effective.end(), effective.begin(), ::tolower);
@@ -88,6 +117,12 @@ nlohmann::json read_determinism_switches() {
       {"fp16_reduction_cublas", static_cast<int>(ctx.allowFP16ReductionCuBLAS())},
       {"bf16_reduction_cublas", static_cast<int>(ctx.allowBF16ReductionCuBLAS())},
       {"mkldnn_enabled", ctx.userEnabledMkldnn()},
+      // cliprepro's CPU kernels for the ops whose LibTorch results depend on the CPU, and the
+      // libm they compute with (portable_kernels.h); null when LibTorch's own run.
+      {"portable_kernels", portable_kernels_enabled()
+                               ? nlohmann::json{{"ops", portable_kernel_ops()},
+                                                {"libm", "glibc " + libm_version()}}
+                               : nlohmann::json(nullptr)},
       {"intra_op_threads", at::get_num_threads()},
       {"aten_cpu_capability", at::get_cpu_capability()},
       {"inter_op_threads", at::get_num_interop_threads()},

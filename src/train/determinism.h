@@ -11,7 +11,20 @@ struct DeterminismConfig {
   std::string cpu_isa;        // ONEDNN_MAX_CPU_ISA, e.g. "AVX2"; empty = unpinned
   std::string mkl_cbwr;       // MKL_CBWR, e.g. "AVX2"; empty = unpinned
   bool allow_tf32 = false;    // TF32 in cuBLAS/cuDNN (CUDA only)
+  // The same bits on every x86-64 CPU with AVX2 and FMA: the pins below (unless set to them
+  // already) plus cliprepro's kernels for the ops whose results depend on the CPU
+  // (src/train/portable_kernels.h). Off: LibTorch's kernels, as OpenCLIP runs them.
+  bool portable = true;
 };
+
+// What `portable` pins: oneDNN and ATen to AVX2, MKL to its strict AVX2 code path (without
+// STRICT, MKL's sgemm differs between vendors even under MKL_CBWR=AVX2).
+inline constexpr const char* kPortableCpuIsa = "AVX2";
+inline constexpr const char* kPortableMklCbwr = "AVX2,STRICT";
+
+// Throws std::runtime_error when `cfg.portable` and this CPU lacks AVX2 or FMA (the pins'
+// kernels and glibc's FMA code path would not run: its bits would be another CPU's).
+void require_portable_cpu(const DeterminismConfig& cfg);
 
 // libgomp reads OMP_WAIT_POLICY when it loads, before main. Its default (spin) makes LibTorch's
 // OpenMP workers burn every core between parallel regions, starving the log writer thread.

@@ -252,6 +252,15 @@ const std::vector<ConfigKey<TrainConfig>>& train_config_keys() {
           "sets `MKL_CBWR` (e.g. `\"AVX2\"`), MKL's conditional numerical reproducibility"),
       KEY("determinism", "allow-tf32", determinism.allow_tf32, kPlain,
           "TF32 in cuBLAS/cuDNN (CUDA only)"),
+      KEY("determinism", "portable", determinism.portable, kPlain,
+          "the same bits on every x86-64 CPU with AVX2 and FMA, whatever its vendor or model: "
+          "pins `cpu-isa = \"AVX2\"` and `mkl-cbwr = \"AVX2,STRICT\"` (where unset; other "
+          "values are refused) and replaces LibTorch's CPU kernels of `sqrt`, `exp`, `log` and "
+          "`erf` for float32/float64, whose MKL vector math depends on the CPU, with cliprepro's "
+          "(correctly rounded `sqrt`, glibc's libm). The golden key then drops the CPU's "
+          "vendor, model and ISA flags. A CPU without AVX2 or FMA is refused. `false`: "
+          "LibTorch's kernels, as OpenCLIP runs them (bitwise OpenCLIP on one machine; "
+          "`import-openclip` writes it). `docs/compare.md`, \"Goldens\""),
 
       KEY("numerics", "bn-fp32", numerics.bn_fp32, kTrajectory,
           "BatchNorm in real fp32: it normalises an fp32 copy of its input with fp32 parameters "

@@ -259,8 +259,11 @@ double Trainer::train_step(int64_t b, StepRecord* rec) {
   for (int64_t j = 0; j < cfg_.optim.accum_freq; ++j)
     micro.push_back(batch_for(b * cfg_.optim.accum_freq + j));
   CaptureTape tape;
+  enter_phase("forward");
   const StepResult r = forward_backward(micro, rec ? &tape : nullptr);
+  enter_phase("optimizer");
   optimizer_step();
+  enter_phase("");
   if (rec != nullptr) record_step(*rec, micro, tape, r, lr);
   return r.loss.item<double>();
 }
@@ -270,6 +273,7 @@ Trainer::StepResult Trainer::forward_backward(const std::vector<Batch>& micro, C
   // Backward runs outside autocast, as in open_clip_train's train_one_epoch; DDP's all-reduce
   // happens in every backward, on the accumulated gradients.
   auto backward = [&](const torch::Tensor& l) {
+    enter_phase("backward");
     (scaler_ ? scaler_->scale(l) : l).backward();
     if (pg_) dist::average_gradients(*pg_, model_->parameters());
   };
@@ -297,6 +301,7 @@ Trainer::StepResult Trainer::forward_backward(const std::vector<Batch>& micro, C
   optimizer_->zero_grad();
   for (size_t j = 0; j < micro.size(); ++j) {
     CaptureTape* t = j + 1 == micro.size() ? tape : nullptr;  // the log keeps the last one's
+    enter_phase("forward");
     {
       AutocastGuard autocast(device_.type(), precision_.autocast_dtype);
       r.out = ddp_forward(micro[j], t);

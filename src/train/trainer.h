@@ -29,6 +29,9 @@
 namespace cliprepro {
 
 using ProgressFn = std::function<void(int64_t step, int64_t total, double loss, double lr)>;
+// Told where train_step is: "forward" (forward and loss), "backward", "optimizer" (unscale,
+// clip, AdamW, clamp), then "" when the step's numerics are done (cliprepro trace).
+using PhaseObserver = std::function<void(const char* phase)>;
 // A state tensor by log name (params/…, buffers/…, optimizer/…, scaler/…); undefined if absent.
 using StateOf = std::function<torch::Tensor(const std::string& log_name)>;
 
@@ -55,6 +58,7 @@ class Trainer {
   // Optimizer step `b` (0-based) on micro-batches b*accum_freq ...; returns the (last
   // micro-batch's) loss. Used by run() and benchmarks.
   double train_step(int64_t b, StepRecord* record);
+  void set_phase_observer(PhaseObserver observer) { phase_observer_ = std::move(observer); }
   // Teacher forcing (cliprepro attribute): the live state (parameters, buffers, AdamW moments
   // and step counts, loss scale) replaced by `state_of`, a reference run's state after step
   // `step`, so that train_step(step) runs step `step + 1` from it. Step 0 has no moments (they
@@ -108,6 +112,9 @@ class Trainer {
   // Forward, loss and backward of one optimizer step's micro-batches (accum-freq).
   StepResult forward_backward(const std::vector<Batch>& micro, CaptureTape* tape);
   void optimizer_step();
+  void enter_phase(const char* phase) const {
+    if (phase_observer_) phase_observer_(phase);
+  }
   // The step's log record, built in one place: data, captures, loss, gradients, lr, state.
   void record_step(StepRecord& rec, const std::vector<Batch>& micro, const CaptureTape& tape,
                    const StepResult& r, double lr) const;
@@ -134,6 +141,7 @@ class Trainer {
   std::unique_ptr<AdamW> optimizer_;
   PrecisionMode precision_;
   std::unique_ptr<GradScaler> scaler_;
+  PhaseObserver phase_observer_;
   int64_t start_step_ = 0;
   bool ddp_sync_buffers_ = true;  // DDP's require_forward_param_sync
   WordTokenizer tokenizer_;
