@@ -20,11 +20,12 @@ CLIPREPRO_PYTHON="${CLIPREPRO_VENV}/bin/python"
 # ship (gloo's code itself is inside libtorch_cpu.so; Debian's libgloo is not linked).
 # libxml2-utils: xmllint, which validates compare's JUnit output against tests/data/junit.xsd.
 # libssl-dev: SHA-256 of goldens (their text companion records it).
+# qemu-user: qemu-x86_64 runs cliprepro as other vendors' CPUs (the portable_* tests).
 CLIPREPRO_DEBIAN_PACKAGES=(
   build-essential cmake ninja-build pkg-config git python3-venv
   libhdf5-dev hdf5-tools libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev libpng-dev libjpeg62-turbo-dev libicu-dev zlib1g-dev libgloo-dev clang-format
-  libxml2-utils libssl-dev
+  libxml2-utils libssl-dev qemu-user
 )
 # The sanitize preset and the fuzz targets (scripts/fuzz.sh, scripts/sanitize.sh; CI runs the
 # fuzz targets): clang, its sanitizer and libFuzzer runtimes, llvm-symbolizer for stacks.

@@ -32,7 +32,8 @@ std::filesystem::path parity_scenario(const std::filesystem::path& dir, const st
     << "\nval-num-samples = 16\n"
     << "batch-size = " << kBatch << "\nepochs = 1\nlr = 1e-3\nwd = 0.1\nwarmup = 2\n"
     << "beta2 = 0.98\neps = 1e-6\nseed = 3\nzeroshot-frequency = 0\n"
-    << extra << "[determinism]\nthreads = 2\n[log]\nfull-steps = [\"0:\"]\n"
+    // OpenCLIP runs LibTorch's own kernels: parity compares them (portable = false).
+    << extra << "[determinism]\nthreads = 2\nportable = false\n[log]\nfull-steps = [\"0:\"]\n"
     << "full-tensors = [\"params/*\", \"buffers/*\", \"optimizer/*\", \"data/*\", \"scaler/*\"]\n";
   const auto path = dir / (name + ".toml");
   test::write_file(path, s.str());

@@ -53,7 +53,15 @@ void run_as(const std::filesystem::path& dir, const std::filesystem::path& toml,
   const auto at = text.find("name = \"openclip-import\"");
   ASSERT_NE(at, std::string::npos) << text;
   text.replace(at, 24, "name = \"" + name + "\"");
-  test::write_file(toml, text + extra);
+  // The import writes [determinism] (portable = false): `extra`'s keys go into that table.
+  const std::string det = "[determinism]\n";
+  const auto in_extra = extra.find(det), in_text = text.find(det);
+  if (in_extra != std::string::npos && in_text != std::string::npos) {
+    text.insert(in_text + det.size(), extra.substr(in_extra + det.size()));
+  } else {
+    text += extra;
+  }
+  test::write_file(toml, text);
   const std::string run = std::string(kCliBin) + " run " + toml.string() + " --out " +
                           (dir / "out").string() + " --no-golden --quiet";
   const auto r = test::run_command("cd " + dir.string() + " && " +

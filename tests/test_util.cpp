@@ -98,7 +98,7 @@ std::filesystem::path short_scenario(const std::filesystem::path& dir, const std
     << "train-num-samples = 128\nval-num-samples = 32\nbatch-size = 16\n"
     << "steps = " << steps
     << "\nepochs = 1\nwarmup = 2\nwd = 0.1\nbeta2 = 0.98\neps = 1e-6\nseed = 3\n"
-    << extra_top_level << "[determinism]\nthreads = 2\ncpu-isa = \"AVX2\"\nmkl-cbwr = \"AVX2\"\n"
+    << extra_top_level << "[determinism]\nthreads = 2\n"
     << "[log]\nfull-steps = [0, 1, -1]\nfull-tensors = [\"params/text_projection\", \"grads/*\"]\n"
     << "[golden]\npath = \"" << name << "-golden.h5\"\nfull-steps = [1, -1]\n"
     << "full-tensors = [\"params/text_projection\", \"params/visual.attnpool.c_proj.weight\"]\n";

@@ -11,8 +11,8 @@ int cmd_trace_record(const TraceArgs& args) {
   const Scenario s = load_scenario(args.scenario, args.variant);
   const auto out = args.out.empty() ? std::filesystem::path("runs") / (s.name + ".trace.h5")
                                     : args.out;
-  if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path());
   const Trace t = trace_scenario(s, args.steps);
+  if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path());
   write_trace(out, t);
   size_t ops = 0;
   for (const auto& st : t.steps) ops += st.ops.size();

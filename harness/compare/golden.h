@@ -1,7 +1,8 @@
 // Goldens: blessed reference logs under golden/, written atomically, checked bitwise.
-// Bits depend on the environment (CPU vendor and model, ISA, libraries: fingerprint_key), so a
-// scenario's golden is a family: the scenario's [golden] path, blessed on one environment, and
-// beside it one `<stem>.env-<id>.h5` per further environment key that was blessed.
+// Bits depend on the environment (fingerprint_key: libraries, pins, threads; the GPU; the CPU's
+// vendor unless the run is portable), so a scenario's golden is a family: the scenario's
+// [golden] path, blessed on one environment, and beside it one `<stem>.env-<id>.h5` per further
+// environment key that was blessed. Portable CPU runs have one key for every x86-64 CPU.
 #pragma once
 #include <filesystem>
 #include <stdexcept>

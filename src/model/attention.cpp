@@ -21,10 +21,10 @@ torch::Tensor multi_head_attention_core(const torch::Tensor& q, const torch::Ten
   if (attn_mask.has_value() && attn_mask->defined()) {
     mask = attn_mask->view({1, 1, tgt_len, src_len});
   }
-  // Portable runs take ATen's math path (matmul, softmax, matmul): the CPU flash-attention
+  // Portable CPU runs take ATen's math path (matmul, softmax, matmul): the CPU flash-attention
   // kernel SDPA picks computes other bits on Intel and AMD CPUs under every pin (`cliprepro
   // trace` names it: docs/trace.md). OpenCLIP's own runs take SDPA's kernel, as below.
-  auto out = portable_kernels_enabled()
+  auto out = portable_kernels_enabled() && q.is_cpu()
                  ? std::get<0>(at::_scaled_dot_product_attention_math(qh, kh, vh, mask, 0.0, false))
                  : at::scaled_dot_product_attention(qh, kh, vh, mask, 0.0, false);
   return out.permute({2, 0, 1, 3}).contiguous().view({tgt_len, bsz, embed_dim});
