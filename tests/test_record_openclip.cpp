@@ -38,9 +38,10 @@ std::string openclip_flags(int batch, const std::string& extra) {
 }
 
 test::CommandResult record(const std::filesystem::path& dir, const std::string& out, int world,
-                           const std::string& flags) {
+                           const std::string& flags, const std::string& options = "") {
   const std::string recorder = std::string(kPython) + " -m cliprepro.record --out rec/" + out +
-                               " --threads " + (world == 1 ? "2" : "1") + " -- " + flags;
+                               " --threads " + (world == 1 ? "2" : "1") + " " + options +
+                               " -- " + flags;
   const std::string cmd = world == 1 ? recorder : test::torchrun(world, recorder);
   return test::run_command("cd " + dir.string() + " && " + cmd);
 }
@@ -111,16 +112,27 @@ TEST(RecordOpenClip, Fp32ReplayMatchesAndTwoRecordingsCompareEqual) {
   replay(dir, "a.h5", "fp32", 1);
   expect_match(dir / "out" / "fp32.h5", dir / "rec" / "a.h5");
 
-  // The same command again: the same run. One part in 10^5 on --lr: compare names where it shows.
-  ASSERT_EQ(record(dir, "b.h5", 1, flags).exit_code, 0);
+  // The same command again: the same run, op for op (traced through TorchDispatchMode). One
+  // part in 10^5 on --lr: compare names where it shows, and the trace the first op it changes.
+  const std::string traced = "--trace-steps 1";
+  ASSERT_EQ(record(dir, "b.h5", 1, flags, traced).exit_code, 0);
   r = test::run_cli("compare " + (dir / "rec/b.h5").string() + " " + (dir / "rec/a.h5").string());
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  ASSERT_EQ(record(dir, "lr.h5", 1, flags + " --lr 1.00001e-3").exit_code, 0);
+  ASSERT_EQ(record(dir, "b2.h5", 1, flags, traced).exit_code, 0);
+  r = test::run_cli("trace compare " + (dir / "rec/b.trace.h5").string() + " " +
+                    (dir / "rec/b2.trace.h5").string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("every input and output bitwise equal"), std::string::npos) << r.output;
+  ASSERT_EQ(record(dir, "lr.h5", 1, flags + " --lr 1.00001e-3", traced).exit_code, 0);
   r = test::run_cli("compare " + (dir / "rec/lr.h5").string() + " " + (dir / "rec/a.h5").string());
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("first difference: step 1, phase optimizer, tensor scalars/lr"),
             std::string::npos)
       << r.output;
+  r = test::run_cli("trace compare " + (dir / "rec/lr.trace.h5").string() + " " +
+                    (dir / "rec/b.trace.h5").string());
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("phase optimizer"), std::string::npos) << r.output;
 }
 
 TEST(RecordOpenClip, AmpBf16ReplayMatches) {

@@ -179,7 +179,12 @@ int cmd_verify(const std::vector<std::filesystem::path>& logs) {
   return exit_code;
 }
 
-int cmd_env(bool key_only) {
+int cmd_env(bool key_only, const std::filesystem::path& scenario) {
+  if (!scenario.empty()) {  // what a run of it records here: its pins and kernels applied
+    const auto det = load_scenario(scenario).train.determinism;
+    apply_process_environment(det);
+    apply_determinism(det, 0);
+  }
   const auto fp = env_fingerprint();
   std::cout << (key_only ? fingerprint_key(fp) : fp).dump(2) << "\n";
   return kExitMatch;

@@ -85,7 +85,9 @@ int cmd_trace_compare(const std::filesystem::path& a, const std::filesystem::pat
 
 int cmd_verify(const std::vector<std::filesystem::path>& logs);
 
-int cmd_env(bool key_only);
+// The environment fingerprint (or its key); with `scenario`, as a run of it records it here (its
+// [determinism] pins and portable kernels applied).
+int cmd_env(bool key_only, const std::filesystem::path& scenario);
 
 // Every scenario key as markdown tables; with `write_doc`, rewrites that file's generated
 // blocks (docs/scenario-schema.md) instead.

@@ -196,6 +196,10 @@ int main(int argc, char** argv) {
   bool env_key = false;
   env->add_flag("--key", env_key,
                 "Only the fields that decide bitwise reproducibility (what goldens are keyed on)");
+  std::filesystem::path env_scenario;
+  env->add_option("scenario", env_scenario,
+                  "As a run of this scenario records it here (its pins and portable kernels)")
+      ->check(CLI::ExistingFile);
 
   auto* keys = app.add_subcommand(
       "keys", "Print every scenario key (section, type, default, resume check, doc) as markdown");
@@ -300,7 +304,7 @@ int main(int argc, char** argv) {
     }
     if (*study) return cli::cmd_study(st);
     if (*import_openclip) return cli::cmd_import_openclip(import_flags, import_out, import_replay);
-    if (*env) return cli::cmd_env(env_key);
+    if (*env) return cli::cmd_env(env_key, env_scenario);
     if (*keys) return cli::cmd_keys(keys_doc);
     if (*attribute) return cli::cmd_attribute(attr);
     if (*sites) return cli::cmd_sites(sites_model, sites_globs);

@@ -3,7 +3,7 @@ log format, so `cliprepro compare` / `report` can compare the real OpenCLIP run 
 cliprepro run or with another recording.
 
     python -m cliprepro.record --out LOG.h5 [--full-tensors GLOB...] [--full-steps SPEC...]
-        [--threads N] -- <open_clip_train.main flags>
+        [--threads N] [--trace-steps S...] [--trace-out F] -- <open_clip_train.main flags>
 
 Every step's digests and statistics are logged for every tensor (docs/hdf5-layout.md). Stored in
 full: data/* at every step and params/*, buffers/* at step 0 (what a replay needs:
@@ -95,8 +95,8 @@ class Recorder:
         self.rank = int(os.environ.get("RANK", "0"))
         self.path = rank_path(a.out, self.rank, self.world)
         self.user_steps = parse_steps(a.full_steps)
-        self.writer = self.capture = None
-        self.step, self.last_step = 0, 0
+        self.writer = self.capture = self.tracer = None
+        self.step, self.last_step, self.traced = 0, 0, {}
 
     def keep_full(self, name, step=None):
         step = self.step if step is None else step
@@ -148,6 +148,7 @@ class Recorder:
             "skipped_samples": "[]", "debug_flip": "null",
         }
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        self.writer_fingerprint = provenance["fingerprint"]
         self.writer = LogWriter(self.path, provenance, self.may_store)
         self.capture = StepCapture(unwrap_model(model), loss, optimizer, scaler, self.keep_full)
         self.capture.eval = self.initial_eval(model, data, args)
@@ -172,11 +173,17 @@ class Recorder:
     def on_batch(self, i, ids, batch):
         if i % self.args.accum_freq == 0:
             self.finish_step()
+            if self.step + 1 in self.a.trace_steps:  # the step this batch starts
+                from .op_trace import OpTraceForRecorder
+                self.tracer = OpTraceForRecorder(self.capture.model, self.capture.optimizer)
         self.capture.add_batch(ids, batch)
 
     def finish_step(self):
         """Writes the step just taken (after its logit_scale clamp); drops micro-batches that
         made no step (OpenCLIP's leftovers when an epoch is not a multiple of accum-freq)."""
+        if self.tracer is not None:
+            self.traced[self.step + 1] = self.tracer.stop()
+            self.tracer = None
         if self.capture.step_done:
             self.step += 1
             self.writer.write_step(self.step, self.capture.step_entries())
@@ -201,6 +208,19 @@ class Recorder:
                 self.capture.eval = self.zero_shot.entries(metrics)
             return metrics
         return wrapped
+
+    def write_trace(self):
+        missing = sorted(set(self.a.trace_steps) - set(self.traced))
+        if missing:
+            raise RecordError(f"--trace-steps {missing}: the run has {self.step} steps")
+        out = self.a.trace_out or rank_path(os.path.splitext(self.a.out)[0] + ".trace.h5",
+                                            self.rank, self.world)
+        from .op_trace import write_trace
+        write_trace(out, self.traced, {"scenario_name": os.path.basename(self.a.out),
+                                       "recorded_by": "python -m cliprepro.record",
+                                       "openclip_argv": json.dumps(self.flags),
+                                       "fingerprint": self.writer_fingerprint})
+        print(f"traced steps {sorted(self.traced)} to {out}")
 
     def write_manifest(self):
         stem = os.path.splitext(os.path.basename(self.a.out))[0]
@@ -325,6 +345,9 @@ def parse(argv):
     ap.add_argument("--full-tensors", nargs="*", default=[], metavar="GLOB")
     ap.add_argument("--full-steps", nargs="*", default=["0:"], metavar="SPEC")
     ap.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    ap.add_argument("--trace-steps", nargs="*", type=int, default=[], metavar="S",
+                    help="also trace every ATen op of these optimizer steps (docs/trace.md)")
+    ap.add_argument("--trace-out", help="the trace file (default: <out stem>.trace.h5)")
     return ap.parse_args(argv[:cut]), argv[cut + 1:]
 
 
@@ -359,6 +382,8 @@ def main(argv=None):
             raise RecordError("open_clip_train.main trained no step (no --train-data?)")
         rec.finish_step()
         rec.writer.close()
+        if a.trace_steps:
+            rec.write_trace()
         if rec.world > 1:
             torch.distributed.barrier() if torch.distributed.is_initialized() else None
             if rec.rank == 0:

@@ -15,23 +15,10 @@ namespace {
 
 enum class Op { kSqrt, kExp, kLog, kErf };
 
-// Out of line and not vectorised by hand: sqrt is exact (any width gives the same bits), and
-// exp/log/erf are glibc's scalar functions, the same code on every x86-64 CPU with FMA.
-float apply(Op op, float x) {
-  switch (op) {
-    case Op::kSqrt:
-      return std::sqrt(x);
-    case Op::kExp:
-      return std::exp(x);
-    case Op::kLog:
-      return std::log(x);
-    case Op::kErf:
-      return std::erf(x);
-  }
-  return x;
-}
-
-double apply(Op op, double x) {
+// Not vectorised by hand: sqrt is exact (any width gives the same bits), and exp/log/erf are
+// glibc's scalar functions (std::exp(float) is expf), the same code on every x86-64 CPU with FMA.
+template <typename T>
+T apply(Op op, T x) {
   switch (op) {
     case Op::kSqrt:
       return std::sqrt(x);
@@ -55,11 +42,11 @@ void loop(at::TensorIteratorBase& iter, Op op) {
           if (strides[0] == sizeof(T) && strides[1] == sizeof(T)) {
             T* o = reinterpret_cast<T*>(out);
             const T* x = reinterpret_cast<const T*>(in);
-            for (int64_t i = 0; i < n0; ++i) o[i] = apply(op, x[i]);
+            for (int64_t i = 0; i < n0; ++i) o[i] = apply<T>(op, x[i]);
           } else {
             for (int64_t i = 0; i < n0; ++i) {
               *reinterpret_cast<T*>(out + i * strides[0]) =
-                  apply(op, *reinterpret_cast<const T*>(in + i * strides[1]));
+                  apply<T>(op, *reinterpret_cast<const T*>(in + i * strides[1]));
             }
           }
         }
