@@ -4,7 +4,9 @@
 # bitwise equal (cliprepro compare, exit 0). The emulated run's log must name the emulated CPU,
 # so a run that left the emulator cannot pass. A missing emulator fails; it never skips.
 #
-#   tests/portable_check.sh CLIPREPRO SCENARIO SCRATCH_DIR CPU_MODEL [NPROC]
+#   tests/portable_check.sh CLIPREPRO SCENARIO SCRATCH_DIR CPU_MODEL [NPROC | refused]
+#
+# `refused`: CPU_MODEL lacks AVX2 or FMA, and the run must be refused (exit 2, saying why).
 #
 # NPROC > 1 launches the ranks itself (RANK, WORLD_SIZE, MASTER_PORT, ...), each under the
 # emulator: torchrun would start them with execve, which qemu-user does not follow.
@@ -40,6 +42,17 @@ launch() {  # OUT_DIR [EMULATOR...]
   for r in "${pids[@]}"; do wait "${r}"; done
 }
 
+if [ "${nproc}" = refused ]; then
+  set +e
+  out=$(qemu-x86_64 -cpu "${cpu}" "${cliprepro}" run "${scenario}" --out "${tmp}/emulated" \
+    --no-golden --quiet 2>&1 | grep -v "TCG doesn't support")
+  rc=${PIPESTATUS[0]}
+  set -e
+  echo "${out}"
+  [ "${rc}" -eq 2 ] && grep -q "needs a CPU with AVX2 and FMA" <<<"${out}" && exit 0
+  echo "a CPU without AVX2/FMA (${cpu}) was not refused (exit ${rc})" >&2
+  exit 1
+fi
 start=$(date +%s)
 launch "${tmp}/native"
 native_s=$(($(date +%s) - start))
