@@ -98,7 +98,7 @@ int cmd_import_openclip(std::vector<std::string> flags, const std::filesystem::p
     overrides["dataset_type"] = "replay";
     overrides["train_data"] = std::filesystem::absolute(replay).string();
     if (rec.threads > 0) {
-      tail = "\n[determinism]\nthreads = " + std::to_string(rec.threads) +
+      tail = "threads = " + std::to_string(rec.threads) +  // into the import's [determinism]
              "  # the recording's intra-op threads: the same kernels' reduction order\n";
     }
   }

@@ -290,10 +290,11 @@ std::string scenario_from_openclip(const OpenClipArgs& a, const std::vector<std:
     out << "zeroshot-classes = \"openclip-imagenet\"  # cliprepro: OpenCLIP's zero_shot_eval "
            "(its ImageNet class names and OpenAI's templates)\n";
   }
-  // OpenCLIP's own bits on this machine need LibTorch's own kernels (docs/compare.md).
+  if (!aug.str().empty()) out << "\n[aug-cfg]\n" << aug.str();
+  // OpenCLIP's own bits on this machine need LibTorch's own kernels (docs/compare.md). Last, so
+  // that a caller may append more [determinism] keys.
   out << "\n[determinism]\nportable = false  # cliprepro: LibTorch's kernels, as OpenCLIP runs "
          "them (bitwise OpenCLIP here; true: the same bits on every x86-64 CPU)\n";
-  if (!aug.str().empty()) out << "\n[aug-cfg]\n" << aug.str();
   return out.str();
 }
 

@@ -22,7 +22,8 @@ struct OpenClipArgs {
 // The scenario text. `command`: the flags as given (quoted into its header and `description`);
 // `cwd`: what relative paths in them are relative to (made absolute: the scenario may live
 // elsewhere); `overrides`: dests set after parsing (a replay's dataset_type and train_data).
-// Throws std::invalid_argument naming the flag for anything it cannot map.
+// Its last table is [determinism] (portable = false: OpenCLIP's kernels), so a caller may append
+// keys of that table. Throws std::invalid_argument naming the flag for anything it cannot map.
 std::string scenario_from_openclip(const OpenClipArgs& a, const std::vector<std::string>& command,
                                    const std::filesystem::path& cwd,
                                    const nlohmann::json& overrides = nlohmann::json::object());
