@@ -276,8 +276,8 @@ TEST_F(GoldenTest, TextCompanionIsWrittenAndMustAgreeWithTheGolden) {
 }
 
 // A golden family: the [golden] path was blessed on another environment key (here: another
-// torch version written into its fingerprint). Blessing on this machine leaves it untouched and writes
-// this environment's <stem>.env-<id>.h5, which a run here is then checked against, bitwise;
+// torch version written into its fingerprint). Blessing on this machine leaves it untouched and
+// writes this environment's <stem>.env-<id>.h5, which a run here is then checked against, bitwise;
 // without it the run falls back to the [golden] path and the scenario's tolerance.
 TEST_F(GoldenTest, OtherEnvironmentsGoldenIsKeptAndThisOnesIsChosen) {
   const auto& primary = scenario_.golden.path;

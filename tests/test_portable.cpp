@@ -136,7 +136,9 @@ TEST(CpuPortable, GoldenKeyOfAPortableRunNamesNoCpu) {
         {"env", {{"ONEDNN_MAX_CPU_ISA", "AVX2"}, {"MKL_CBWR", "AVX2,STRICT"}}},
         {"portable_kernels", {{"ops", {"aten::sqrt"}}, {"libm", "glibc 2.36"}}}}}};
   auto intel = fp;
-  intel["cpu"] = {{"vendor", "GenuineIntel"}, {"model", "Intel Xeon"}, {"arch", "x86_64"},
+  intel["cpu"] = {{"vendor", "GenuineIntel"},
+                  {"model", "Intel Xeon"},
+                  {"arch", "x86_64"},
                   {"isa_flags", {"avx2", "amx_tile"}}};
   EXPECT_TRUE(fingerprint_differences(fp, intel).empty());
   EXPECT_FALSE(fingerprint_key(fp).contains("cpu_vendor"));

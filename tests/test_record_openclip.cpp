@@ -40,8 +40,8 @@ std::string openclip_flags(int batch, const std::string& extra) {
 test::CommandResult record(const std::filesystem::path& dir, const std::string& out, int world,
                            const std::string& flags, const std::string& options = "") {
   const std::string recorder = std::string(kPython) + " -m cliprepro.record --out rec/" + out +
-                               " --threads " + (world == 1 ? "2" : "1") + " " + options +
-                               " -- " + flags;
+                               " --threads " + (world == 1 ? "2" : "1") + " " + options + " -- " +
+                               flags;
   const std::string cmd = world == 1 ? recorder : test::torchrun(world, recorder);
   return test::run_command("cd " + dir.string() + " && " + cmd);
 }

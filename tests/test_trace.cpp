@@ -54,8 +54,8 @@ TEST(Trace, RecordsEveryPhaseWithModulesAndTwoRecordingsMatch) {
   EXPECT_EQ(differ.exit_code, 1) << differ.output;
   EXPECT_NE(differ.output.find("steps only A traced: 2"), std::string::npos) << differ.output;
   // Bad input: exit 2, naming the file.
-  const auto bad = test::run_cli("trace compare " + scenario.string() + " " +
-                                 (dir / "a.trace.h5").string());
+  const auto bad =
+      test::run_cli("trace compare " + scenario.string() + " " + (dir / "a.trace.h5").string());
   EXPECT_EQ(bad.exit_code, 2) << bad.output;
   const auto beyond = test::run_cli("trace record " + scenario.string() + " --steps 9");
   EXPECT_EQ(beyond.exit_code, 2) << beyond.output;
@@ -110,8 +110,7 @@ TEST(Trace, CompareBlamesTheInnermostOpWithEqualInputsAndRoundTrips) {
   EXPECT_EQ(c.steps[0].blamed, 2) << "addmm, not its caller linear nor relu (other inputs)";
   EXPECT_EQ(c.steps[0].differing_ops, 3u);
   const std::string text = format_trace_comparison(c, a, b, "a", "b");
-  EXPECT_NE(text.find("op 2 aten::addmm  phase forward  module visual.attnpool"),
-            std::string::npos)
+  EXPECT_NE(text.find("op 2 aten::addmm  phase forward  module visual.attnpool"), std::string::npos)
       << text;
   EXPECT_NE(text.find("inside aten::linear"), std::string::npos) << text;
   // Other op sequences are named where they part.

@@ -236,8 +236,9 @@ int main(int argc, char** argv) {
   attribute->add_flag("-q,--quiet", attr.quiet, "No progress lines");
 
   auto* trace = app.add_subcommand(
-      "trace", "Op-level trace: every ATen op of chosen steps with the digest of each input and "
-               "output; two traces name the first kernel whose inputs agree and outputs differ");
+      "trace",
+      "Op-level trace: every ATen op of chosen steps with the digest of each input and "
+      "output; two traces name the first kernel whose inputs agree and outputs differ");
   trace->require_subcommand(1);
   cli::TraceArgs tr;
   auto* trace_record = trace->add_subcommand(

@@ -9,8 +9,8 @@ namespace cliprepro::cli {
 
 int cmd_trace_record(const TraceArgs& args) {
   const Scenario s = load_scenario(args.scenario, args.variant);
-  const auto out = args.out.empty() ? std::filesystem::path("runs") / (s.name + ".trace.h5")
-                                    : args.out;
+  const auto out =
+      args.out.empty() ? std::filesystem::path("runs") / (s.name + ".trace.h5") : args.out;
   const Trace t = trace_scenario(s, args.steps);
   if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path());
   write_trace(out, t);

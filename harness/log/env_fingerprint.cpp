@@ -69,15 +69,13 @@ nlohmann::json cpuid_isa_flags() {
     unsigned reg;
     int bit;
   };
-  const Flag flags[] = {{"sse4_1", l1.c, 19},      {"sse4_2", l1.c, 20},
-                        {"avx", l1.c, 28},         {"avx2", l7.b, 5},
-                        {"fma", l1.c, 12},         {"f16c", l1.c, 29},
-                        {"avx512f", l7.b, 16},     {"avx512bw", l7.b, 30},
-                        {"avx512vl", l7.b, 31},    {"avx512dq", l7.b, 17},
-                        {"avx512_vnni", l7.c, 11}, {"avx512_bf16", l71.a, 5},
-                        {"avx512_fp16", l7.d, 23}, {"amx_tile", l7.d, 24},
-                        {"amx_bf16", l7.d, 22},    {"amx_int8", l7.d, 25},
-                        {"avx_vnni", l71.a, 4}};
+  const Flag flags[] = {
+      {"sse4_1", l1.c, 19},      {"sse4_2", l1.c, 20},      {"avx", l1.c, 28},
+      {"avx2", l7.b, 5},         {"fma", l1.c, 12},         {"f16c", l1.c, 29},
+      {"avx512f", l7.b, 16},     {"avx512bw", l7.b, 30},    {"avx512vl", l7.b, 31},
+      {"avx512dq", l7.b, 17},    {"avx512_vnni", l7.c, 11}, {"avx512_bf16", l71.a, 5},
+      {"avx512_fp16", l7.d, 23}, {"amx_tile", l7.d, 24},    {"amx_bf16", l7.d, 22},
+      {"amx_int8", l7.d, 25},    {"avx_vnni", l71.a, 4}};
   nlohmann::json out = nlohmann::json::array();
   for (const auto& f : flags) {
     if ((f.reg >> f.bit) & 1u) out.push_back(f.name);

@@ -26,10 +26,10 @@ struct OpTracer::Impl {
     int64_t seq;
     std::string name;
   };
-  std::vector<Node> nodes;              // backward nodes running (their ops are theirs)
-  std::vector<Node> op_node;            // per op: the backward node it ran in ({-1, ""}: none)
-  std::vector<int64_t> open;            // ops started and not yet ended, innermost last
-  std::vector<int64_t> pending_forward; // forward ops not yet followed by a capture point
+  std::vector<Node> nodes;               // backward nodes running (their ops are theirs)
+  std::vector<Node> op_node;             // per op: the backward node it ran in ({-1, ""}: none)
+  std::vector<int64_t> open;             // ops started and not yet ended, innermost last
+  std::vector<int64_t> pending_forward;  // forward ops not yet followed by a capture point
   std::string last_capture;
   int64_t ends = 0;
   at::CallbackHandle handle = 0;
@@ -94,18 +94,23 @@ bool is_view_op(const std::optional<c10::FunctionSchema>& schema) {
 }
 
 bool overwrites_self(const std::string& name) {
-  static const std::set<std::string> kOps{
-      "aten::copy_",    "aten::fill_",    "aten::zero_",   "aten::resize_", "aten::set_",
-      "aten::uniform_", "aten::normal_",  "aten::random_", "aten::bernoulli_"};
+  static const std::set<std::string> kOps{"aten::copy_",   "aten::fill_",   "aten::zero_",
+                                          "aten::resize_", "aten::set_",    "aten::uniform_",
+                                          "aten::normal_", "aten::random_", "aten::bernoulli_"};
   return kOps.contains(name);
 }
 
 // Ops whose result is memory nobody has written yet (resize_ of a kernel's output, set_ onto a
 // fresh storage): its bytes are whatever the allocator held, so it is described, not digested.
 bool allocates(const std::string& name) {
-  static const std::set<std::string> kOps{
-      "aten::empty",     "aten::empty_like",         "aten::empty_strided", "aten::new_empty",
-      "aten::new_empty_strided", "aten::resize_",    "aten::resize_as_",    "aten::set_"};
+  static const std::set<std::string> kOps{"aten::empty",
+                                          "aten::empty_like",
+                                          "aten::empty_strided",
+                                          "aten::new_empty",
+                                          "aten::new_empty_strided",
+                                          "aten::resize_",
+                                          "aten::resize_as_",
+                                          "aten::set_"};
   return kOps.contains(name);
 }
 

@@ -20,12 +20,12 @@ struct TracedValue {
 };
 
 struct TracedOp {
-  std::string name;    // "aten::addmm"
-  std::string phase;   // forward (with the loss), backward, optimizer
-  std::string module;  // OpenCLIP module path; backward: "<module> (<Node>)"; optimizer: tensor
-  int32_t depth = 0;   // 0: called by the trainer; d: called inside an op at depth d - 1
-  int64_t parent = -1;     // index of the op it runs inside, -1 at depth 0
-  int64_t end_order = 0;   // completion order: an op completes after every op it calls
+  std::string name;       // "aten::addmm"
+  std::string phase;      // forward (with the loss), backward, optimizer
+  std::string module;     // OpenCLIP module path; backward: "<module> (<Node>)"; optimizer: tensor
+  int32_t depth = 0;      // 0: called by the trainer; d: called inside an op at depth d - 1
+  int64_t parent = -1;    // index of the op it runs inside, -1 at depth 0
+  int64_t end_order = 0;  // completion order: an op completes after every op it calls
   std::vector<TracedValue> inputs, outputs;  // inputs as they were when the op started
 };
 

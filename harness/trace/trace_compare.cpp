@@ -30,8 +30,9 @@ TraceStepVerdict compare_step(const TraceStep& a, const TraceStep& b) {
     }
   }
   if (v.sequence_split.empty() && a.ops.size() != b.ops.size()) {
-    v.sequence_split = "one trace ends after " + std::to_string(n) + " ops: " +
-                       std::to_string(a.ops.size()) + " vs " + std::to_string(b.ops.size());
+    v.sequence_split = "one trace ends after " + std::to_string(n) +
+                       " ops: " + std::to_string(a.ops.size()) + " vs " +
+                       std::to_string(b.ops.size());
   }
   v.ops = n;
   std::vector<size_t> by_end(n);

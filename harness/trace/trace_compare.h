@@ -11,10 +11,10 @@ namespace cliprepro {
 
 struct TraceStepVerdict {
   int64_t step = 0;
-  size_t ops = 0;               // ops compared (the shorter trace's, up to a sequence split)
-  size_t differing_ops = 0;     // ops whose outputs differ
-  std::string sequence_split;   // non-empty: the two op sequences part here (then nothing after)
-  int64_t blamed = -1;          // first op, in completion order, with equal inputs, other outputs
+  size_t ops = 0;              // ops compared (the shorter trace's, up to a sequence split)
+  size_t differing_ops = 0;    // ops whose outputs differ
+  std::string sequence_split;  // non-empty: the two op sequences part here (then nothing after)
+  int64_t blamed = -1;         // first op, in completion order, with equal inputs, other outputs
   int64_t first_output_diff = -1;  // first op, in completion order, whose outputs differ
   bool equal() const { return differing_ops == 0 && sequence_split.empty(); }
 };

@@ -38,12 +38,12 @@ void write_strings(hid_t group, const char* name, const std::vector<std::string>
 void write_i64(hid_t group, const char* name, const std::vector<int64_t>& v) {
   const hsize_t n = v.size();
   const H5Id space = h5_check(H5Screate_simple(1, &n, nullptr), name);
-  const H5Id ds = h5_check(H5Dcreate2(group, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT,
-                                      H5P_DEFAULT, H5P_DEFAULT),
-                           name);
+  const H5Id ds = h5_check(
+      H5Dcreate2(group, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+      name);
   if (n > 0)
-    h5_check_status(
-        H5Dwrite(ds.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), name);
+    h5_check_status(H5Dwrite(ds.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()),
+                    name);
 }
 
 hsize_t length_of(hid_t ds, const std::string& what) {
@@ -61,8 +61,7 @@ std::vector<std::string> read_strings(hid_t group, const std::string& name) {
     throw std::runtime_error(name + " is not a string column");
   std::vector<char*> buf(n, nullptr);
   if (n > 0) {
-    h5_check_status(H5Dread(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()),
-                    name);
+    h5_check_status(H5Dread(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()), name);
   }
   std::vector<std::string> out;
   for (char* p : buf) out.emplace_back(p ? p : "");
@@ -77,8 +76,8 @@ std::vector<int64_t> read_i64(hid_t group, const std::string& name) {
   const H5Id ds = h5_check(H5Dopen2(group, name.c_str(), H5P_DEFAULT), name);
   std::vector<int64_t> v(length_of(ds.get(), name));
   if (!v.empty())
-    h5_check_status(
-        H5Dread(ds.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), name);
+    h5_check_status(H5Dread(ds.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()),
+                    name);
   return v;
 }
 
@@ -126,8 +125,8 @@ void write_trace(const std::filesystem::path& path, const Trace& trace) {
   try {
     {
       const H5Id fcpl = h5_compact_storage(H5P_FILE_CREATE);
-      H5Id file = h5_check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT),
-                           "create " + tmp);
+      H5Id file =
+          h5_check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT), "create " + tmp);
       h5_write_string_attr(file.get(), "format", kTraceFormat);
       h5_write_string_attr(file.get(), "format_version", std::to_string(kTraceFormatVersion));
       for (const auto& [k, v] : trace.attrs) h5_write_string_attr(file.get(), k, v);

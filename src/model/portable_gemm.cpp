@@ -15,16 +15,16 @@ constexpr int64_t kTile = 64;  // columns per packed tile, computed 32 at a time
 // acc[r][j] = sum_p a[r][p] * b[p][j], one fmadd per p, in order. ROWS rows share each B load
 // (2: 8 accumulators + 4 B vectors in registers). Only these functions use AVX2/FMA.
 template <int ROWS>
-__attribute__((target("avx2,fma"))) void rows_times_half_tile(const float* const* a,
-                                                             int64_t a_step, const float* tile,
-                                                             int64_t k, float* const* acc) {
+__attribute__((target("avx2,fma"))) void rows_times_half_tile(const float* const* a, int64_t a_step,
+                                                              const float* tile, int64_t k,
+                                                              float* const* acc) {
   __m256 c[ROWS][4];
   for (int r = 0; r < ROWS; ++r)
     for (int v = 0; v < 4; ++v) c[r][v] = _mm256_setzero_ps();
   for (int64_t p = 0; p < k; ++p) {
     const float* b = tile + p * kTile;
-    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8),
-                 b2 = _mm256_loadu_ps(b + 16), b3 = _mm256_loadu_ps(b + 24);
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), b2 = _mm256_loadu_ps(b + 16),
+                 b3 = _mm256_loadu_ps(b + 24);
     for (int r = 0; r < ROWS; ++r) {
       const __m256 x = _mm256_set1_ps(a[r][p * a_step]);
       c[r][0] = _mm256_fmadd_ps(x, b0, c[r][0]);

@@ -70,22 +70,22 @@ at::Tensor run(at::Tensor out, const at::Tensor& self, Op op) {
   return iter.output();
 }
 
-#define CLIPREPRO_PORTABLE_UNARY(name, OP)                                                \
-  at::Tensor name##_functional(const at::Tensor& self) {                                   \
-    if (!handles(self)) return at::cpu::name(self);                                        \
-    return run(at::Tensor(), self, OP);                                                    \
-  }                                                                                        \
-  at::Tensor& name##_inplace(at::Tensor& self) {                                           \
-    if (!handles(self)) return at::cpu::name##_(self);                                     \
-    run(self, self, OP);                                                                   \
-    return self;                                                                           \
-  }                                                                                        \
-  at::Tensor& name##_out(const at::Tensor& self, at::Tensor& out) {                        \
-    if (!handles(self) || out.scalar_type() != self.scalar_type()) {                       \
-      return at::cpu::name##_outf(self, out);                                              \
-    }                                                                                      \
-    run(out, self, OP);                                                                    \
-    return out;                                                                            \
+#define CLIPREPRO_PORTABLE_UNARY(name, OP)                           \
+  at::Tensor name##_functional(const at::Tensor& self) {             \
+    if (!handles(self)) return at::cpu::name(self);                  \
+    return run(at::Tensor(), self, OP);                              \
+  }                                                                  \
+  at::Tensor& name##_inplace(at::Tensor& self) {                     \
+    if (!handles(self)) return at::cpu::name##_(self);               \
+    run(self, self, OP);                                             \
+    return self;                                                     \
+  }                                                                  \
+  at::Tensor& name##_out(const at::Tensor& self, at::Tensor& out) {  \
+    if (!handles(self) || out.scalar_type() != self.scalar_type()) { \
+      return at::cpu::name##_outf(self, out);                        \
+    }                                                                \
+    run(out, self, OP);                                              \
+    return out;                                                      \
   }
 
 CLIPREPRO_PORTABLE_UNARY(sqrt, Op::kSqrt)
@@ -142,43 +142,43 @@ bool aliases(const at::Tensor& self, const at::Tensor& a, const at::Tensor& b) {
   return self.storage().is_alias_of(a.storage()) || self.storage().is_alias_of(b.storage());
 }
 
-#define CLIPREPRO_PORTABLE_PRODUCT(mm, addmm, DIM)                                          \
-  at::Tensor mm##_functional(const at::Tensor& self, const at::Tensor& mat2) {              \
-    if (!gemm_operands(self, mat2, DIM)) return at::cpu::mm(self, mat2);                    \
-    at::Tensor out = product_shape(self, mat2);                                             \
-    gemm_into(out, self, mat2, 0.0f, 1.0f);                                                 \
-    return out;                                                                             \
-  }                                                                                         \
-  at::Tensor& mm##_out(const at::Tensor& self, const at::Tensor& mat2, at::Tensor& out) {   \
-    if (!gemm_operands(self, mat2, DIM) || out.scalar_type() != at::kFloat)                 \
-      return at::cpu::mm##_outf(self, mat2, out);                                           \
-    return copy_into(out, mm##_functional(self, mat2));                                     \
-  }                                                                                         \
-  at::Tensor addmm##_functional(const at::Tensor& self, const at::Tensor& m1,               \
-                                const at::Tensor& m2, const at::Scalar& beta,               \
-                                const at::Scalar& alpha) {                                  \
-    if (!gemm_operands(m1, m2, DIM) || !gemm_operand(self, self.dim()))                     \
-      return at::cpu::addmm(self, m1, m2, beta, alpha);                                     \
-    at::Tensor out = product_shape(m1, m2);                                                 \
-    const float b = beta.to<float>();                                                       \
-    if (b != 0.0f) out.copy_(self.expand(out.sizes()));                                     \
-    gemm_into(out, m1, m2, b, alpha.to<float>());                                           \
-    return out;                                                                             \
-  }                                                                                         \
-  at::Tensor& addmm##_inplace(at::Tensor& self, const at::Tensor& m1, const at::Tensor& m2, \
-                              const at::Scalar& beta, const at::Scalar& alpha) {            \
-    if (!gemm_operands(m1, m2, DIM) || !gemm_operand(self, DIM) ||                          \
-        self.sizes() != product_shape(m1, m2).sizes() || aliases(self, m1, m2))             \
-      return at::cpu::addmm##_(self, m1, m2, beta, alpha);                                  \
-    gemm_into(self, m1, m2, beta.to<float>(), alpha.to<float>());                           \
-    return self;                                                                            \
-  }                                                                                         \
+#define CLIPREPRO_PORTABLE_PRODUCT(mm, addmm, DIM)                                            \
+  at::Tensor mm##_functional(const at::Tensor& self, const at::Tensor& mat2) {                \
+    if (!gemm_operands(self, mat2, DIM)) return at::cpu::mm(self, mat2);                      \
+    at::Tensor out = product_shape(self, mat2);                                               \
+    gemm_into(out, self, mat2, 0.0f, 1.0f);                                                   \
+    return out;                                                                               \
+  }                                                                                           \
+  at::Tensor& mm##_out(const at::Tensor& self, const at::Tensor& mat2, at::Tensor& out) {     \
+    if (!gemm_operands(self, mat2, DIM) || out.scalar_type() != at::kFloat)                   \
+      return at::cpu::mm##_outf(self, mat2, out);                                             \
+    return copy_into(out, mm##_functional(self, mat2));                                       \
+  }                                                                                           \
+  at::Tensor addmm##_functional(const at::Tensor& self, const at::Tensor& m1,                 \
+                                const at::Tensor& m2, const at::Scalar& beta,                 \
+                                const at::Scalar& alpha) {                                    \
+    if (!gemm_operands(m1, m2, DIM) || !gemm_operand(self, self.dim()))                       \
+      return at::cpu::addmm(self, m1, m2, beta, alpha);                                       \
+    at::Tensor out = product_shape(m1, m2);                                                   \
+    const float b = beta.to<float>();                                                         \
+    if (b != 0.0f) out.copy_(self.expand(out.sizes()));                                       \
+    gemm_into(out, m1, m2, b, alpha.to<float>());                                             \
+    return out;                                                                               \
+  }                                                                                           \
+  at::Tensor& addmm##_inplace(at::Tensor& self, const at::Tensor& m1, const at::Tensor& m2,   \
+                              const at::Scalar& beta, const at::Scalar& alpha) {              \
+    if (!gemm_operands(m1, m2, DIM) || !gemm_operand(self, DIM) ||                            \
+        self.sizes() != product_shape(m1, m2).sizes() || aliases(self, m1, m2))               \
+      return at::cpu::addmm##_(self, m1, m2, beta, alpha);                                    \
+    gemm_into(self, m1, m2, beta.to<float>(), alpha.to<float>());                             \
+    return self;                                                                              \
+  }                                                                                           \
   at::Tensor& addmm##_out(const at::Tensor& self, const at::Tensor& m1, const at::Tensor& m2, \
                           const at::Scalar& beta, const at::Scalar& alpha, at::Tensor& out) { \
-    if (!gemm_operands(m1, m2, DIM) || !gemm_operand(self, self.dim()) ||                   \
-        out.scalar_type() != at::kFloat)                                                    \
-      return at::cpu::addmm##_outf(self, m1, m2, beta, alpha, out);                         \
-    return copy_into(out, addmm##_functional(self, m1, m2, beta, alpha));                   \
+    if (!gemm_operands(m1, m2, DIM) || !gemm_operand(self, self.dim()) ||                     \
+        out.scalar_type() != at::kFloat)                                                      \
+      return at::cpu::addmm##_outf(self, m1, m2, beta, alpha, out);                           \
+    return copy_into(out, addmm##_functional(self, m1, m2, beta, alpha));                     \
   }
 
 CLIPREPRO_PORTABLE_PRODUCT(mm, addmm, 2)
@@ -197,8 +197,8 @@ torch::Library* g_library = nullptr;
 }  // namespace
 
 const std::vector<std::string>& portable_kernel_ops() {
-  static const std::vector<std::string> ops{"aten::sqrt", "aten::exp", "aten::log",
-                                            "aten::erf",  "aten::mm",  "aten::addmm",
+  static const std::vector<std::string> ops{"aten::sqrt", "aten::exp",    "aten::log",
+                                            "aten::erf",  "aten::mm",     "aten::addmm",
                                             "aten::bmm",  "aten::baddbmm"};
   return ops;
 }
@@ -214,8 +214,8 @@ void set_portable_kernels(bool enabled) {
     g_library = nullptr;
     return;
   }
-  auto* lib = new torch::Library(torch::Library::IMPL, "aten", c10::DispatchKey::CPU, __FILE__,
-                                 __LINE__);
+  auto* lib =
+      new torch::Library(torch::Library::IMPL, "aten", c10::DispatchKey::CPU, __FILE__, __LINE__);
   lib->impl("sqrt", TORCH_FN(sqrt_functional));
   lib->impl("sqrt_", TORCH_FN(sqrt_inplace));
   lib->impl("sqrt.out", TORCH_FN(sqrt_out));

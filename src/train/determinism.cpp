@@ -119,10 +119,10 @@ nlohmann::json read_determinism_switches() {
       {"mkldnn_enabled", ctx.userEnabledMkldnn()},
       // cliprepro's CPU kernels for the ops whose LibTorch results depend on the CPU, and the
       // libm they compute with (portable_kernels.h); null when LibTorch's own run.
-      {"portable_kernels", portable_kernels_enabled()
-                               ? nlohmann::json{{"ops", portable_kernel_ops()},
-                                                {"libm", "glibc " + libm_version()}}
-                               : nlohmann::json(nullptr)},
+      {"portable_kernels",
+       portable_kernels_enabled()
+           ? nlohmann::json{{"ops", portable_kernel_ops()}, {"libm", "glibc " + libm_version()}}
+           : nlohmann::json(nullptr)},
       {"intra_op_threads", at::get_num_threads()},
       {"aten_cpu_capability", at::get_cpu_capability()},
       {"inter_op_threads", at::get_num_interop_threads()},
