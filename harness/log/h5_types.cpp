@@ -214,6 +214,13 @@ void h5_create_groups(hid_t file, const std::string& path) {
   }
 }
 
+H5Id h5_variable_string_type() {
+  H5Id t = h5_check(H5Tcopy(H5T_C_S1), "string type");
+  h5_check_status(H5Tset_size(t.get(), H5T_VARIABLE), "string type");
+  h5_check_status(H5Tset_cset(t.get(), H5T_CSET_UTF8), "string type");
+  return t;
+}
+
 void h5_write_string_attr(hid_t obj, const std::string& name, const std::string& value) {
   // Fixed length, not variable: a variable-length string lives in the global heap, which has no
   // checksum, and libhdf5 1.10 crashes reading one whose heap byte was flipped. A fixed-length
@@ -246,9 +253,7 @@ std::string h5_read_string_attr(hid_t obj, const std::string& name) {
   if (H5Tget_class(ty.get()) != H5T_STRING || H5Sget_simple_extent_npoints(space.get()) != 1)
     throw std::runtime_error("attribute " + name + " is not one string (a damaged file?)");
   if (H5Tis_variable_str(ty.get()) > 0) {
-    H5Id mem = h5_check(H5Tcopy(H5T_C_S1), "string type");
-    H5Tset_size(mem.get(), H5T_VARIABLE);
-    H5Tset_cset(mem.get(), H5T_CSET_UTF8);
+    const H5Id mem = h5_variable_string_type();
     char* p = nullptr;
     h5_check_status(H5Aread(attr.get(), mem.get(), &p), "read attribute " + name);
     std::string s = p ? p : "";

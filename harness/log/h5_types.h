@@ -55,6 +55,9 @@ H5Id h5_type_for(torch::ScalarType t);
 std::vector<std::string> h5_object_names(hid_t root, H5O_type_t type, const std::string& what);
 std::vector<std::string> h5_attr_names(hid_t obj, const std::string& what);
 
+// A variable-length UTF-8 string type (caller owns it): what h5py writes for str.
+H5Id h5_variable_string_type();
+
 // Attribute helpers on any object.
 void h5_write_string_attr(hid_t obj, const std::string& name, const std::string& value);
 

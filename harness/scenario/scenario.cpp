@@ -144,11 +144,11 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
     s.train.model = from_scenario(written_in(root.get("model"), path), s.train.model);
   check_precision_overrides(s.train, r, node);
   auto& det = s.train.determinism;
-  if (det.portable) {  // its pins, written out so the resolved config shows them
-    for (auto [key, value, pin] : {std::tuple{"cpu-isa", &det.cpu_isa, kPortableCpuIsa},
-                                   std::tuple{"mkl-cbwr", &det.mkl_cbwr, kPortableMklCbwr}}) {
-      if (value->empty()) *value = pin;
-      if (*value != pin) {
+  det = with_portable_pins(det);  // written out, so that the resolved config shows them
+  if (det.portable) {
+    for (auto [key, value, pin] : {std::tuple{"cpu-isa", det.cpu_isa, kPortableCpuIsa},
+                                   std::tuple{"mkl-cbwr", det.mkl_cbwr, kPortableMklCbwr}}) {
+      if (value != pin) {
         r.fail(node("determinism", key),
                std::string("portable = true pins ") + key + " to \"" + pin + "\" (the CPU-" +
                    "independent bits need it); set portable = false to choose another");

@@ -14,15 +14,8 @@
 namespace cliprepro {
 namespace {
 
-H5Id string_type() {
-  H5Id t = h5_check(H5Tcopy(H5T_C_S1), "string type");
-  h5_check_status(H5Tset_size(t.get(), H5T_VARIABLE), "string type");
-  h5_check_status(H5Tset_cset(t.get(), H5T_CSET_UTF8), "string type");
-  return t;
-}
-
 void write_strings(hid_t group, const char* name, const std::vector<std::string>& v) {
-  const H5Id type = string_type();
+  const H5Id type = h5_variable_string_type();
   const hsize_t n = v.size();
   const H5Id space = h5_check(H5Screate_simple(1, &n, nullptr), name);
   const H5Id ds = h5_check(
@@ -55,7 +48,7 @@ hsize_t length_of(hid_t ds, const std::string& what) {
 std::vector<std::string> read_strings(hid_t group, const std::string& name) {
   const H5Id ds = h5_check(H5Dopen2(group, name.c_str(), H5P_DEFAULT), name);
   const hsize_t n = length_of(ds.get(), name);
-  const H5Id type = string_type();
+  const H5Id type = h5_variable_string_type();
   const H5Id stored = h5_check(H5Dget_type(ds.get()), name);
   if (H5Tget_class(stored.get()) != H5T_STRING || H5Tis_variable_str(stored.get()) <= 0)
     throw std::runtime_error(name + " is not a string column");

@@ -30,17 +30,12 @@ void reexec_with_passive_omp_wait(char** argv) {
   execv("/proc/self/exe", argv);  // only returns on failure: then carry on as we are
 }
 
-namespace {
-
-// The pins a config asks for: its own, or portable's where it sets none.
-DeterminismConfig effective_pins(const DeterminismConfig& cfg) {
+DeterminismConfig with_portable_pins(const DeterminismConfig& cfg) {
   DeterminismConfig e = cfg;
   if (cfg.portable && e.cpu_isa.empty()) e.cpu_isa = kPortableCpuIsa;
   if (cfg.portable && e.mkl_cbwr.empty()) e.mkl_cbwr = kPortableMklCbwr;
   return e;
 }
-
-}  // namespace
 
 void require_portable_cpu(const DeterminismConfig& cfg) {
   if (!cfg.portable) return;
@@ -54,7 +49,7 @@ void require_portable_cpu(const DeterminismConfig& cfg) {
 
 void apply_process_environment(const DeterminismConfig& requested) {
   require_portable_cpu(requested);
-  const DeterminismConfig cfg = effective_pins(requested);
+  const DeterminismConfig cfg = with_portable_pins(requested);
   if (!cfg.cpu_isa.empty()) setenv("ONEDNN_MAX_CPU_ISA", cfg.cpu_isa.c_str(), 1);
   // ATen's own vectorised kernels (softmax, exp, reductions, …) dispatch on the CPU too: pin
   // them to the same ISA, or an AVX-512 machine computes other bits than an AVX2 one. ATen reads
@@ -67,7 +62,7 @@ void apply_process_environment(const DeterminismConfig& requested) {
 }
 
 nlohmann::json apply_determinism(const DeterminismConfig& requested, uint64_t seed) {
-  const DeterminismConfig cfg = effective_pins(requested);
+  const DeterminismConfig cfg = with_portable_pins(requested);
   set_portable_kernels(cfg.portable);
   const std::string capability = aten_capability_for(cfg.cpu_isa);
   std::string effective = at::get_cpu_capability();

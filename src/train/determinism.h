@@ -22,6 +22,9 @@ struct DeterminismConfig {
 inline constexpr const char* kPortableCpuIsa = "AVX2";
 inline constexpr const char* kPortableMklCbwr = "AVX2,STRICT";
 
+// `cfg` with portable's pins where it sets none (unchanged when not portable).
+DeterminismConfig with_portable_pins(const DeterminismConfig& cfg);
+
 // Throws std::runtime_error when `cfg.portable` and this CPU lacks AVX2 or FMA (the pins'
 // kernels and glibc's FMA code path would not run: its bits would be another CPU's).
 void require_portable_cpu(const DeterminismConfig& cfg);
