@@ -20,6 +20,7 @@
 #include "harness/scenario/study.h"
 #include "src/dist/process_group.h"
 #include "src/model/clip.h"
+#include "src/safe_file.h"
 #include "src/train/determinism.h"
 
 namespace cliprepro::cli {
@@ -90,16 +91,6 @@ int cmd_golden_check(const std::filesystem::path& scenario, const std::string& v
   return c.equal() ? kExitMatch : kExitDiffer;
 }
 
-void write_atomically(const std::filesystem::path& path, const std::string& text) {
-  const std::string tmp = path.string() + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) throw std::runtime_error("cannot write " + tmp);
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  if (std::fclose(f) != 0 || !ok) throw std::runtime_error("cannot write " + tmp);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("cannot rename " + tmp + " to " + path.string());
-}
-
 int cmd_compare(const CompareArgs& args) {
   CompareOptions opts;
   opts.tolerance.fallback = parse_tolerance(args.tolerance);
@@ -110,18 +101,18 @@ int cmd_compare(const CompareArgs& args) {
   const CompareResult c = compare_logs(ra, rb, opts);
   const std::string la = args.a.string(), lb = args.b.string();
   std::fputs(format_compare(c, la, lb, args.max_rows).c_str(), stdout);
-  if (!args.json.empty()) write_atomically(args.json, compare_json(c, la, lb).dump(2) + "\n");
-  if (!args.junit.empty()) write_atomically(args.junit, compare_junit(c, la, lb));
+  if (!args.json.empty()) write_file_atomically(args.json, compare_json(c, la, lb).dump(2) + "\n");
+  if (!args.junit.empty()) write_file_atomically(args.junit, compare_junit(c, la, lb));
   if (!args.markdown.empty())
-    write_atomically(args.markdown, compare_markdown(c, la, lb, args.max_rows));
-  if (!args.html.empty()) write_atomically(args.html, compare_html(c, la, lb));
+    write_file_atomically(args.markdown, compare_markdown(c, la, lb, args.max_rows));
+  if (!args.html.empty()) write_file_atomically(args.html, compare_html(c, la, lb));
   return c.equal() ? kExitMatch : kExitDiffer;
 }
 
 void write_report(const PrecisionReport& rep, const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
-  write_atomically(dir / "report.html", precision_report_html(rep));
-  write_atomically(dir / "report.md", precision_report_markdown(rep));
+  write_file_atomically(dir / "report.html", precision_report_html(rep));
+  write_file_atomically(dir / "report.md", precision_report_markdown(rep));
 }
 
 int cmd_report(const ReportArgs& args) {

@@ -15,8 +15,6 @@ inline constexpr int kExitMatch = 0;
 inline constexpr int kExitDiffer = 1;
 inline constexpr int kExitError = 2;
 
-// Written next to its destination and renamed into place: a CI job never reads half a report.
-void write_atomically(const std::filesystem::path& path, const std::string& text);
 // A report's report.html and report.md in `dir` (created), each written atomically.
 void write_report(const PrecisionReport& rep, const std::filesystem::path& dir);
 

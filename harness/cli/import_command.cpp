@@ -14,6 +14,7 @@
 #include "harness/scenario/scenario.h"
 #include "src/model/model_config.h"
 #include "src/project_python.h"
+#include "src/safe_file.h"
 
 namespace cliprepro::cli {
 namespace {
@@ -117,7 +118,7 @@ int cmd_import_openclip(std::vector<std::string> flags, const std::filesystem::p
   if (out.empty()) {
     std::fputs(toml.c_str(), stdout);
   } else {
-    write_atomically(out, toml);
+    write_file_atomically(out, toml);
     std::printf("wrote %s\n", out.string().c_str());
   }
   return kExitMatch;

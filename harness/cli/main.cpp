@@ -1,8 +1,10 @@
 // cliprepro: train CLIP reproducibly, log its bits to HDF5, compare runs and goldens.
 #include <CLI/CLI.hpp>
 
+#include <c10/util/Exception.h>
 #include <cstdlib>
 #include <exception>
+
 #include <filesystem>
 #include <iostream>
 
@@ -319,6 +321,9 @@ int main(int argc, char** argv) {
                       : std::string("no golden written (bless keeps one only from a whole run)"))
               << "\n";
     return 128 + e.signal();
+  } catch (const c10::Error& e) {  // its what() carries a C++ backtrace: not for users
+    std::cerr << "error: " << e.what_without_backtrace() << "\n";
+    return cli::kExitError;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return cli::kExitError;

@@ -17,6 +17,7 @@
 #include "harness/run/run_scenario.h"
 #include "harness/scenario/study.h"
 #include "src/project_python.h"
+#include "src/safe_file.h"
 
 namespace cliprepro::cli {
 namespace {
@@ -209,7 +210,7 @@ int cmd_study(const StudyArgs& a) {
                   read_text(j.output).c_str());
     }
   }
-  if (!a.junit.empty()) write_atomically(a.junit, junit_xml(study.name, jobs));
+  if (!a.junit.empty()) write_file_atomically(a.junit, junit_xml(study.name, jobs));
 
   // The reports, of the variants that ran now (a log from an earlier run could be stale).
   if (!a.bless && exit_code != kExitError) {

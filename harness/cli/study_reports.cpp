@@ -12,6 +12,7 @@
 #include "harness/log/log_reader.h"
 #include "harness/report/precision_render.h"  // finding_text
 #include "harness/report/precision_report.h"
+#include "src/safe_file.h"
 
 namespace cliprepro::cli {
 
@@ -90,9 +91,9 @@ void write_study_reports(const Study& study, const std::filesystem::path& out_di
     if (!sr.attribute_steps.empty())
       write_study_attributions(study, sr, logs.front(), dir, findings);
   }
-  if (study.has_named_reports()) write_atomically(out_dir / "findings.md", findings.str());
-  write_atomically(out_dir / "environment-key.json",
-                   fingerprint_key(env_fingerprint()).dump(2) + "\n");
+  if (study.has_named_reports()) write_file_atomically(out_dir / "findings.md", findings.str());
+  write_file_atomically(out_dir / "environment-key.json",
+                        fingerprint_key(env_fingerprint()).dump(2) + "\n");
 }
 
 }  // namespace cliprepro::cli

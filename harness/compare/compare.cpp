@@ -124,16 +124,25 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
   r.tolerance = opts.tolerance.text();
   r.tolerance_reason = opts.tolerance_reason;
   const auto depth = tensor_depths(b);
+  for (const LogReader* log : {&a, &b}) {
+    const std::string why = log->unclean_reason();
+    if (!why.empty()) {
+      r.warnings.push_back(log->path().string() + " " + why +
+                           ": the comparison covers only the steps it completed");
+    }
+  }
+  int64_t only_a = 0, only_b = 0;
   for (const auto& [name, sb] : b.series()) {
-    const TensorSeries* sa = a.find(name);
-    if (sa == nullptr) {
+    if (a.find(name) == nullptr) {
       r.diffs.push_back(missing_diff(name, sb.phase, b));
+      ++only_b;
     }
   }
   if (!opts.b_is_subset) {
     for (const auto& [name, sa] : a.series()) {
       if (b.find(name) == nullptr) {
         r.diffs.push_back(missing_diff(name, sa.phase, a));
+        ++only_a;
       }
     }
   }
@@ -235,6 +244,10 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
     if (!bad_a.empty()) r.diffs.push_back(corrupt_diff(a, sa, *bad_a.begin()));
     if (!bad_b.empty()) r.diffs.push_back(corrupt_diff(b, sb, *bad_b.begin()));
   }
+  if (only_a > 0 || only_b > 0) {
+    r.warnings.push_back(std::to_string(only_a) + " tensor(s) only in " + a.path().string() + ", " +
+                         std::to_string(only_b) + " only in " + b.path().string());
+  }
   std::stable_sort(r.diffs.begin(), r.diffs.end(), [](const TensorDiff& x, const TensorDiff& y) {
     if (x.first_step != y.first_step) return x.first_step < y.first_step;
     return x.first_order < y.first_order;
@@ -255,11 +268,13 @@ std::string format_compare(const CompareResult& r, const std::string& label_a,
     o << r.tensors_compared << " tensors, " << r.digests_compared << " digests, " << r.full_compared
       << " full tensors compared)\n";
     if (!r.tolerance_reason.empty()) o << "policy: " << r.tolerance_reason << "\n";
+    for (const auto& w : r.warnings) o << "warning: " << w << "\n";
     return o.str();
   }
   const auto& f = r.diffs.front();
   o << "DIFFER: " << label_a << " vs " << label_b << " (tolerance " << r.tolerance << ")\n";
   if (!r.tolerance_reason.empty()) o << "policy: " << r.tolerance_reason << "\n";
+  for (const auto& w : r.warnings) o << "warning: " << w << "\n";
   o << "first difference: ";
   if (f.first_step >= 0) o << "step " << f.first_step << ", ";
   o << "phase " << f.phase << ", tensor " << f.name << " (" << reason_name(f.reason);

@@ -55,6 +55,9 @@ struct CompareResult {
   std::string tolerance_reason;
   std::vector<std::pair<std::string, std::string>> compared;  // (tensor, phase) in both logs
   std::vector<TensorDiff> diffs;                              // sorted: first divergence first
+  // Said beside the verdict: a log not closed cleanly (a match then covers only the steps it
+  // completed), tensors one side holds that the other does not (also listed as differences).
+  std::vector<std::string> warnings;
   bool equal() const { return diffs.empty(); }
 };
 

@@ -14,6 +14,7 @@
 #include "harness/compare/golden_text.h"
 #include "harness/log/digest.h"
 #include "harness/log/env_fingerprint.h"
+#include "src/safe_file.h"
 
 namespace cliprepro {
 namespace {
@@ -30,31 +31,22 @@ nlohmann::json fingerprint_of(const std::filesystem::path& log) {
 }  // namespace
 
 void write_golden_text(const std::filesystem::path& golden) {
-  const auto path = companion_path(golden);
-  const auto tmp = path.string() + ".tmp-" + std::to_string(getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << golden_text(LogReader(golden, LogReader::Companion::kIgnore));  // rewriting it
-    if (!out.flush()) throw std::runtime_error("cannot write " + tmp);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
-  }
+  // LogReader reads it without its companion: this rewrites the companion.
+  write_file_atomically(companion_path(golden),
+                        golden_text(LogReader(golden, LogReader::Companion::kIgnore)),
+                        "text companion");
 }
 
 namespace {
 
 std::string read_companion(const std::filesystem::path& golden) {
   const auto path = companion_path(golden);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
     throw GoldenMissing("golden " + golden.string() + " has no text companion " + path.string() +
                         "; write it with: cliprepro golden text " + golden.string());
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return read_regular_file(path, "text companion");
 }
 
 }  // namespace
@@ -161,22 +153,37 @@ void check_golden_covers(const LogReader& run, const LogReader& golden) {
                              ", the run at step " + std::to_string(run.last_complete_step()) +
                              ": it was blessed for another schedule; bless it again");
   }
+  // Every digest of the run must be vouched for: a golden lacking a tensor (blessed before it
+  // was logged, or cut down) would otherwise pass it unchecked.
+  std::vector<std::string> absent;
   int64_t covered = 0;
-  for (const auto& [name, sg] : golden.series()) {
-    const TensorSeries* sr = run.find(name);
-    if (sr == nullptr) continue;  // compare reports it as missing in the run
-    const std::set<int64_t> has(sg.steps.begin(),
-                                sg.steps.end());  // a hostile file may be unsorted
+  for (const auto& [name, sr] : run.series()) {
+    if (sr.steps.empty() && sr.full_steps.empty()) continue;  // nothing logged to vouch for
+    const TensorSeries* sg = golden.find(name);
+    if (sg == nullptr) {
+      absent.push_back(name);
+      continue;
+    }
+    const std::set<int64_t> has(sg->steps.begin(),
+                                sg->steps.end());  // a hostile file may be unsorted
     std::vector<int64_t> lacking;
-    std::copy_if(sr->steps.begin(), sr->steps.end(), std::back_inserter(lacking),
+    std::copy_if(sr.steps.begin(), sr.steps.end(), std::back_inserter(lacking),
                  [&](int64_t step) { return !has.contains(step); });
     if (!lacking.empty()) {
       throw std::runtime_error(g + " lacks " + std::to_string(lacking.size()) + " of the " +
-                               std::to_string(sr->steps.size()) + " digests the run holds for " +
+                               std::to_string(sr.steps.size()) + " digests the run holds for " +
                                name + " (first: step " + std::to_string(lacking.front()) +
-                               "): it cannot vouch for the run; bless it again");
+                               "): it cannot vouch for the run; re-bless it");
     }
-    covered += int64_t(sr->steps.size());
+    covered += int64_t(sr.steps.size());
+  }
+  if (!absent.empty()) {
+    std::string names;
+    for (size_t i = 0; i < absent.size() && i < 5; ++i) names += (i ? ", " : "") + absent[i];
+    if (absent.size() > 5) names += ", … (" + std::to_string(absent.size() - 5) + " more)";
+    throw std::runtime_error(g + " lacks " + std::to_string(absent.size()) + " of the run's " +
+                             std::to_string(run.series().size()) + " tensors (" + names +
+                             "): it cannot vouch for them; re-bless it (cliprepro golden bless)");
   }
   if (covered == 0)
     throw std::runtime_error(g + " holds no digest of any tensor of the run: it proves nothing");

@@ -1,10 +1,9 @@
 #include "harness/log/log_companion.h"
 
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 #include "harness/log/file_sha256.h"
+#include "src/safe_file.h"
 
 namespace cliprepro {
 
@@ -22,11 +21,11 @@ std::string recorded_sha256(const std::string& companion) {
 }
 
 void check_recorded_sha256(const std::filesystem::path& log) {
-  std::ifstream in(companion_path(log), std::ios::binary);
-  if (!in) return;
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string recorded = recorded_sha256(text.str());
+  const auto companion = companion_path(log);
+  std::error_code ec;
+  if (!std::filesystem::exists(companion, ec)) return;  // a plain log has none
+  // A FIFO or device in its place is refused, not waited on.
+  const std::string recorded = recorded_sha256(read_regular_file(companion, "text companion"));
   if (!recorded.empty() && file_sha256(log) != recorded) {
     throw std::runtime_error(log.string() + " does not hash to the SHA-256 its companion " +
                              companion_path(log).string() +

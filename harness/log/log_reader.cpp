@@ -7,6 +7,7 @@
 
 #include "harness/log/log_companion.h"
 #include "harness/log/log_format.h"
+#include "src/safe_file.h"
 
 namespace cliprepro {
 namespace {
@@ -28,6 +29,7 @@ struct VisitState {
   int64_t last_full_step;  // /progress's step; any step in logs without one (format 1)
   std::map<std::string, TensorSeries>* series;
   std::map<int64_t, std::string> by_index;  // format 2: `series` attribute -> name
+  int64_t rows_past_progress = 0;
 };
 
 // Rows are written in increasing (step, order); the first that is not (a row a failed or killed
@@ -85,6 +87,7 @@ void read_digest_table(hid_t file, const std::filesystem::path& path,
                     " rows up to step " + std::to_string(last_complete_step) + ", it has " +
                     std::to_string(rows.size()));
     }
+    st.rows_past_progress = int64_t(rows.size()) - *trusted_rows;
     rows.resize(size_t(*trusted_rows));
   }
   for (size_t i = 1; i < rows.size(); ++i) {
@@ -103,6 +106,7 @@ void read_digest_table(hid_t file, const std::filesystem::path& path,
                       " below /progress's row count, past its step " +
                       std::to_string(last_complete_step));
       }
+      ++st.rows_past_progress;
       continue;
     }
     auto it = st.by_index.find(r.series);
@@ -153,9 +157,22 @@ void read_series(hid_t root, const char* name, VisitState* st) {
 }  // namespace
 
 LogReader::LogReader(const std::filesystem::path& path, Companion companion) : path_(path) {
+  try {
+    open(companion);
+  } catch (const std::exception& e) {
+    // HDF5's messages name the object, not the file: every error says which log it is about.
+    const std::string what = e.what();
+    if (what.find(path.string()) != std::string::npos) throw;
+    throw std::runtime_error(path.string() + ": " + what);
+  }
+}
+
+void LogReader::open(Companion companion) {
+  const auto& path = path_;
   h5_quiet();
   if (!std::filesystem::exists(path))
     throw std::runtime_error("no such log file: " + path.string());
+  require_regular_file(path, "log");  // a FIFO would block HDF5 (and the hash) forever
   if (companion == Companion::kCheck) check_recorded_sha256(path);
   hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   // A run killed while writing leaves its file marked as open for SWMR writing.
@@ -201,6 +218,21 @@ LogReader::LogReader(const std::filesystem::path& path, Companion companion) : p
        h5_object_names(tensors.get(), H5O_TYPE_GROUP, "walk /tensors in " + path.string()))
     read_series(tensors.get(), name.c_str(), &st);
   if (st.format_version >= 2) read_digest_table(file_.get(), path_, trusted_rows, st);
+  rows_past_progress_ = st.rows_past_progress;
+}
+
+std::string LogReader::unclean_reason() const {
+  std::string why;
+  if (!complete()) {
+    why = "was not closed cleanly (status '" + attr("status") + "', last complete step " +
+          std::to_string(last_complete_step_) + ")";
+  }
+  if (rows_past_progress_ > 0) {
+    why += std::string(why.empty() ? "" : "; it ") + "holds " +
+           std::to_string(rows_past_progress_) + " digest rows past its last complete step " +
+           std::to_string(last_complete_step_) + ", left unread";
+  }
+  return why;
 }
 
 std::string LogReader::attr(const std::string& name) const {
@@ -230,7 +262,8 @@ torch::Tensor LogReader::read_full_rows(const std::string& name, int64_t row0, i
     throw std::runtime_error("full rows out of range for " + name);
   }
   const std::string dpath = "/tensors/" + name + "/full";
-  H5Id d = h5_check(H5Dopen2(file_.get(), dpath.c_str(), H5P_DEFAULT), "open " + dpath);
+  H5Id d = h5_check(H5Dopen2(file_.get(), dpath.c_str(), H5P_DEFAULT),
+                    "open " + dpath + " in " + path_.string());
   const auto dtype = dtype_from_name(s->dtype);
   std::vector<int64_t> out_shape{rows};
   out_shape.insert(out_shape.end(), s->shape.begin(), s->shape.end());
@@ -250,7 +283,7 @@ torch::Tensor LogReader::read_full_rows(const std::string& name, int64_t row0, i
   H5Id type = h5_type_for(dtype);  // the file's own type: bits are read unconverted
   h5_check_status(
       H5Dread(d.get(), type.get(), mspace.get(), fspace.get(), H5P_DEFAULT, out.data_ptr()),
-      "read " + dpath);
+      "read " + dpath + " in " + path_.string());
   return out;
 }
 

@@ -48,6 +48,11 @@ class LogReader {
   // Last step the writer completed (from /progress); -1 if none.
   int64_t last_complete_step() const { return last_complete_step_; }
   bool complete() const { return attr("status") == "complete"; }
+  // /digests rows past /progress (a killed writer's unfinished flush): left out of series().
+  int64_t rows_past_progress() const { return rows_past_progress_; }
+  // Why this log may not hold its whole run ("" when closed cleanly with nothing past /progress):
+  // compare and the golden check say it beside their verdict.
+  std::string unclean_reason() const;
 
   // Full tensor of `name` at `step`, in its stored dtype (bits exactly as stored).
   torch::Tensor read_full(const std::string& name, int64_t step) const;
@@ -55,11 +60,13 @@ class LogReader {
   torch::Tensor read_full_rows(const std::string& name, int64_t row0, int64_t rows) const;
 
  private:
+  void open(Companion companion);
   std::filesystem::path path_;
   H5Id file_;
   std::map<std::string, std::string> attrs_;
   std::map<std::string, TensorSeries> series_;
   int64_t last_complete_step_ = -1;
+  int64_t rows_past_progress_ = 0;
 };
 
 }  // namespace cliprepro

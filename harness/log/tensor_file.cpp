@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "src/safe_file.h"
+
 namespace cliprepro {
 namespace {
 
@@ -55,7 +57,10 @@ torch::Tensor read_dataset(hid_t file, const std::string& name, const std::strin
 TensorFileWriter::TensorFileWriter(std::string path)
     : path_(std::move(path)), tmp_(path_ + ".tmp") {
   h5_quiet();
-  file_ = h5_check(H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
+  require_output_target(path_, "tensor file");  // renamed over it: never over a link or device
+  // EXCL: a temporary is created, never opened through a link left at its name.
+  std::remove(tmp_.c_str());
+  file_ = h5_check(H5Fcreate(tmp_.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT),
                    "cannot create '" + tmp_ + "'");
 }
 

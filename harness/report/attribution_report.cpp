@@ -8,6 +8,7 @@
 
 #include "harness/report/markup.h"
 #include "harness/report/svg_plot.h"
+#include "src/safe_file.h"
 
 namespace cliprepro {
 
@@ -236,14 +237,8 @@ std::vector<std::filesystem::path> write_attribution(const Attribution& a,
       {"attribution.json", attribution_json(a).dump(1) + "\n"}};
   std::vector<std::filesystem::path> out;
   for (const auto& [name, text] : files) {
-    // Written beside and renamed into place: no reader sees half a file.
-    const auto p = dir / name, tmp = dir / (name + ".tmp");
-    {
-      std::ofstream f(tmp, std::ios::trunc);
-      f << text;
-      if (!f.flush()) throw std::runtime_error("cannot write " + tmp.string());
-    }
-    std::filesystem::rename(tmp, p);
+    const auto p = dir / name;
+    write_file_atomically(p, text, "report");  // no reader sees half a file
     out.push_back(p);
   }
   return out;

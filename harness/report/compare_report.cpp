@@ -67,6 +67,7 @@ nlohmann::json compare_json(const CompareResult& r, const std::string& label_a,
           {"digests_compared", r.digests_compared},
           {"full_compared", r.full_compared},
           {"steps_tolerated", r.steps_tolerated},
+          {"warnings", r.warnings},
           {"first_divergence", first},
           {"diffs", diffs}};
 }
@@ -120,6 +121,7 @@ std::string compare_markdown(const CompareResult& r, const std::string& label_a,
   if (r.steps_tolerated > 0) o << ", " << r.steps_tolerated << " tensor-steps within tolerance";
   o << ".\n\n";
   if (!r.tolerance_reason.empty()) o << "Policy: " << md_escape(r.tolerance_reason) << ".\n\n";
+  for (const auto& w : r.warnings) o << "⚠️ " << md_escape(w) << "\n\n";
   if (r.equal()) return o.str();
   o << "**First divergence**: " << md_escape(describe(r.diffs.front())) << " — `"
     << md_escape(r.diffs.front().name) << "` (" << r.diffs.front().phase << ")\n\n"
@@ -159,6 +161,7 @@ std::string compare_html(const CompareResult& r, const std::string& label_a,
   o << ".</p>\n";
   if (!r.tolerance_reason.empty())
     o << "<p>Policy: " << markup_escape(r.tolerance_reason) << ".</p>\n";
+  for (const auto& w : r.warnings) o << "<p><b>Warning</b>: " << markup_escape(w) << "</p>\n";
   if (!r.equal()) {
     o << "<p><b>First divergence</b>: " << markup_escape(describe(r.diffs.front()))
       << " &mdash; <code>" << markup_escape(r.diffs.front().name) << "</code> ("

@@ -8,9 +8,11 @@
 #include "harness/log/env_fingerprint.h"
 #include "harness/log/log_writer.h"
 #include "harness/run/interrupt.h"
+#include "harness/run/output_lock.h"
 #include "harness/run/progress.h"
 #include "harness/run/replay_log.h"
 #include "src/dist/process_group.h"
+#include "src/safe_file.h"
 #include "src/train/determinism.h"
 
 namespace cliprepro {
@@ -42,15 +44,8 @@ void write_manifest(const Scenario& s, const std::filesystem::path& log_path, in
                             {"logs", files},
                             {"git_commit", git_commit()},
                             {"created_utc", utc_now()}};
-  const auto path = log_path.parent_path() / (s.name + ".manifest.json");
-  const auto tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << m.dump(2) << "\n";
-    if (!out.flush()) throw std::runtime_error("cannot write " + tmp);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("cannot write " + path.string());
+  write_file_atomically(log_path.parent_path() / (s.name + ".manifest.json"), m.dump(2) + "\n",
+                        "manifest");
 }
 
 }  // namespace
@@ -69,11 +64,15 @@ std::filesystem::path default_log_path(const Scenario& s, const std::filesystem:
 
 RunResult train_and_log(const Scenario& s, const RunOptions& opts) {
   const auto t0 = std::chrono::steady_clock::now();
+  // Before anything is created or truncated: one writer per log, never through a link.
+  const OutputLock lock(opts.log_path);
+  require_output_target(opts.log_path, "log");
   apply_process_environment(s.train.determinism);
   apply_determinism(s.train.determinism, uint64_t(s.train.seed));
   TrainConfig cfg = s.train;
   if (cfg.checkpoint.save_every_steps > 0 || cfg.checkpoint.save_frequency > 0) {
     cfg.checkpoint.dir = (opts.log_path.parent_path() / (s.name + ".checkpoints")).string();
+    require_output_directory(cfg.checkpoint.dir, "checkpoint directory");
   }
   std::shared_ptr<const ReplaySource> replay;
   if (cfg.data.dataset_type == DatasetType::kReplay)

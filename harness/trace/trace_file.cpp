@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "harness/log/h5_types.h"
+#include "src/safe_file.h"
 
 namespace cliprepro {
 namespace {
@@ -114,12 +115,13 @@ std::vector<TracedValue> values_from_json(const std::string& text, const std::st
 
 void write_trace(const std::filesystem::path& path, const Trace& trace) {
   h5_quiet();
+  require_output_target(path, "trace");  // renamed over it: never over a link or device
   const std::string tmp = path.string() + ".tmp-" + std::to_string(getpid());
   try {
     {
       const H5Id fcpl = h5_compact_storage(H5P_FILE_CREATE);
       H5Id file =
-          h5_check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT), "create " + tmp);
+          h5_check(H5Fcreate(tmp.c_str(), H5F_ACC_EXCL, fcpl.get(), H5P_DEFAULT), "create " + tmp);
       h5_write_string_attr(file.get(), "format", kTraceFormat);
       h5_write_string_attr(file.get(), "format_version", std::to_string(kTraceFormatVersion));
       for (const auto& [k, v] : trace.attrs) h5_write_string_attr(file.get(), k, v);

@@ -16,14 +16,13 @@
 #include <unordered_map>
 
 #include "src/model/pickle_bounds.h"
+#include "src/safe_file.h"
 
 namespace cliprepro {
 namespace {
 
 std::vector<char> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open checkpoint '" + path + "'");
-  return std::vector<char>(std::istreambuf_iterator<char>(in), {});
+  return read_regular_file_bytes(path, "checkpoint");  // not a FIFO, directory or device
 }
 
 const std::vector<std::pair<std::string, torch::ScalarType>>& safetensors_dtypes() {
@@ -300,22 +299,13 @@ void write_safetensors(const std::string& path, const StateDict& tensors,
   }
   std::string h = header.dump();
   h.append((8 - h.size() % 8) % 8, ' ');  // align the data section, as the reference writer does
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error("cannot write '" + tmp + "'");
-    char len[8];
-    for (int i = 0; i < 8; ++i) len[i] = char((uint64_t(h.size()) >> (8 * i)) & 0xff);
-    out.write(len, 8);
-    out.write(h.data(), std::streamsize(h.size()));
-    for (const auto& c : payload)
-      out.write(static_cast<const char*>(c.data_ptr()), std::streamsize(c.nbytes()));
-    if (!out.flush()) throw std::runtime_error("write failed: '" + tmp + "'");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error("cannot rename '" + tmp + "' to '" + path + "'");
-  }
+  AtomicFile out(path, "checkpoint");     // never half a file, nor a leftover temporary on ENOSPC
+  char len[8];
+  for (int i = 0; i < 8; ++i) len[i] = char((uint64_t(h.size()) >> (8 * i)) & 0xff);
+  out.write(len, 8);
+  out.write(h);
+  for (const auto& c : payload) out.write(c.data_ptr(), c.nbytes());
+  out.commit();
 }
 
 StateDict read_checkpoint(const std::string& path) {

@@ -30,7 +30,8 @@ void set_cpu_rng_state(const torch::Tensor& s) {
 
 // "key: checkpoint X, this run Y" for every differing setting.
 std::string trajectory_differences(const std::string& saved, const std::string& current) {
-  const auto a = nlohmann::json::parse(saved), b = nlohmann::json::parse(current);
+  const auto a = nlohmann::json::parse(saved, nullptr, false), b = nlohmann::json::parse(current);
+  if (!a.is_object()) return "\n  trajectory: the checkpoint's is not a JSON object";
   std::string out;
   for (const auto& [k, v] : b.items()) {
     const auto it = a.find(k);
@@ -65,10 +66,14 @@ void save_train_checkpoint(const std::string& path, const TrainState& state, int
     std::lock_guard<std::mutex> lock(gen.mutex());
     t.emplace_back("rng/cuda0", gen.get_state());
   }
-  write_safetensors(path, t,
-                    {{"format", kTrainCheckpointFormat},
-                     {"step", std::to_string(step)},
-                     {"trajectory", trajectory}});
+  try {
+    write_safetensors(path, t,
+                      {{"format", kTrainCheckpointFormat},
+                       {"step", std::to_string(step)},
+                       {"trajectory", trajectory}});
+  } catch (const std::exception& e) {
+    throw std::runtime_error("checkpoint of step " + std::to_string(step) + ": " + e.what());
+  }
 }
 
 int64_t load_train_checkpoint(const std::string& path, const TrainState& state,
@@ -137,7 +142,14 @@ int64_t load_train_checkpoint(const std::string& path, const TrainState& state,
   if (state.scaler != nullptr) {
     state.scaler->load(take(tensor_name::kLossScale), take(tensor_name::kGrowthTracker));
   }
-  set_cpu_rng_state(take("rng/cpu"));
+  try {
+    set_cpu_rng_state(take("rng/cpu"));
+  } catch (
+      const c10::Error& e) {  // LibTorch's message carries a C++ backtrace: keep its first line
+    const std::string what = e.what_without_backtrace();
+    throw std::runtime_error(path + ": tensor 'rng/cpu' is no CPU generator state (" +
+                             what.substr(0, what.find('\n')) + ")");
+  }
   if (torch::cuda::is_available() && by_name.count("rng/cuda0")) {
     auto gen = at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, 0));
     std::lock_guard<std::mutex> lock(gen.mutex());
