@@ -9,6 +9,7 @@ CUDA is available (OpenCLIP's --device default is "cuda", used when available). 
 does not know exits 2 with argparse's message naming it.
 """
 import json
+import math
 import sys
 
 
@@ -22,10 +23,18 @@ def main() -> int:
     sys.argv[0] = "open_clip_train.main"  # argparse's messages name OpenCLIP's entry point
     args = vars(parse_args(flags))
     defaults = vars(parse_args([]))
+    # argparse takes `--lr 1e999` as inf (and `nan`): no training means it, and JSON cannot hold it.
+    for name, value in args.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            flag = "--" + name.replace("_", "-")
+            print(f"open_clip_train.main: error: {flag} {value}: not a finite number", file=sys.stderr)
+            return 2
     import torch
 
     with open(sys.argv[1], "w") as f:
-        json.dump({"args": args, "defaults": defaults, "cuda": torch.cuda.is_available()}, f)
+        json.dump({"args": args, "defaults": defaults, "cuda": torch.cuda.is_available()}, f,
+                  allow_nan=False)
     return 0
 
 

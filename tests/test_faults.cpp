@@ -88,5 +88,36 @@ TEST(Faults, GoldenBlessOnAFullDiskFailsCleanlyAndLeavesNothing) {
   for (const auto& e : fs::directory_iterator(keep)) ADD_FAILURE() << "left behind: " << e.path();
 }
 
+// A checkpoint that fills the disk: the OS's reason and the step, its temporary removed (or the
+// disk stays full), and the log intact to its last step, marked failed (it was left flagged as
+// open for writing: "not an HDF5 file?").
+TEST(Faults, CheckpointThatFillsTheDiskLeavesNoTemporaryAndAWholeLog) {
+  const auto dir = test::temp_dir("full_disk_checkpoint");
+  const auto disk = dir / "disk", keep = dir / "kept";
+  const auto scenario = dir / "ck.toml";
+  // Tiny checkpoints are 17.3 MB: two fit in 40 MiB, the third does not; the log (no full
+  // tensors) stays small.
+  test::write_file(
+      scenario,
+      "name = \"ck\"\nmodel = \"tiny\"\nprecision = \"fp32\"\ntrain-num-samples = 128\n"
+      "val-num-samples = 32\nbatch-size = 16\nsteps = 6\nsave-every-steps = 1\n"
+      "[determinism]\nthreads = 2\n");
+  const auto r = run_on_small_disk(
+      disk, 40960,
+      std::string(kCliBin) + " run " + scenario.string() + " --no-golden -q --out " + disk.string(),
+      keep);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("checkpoint of step 3"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("No space left on device"), std::string::npos) << r.output;
+  for (const auto& e : fs::directory_iterator(keep / "ck.checkpoints"))
+    EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << "left behind: " << e.path();
+  LogReader log(keep / "ck.h5");
+  EXPECT_EQ(log.attr("status"), "failed");
+  EXPECT_GE(log.last_complete_step(), 2);
+  EXPECT_NE(log.attr("failure").find("No space left on device"), std::string::npos);
+  const auto v = test::run_cli("verify " + (keep / "ck.h5").string());
+  EXPECT_EQ(v.output.find("not an HDF5 file"), std::string::npos) << v.output;
+}
+
 }  // namespace
 }  // namespace cliprepro

@@ -53,7 +53,17 @@ TEST(ModelConfig, ImpossibleSizesNameTheKey) {
            {"vision_cfg", "image_size", "48", "vision_cfg.image_size must be a multiple of 32"},
            {"", "embed_dim", "-64", "embed_dim must be an integer in [1,"},
            {"vision_cfg", "width", "4000000000", "vision_cfg.width must be an integer"},
-           {"vision_cfg", "width", "1", "vision_cfg.width must be an integer in [2,"},
+           {"vision_cfg", "width", "1", "vision_cfg.width * 32 = 32 channels do not split into"},
+           // Issue 36: every OpenCLIP key honoured, ignored by OpenCLIP too, or refused by name.
+           {"vision_cfg", "head_width", "0", "vision_cfg.head_width must be an integer in [1,"},
+           {"vision_cfg", "head_width", "48",
+            "vision_cfg.width * 32 = 512 channels do not split into width * 32 // head_width = 10"},
+           {"vision_cfg", "timm_model_name", "\"convnext_tiny\"",
+            "vision_cfg.timm_model_name = \"convnext_tiny\" builds another model in OpenCLIP"},
+           {"text_cfg", "mlp_ratio", "2.0", "text_cfg.mlp_ratio = 2.0 builds another model"},
+           {"text_cfg", "hf_model_name", "\"bert\"", "text_cfg.hf_model_name = \"bert\" builds"},
+           {"", "init_logit_bias", "-10", "init_logit_bias = -10 builds another model"},
+           {"vision_cfg", "hed_width", "32", "vision_cfg.hed_width is no key of OpenCLIP's"},
            {"text_cfg", "width", "\"wide\"", "text_cfg.width must be an integer"},
            {"text_cfg", "context_length", "18446744073709551615", "text_cfg.context_length"},
            {"", "quick_gelu", "1", "quick_gelu must be true or false"}}) {
@@ -61,6 +71,21 @@ TEST(ModelConfig, ImpossibleSizesNameTheKey) {
     EXPECT_NE(e.find("model config 'edited': " + want), std::string::npos)
         << key << " = " << value << ": " << e;
   }
+}
+
+// OpenCLIP's ModifiedResNet has width * 32 // head_width attention-pool heads: head_width = 32
+// is another model there, and must be here (it was read as 64).
+TEST(ModelConfig, HeadWidthSetsTheAttentionPoolHeads) {
+  auto j = nlohmann::json::parse(test::read_file(model_config_dir() / "tiny.json"));
+  EXPECT_EQ(parse_model_config(j.dump(), "tiny").vision.heads, 16 * 32 / 64);
+  j["vision_cfg"]["head_width"] = 32;
+  const auto cfg = parse_model_config(j.dump(), "tiny-hw32");
+  EXPECT_EQ(cfg.vision.heads, 16 * 32 / 32);
+  Clip m(cfg);
+  EXPECT_EQ(m->visual->attnpool->num_heads, 16);
+  // Keys OpenCLIP's ModifiedResNet never reads build the same model there, so they are accepted.
+  j["vision_cfg"]["patch_size"] = 14;
+  EXPECT_NO_THROW(parse_model_config(j.dump(), "tiny-patch"));
 }
 
 TEST(Model, TinyForwardShapesAndNormalisation) {

@@ -86,7 +86,18 @@ TEST(Scenario, ValuesThatCannotBeMeantAreErrors) {
   // Step counts: checked arithmetic and a bound.
   has("epochs = 4611686018427387904\n", "/x/bad.toml:1:10: the schedule has more than");
   has("epochs = 1152921504606846977\n", "more than 1000000000 steps");
-  has("train-num-samples = 1000000000000\nbatch-size = 1\n", "the schedule has more than");
+  has("train-num-samples = 4000000000\nbatch-size = 1\n", "the schedule has more than");
+  // Issue 36: sizes that allocate or spawn without bound, and what PyTorch refuses.
+  has("train-num-samples = 4611686018427387904\n",
+      "/x/bad.toml:1:21: 'train-num-samples' must be in [1, 4294967296]");
+  has("val-num-samples = 1099511627776\n", "/x/bad.toml:1:19: 'val-num-samples' must be in [1,");
+  has("workers = 3000\n", "/x/bad.toml:1:11: 'workers' must be in [0, 128]");
+  has("wd = -1\n", "/x/bad.toml:1:6: 'wd' must be >= 0");
+  // Rules across keys still name a place in the file.
+  has("train-num-samples = 96\nbatch-size = 32\naccum-freq = 2\n",
+      "/x/bad.toml:3:14: accum-freq 2 must divide the 3 batches per epoch");
+  has("steps = 4\n[debug]\nflip-step = 9\nflip-tensor = \"params/logit_scale\"\n",
+      "/x/bad.toml:3:13: flip-step 9 is past the run's last step 4");
   has("steps = 2000000000\n", "/x/bad.toml:1:9: the schedule has more than");
   // full-steps: beyond the run, negative other than -1, empty ranges, not a step at all.
   has("steps = 10\n[log]\nfull-steps = [11]\n", "/x/bad.toml:3:14: full-steps: step 11 is beyond");

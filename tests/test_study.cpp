@@ -109,9 +109,11 @@ TEST(Study, BadStudiesNameTheFileAndLine) {
   EXPECT_NE(load_error(file, "fp32").find(f + ":7:"), std::string::npos)
       << load_error(file, "fp32");
   EXPECT_NE(load_error(file, "fp32").find("golden-dir"), std::string::npos);
-  test::write_file(file, std::string(kStudy) + "[variants.x]\nnproc = 0\n");
-  EXPECT_NE(load_error(file, "x").find("'nproc' must be > 0"), std::string::npos)
-      << load_error(file, "x");
+  for (const char* n : {"0", "100000"}) {  // 100000 ranks was a fork bomb through torchrun
+    test::write_file(file, std::string(kStudy) + "[variants.x]\nnproc = " + n + "\n");
+    EXPECT_NE(load_error(file, "x").find("'nproc' must be in [1, 64]"), std::string::npos)
+        << load_error(file, "x");
+  }
 }
 
 TEST(Study, ReportsNameTheirReferenceFloorAndVariants) {

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <new>
 
 #include "harness/cli/commands.h"
 #include "harness/cli/import_command.h"
@@ -288,7 +289,8 @@ int main(int argc, char** argv) {
 
   // A run or bless asked to stop finishes its step and leaves an honest log
   // (harness/run/interrupt.h).
-  if (*run || *bless) cliprepro::install_stop_handlers();
+  // A study passes them on to its variants' process groups (harness/cli/process.h).
+  if (*run || *bless || *study) cliprepro::install_stop_handlers();
   try {
     if (*run) return cli::cmd_run(run_args);
     if (*bless) return cli::cmd_golden_bless(bless_scenario, bless_variant, bless_quiet);
@@ -314,6 +316,11 @@ int main(int argc, char** argv) {
     if (*trace_record) return cli::cmd_trace_record(tr);
     if (*trace_compare) return cli::cmd_trace_compare(trace_a, trace_b);
   } catch (const cliprepro::RunInterrupted& e) {
+    if (e.step() < 0) {
+      std::cerr << "interrupted: " << e.what()
+                << " (passed on to its child processes, which have ended)\n";
+      return 128 + e.signal();
+    }
     std::cerr << "interrupted: " << e.what() << "; "
               << (std::filesystem::exists(e.log())
                       ? e.log().string() + " holds steps through " + std::to_string(e.step()) +
@@ -321,6 +328,9 @@ int main(int argc, char** argv) {
                       : std::string("no golden written (bless keeps one only from a whole run)"))
               << "\n";
     return 128 + e.signal();
+  } catch (const std::bad_alloc&) {
+    std::cerr << "error: out of memory (a setting asks for more than this machine has?)\n";
+    return cli::kExitError;
   } catch (const c10::Error& e) {  // its what() carries a C++ backtrace: not for users
     std::cerr << "error: " << e.what_without_backtrace() << "\n";
     return cli::kExitError;

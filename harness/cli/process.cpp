@@ -1,15 +1,19 @@
 #include "harness/cli/process.h"
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 
 #include "harness/cli/commands.h"
+#include "harness/run/interrupt.h"
 
 namespace cliprepro::cli {
 
@@ -22,9 +26,13 @@ std::string self_exe() {
 
 pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& output,
             const std::filesystem::path& cwd) {
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("cannot start a process for " + argv.front());
   if (pid == 0) {
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(kExitError);  // the CLI died before prctl took hold
     if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(kExitError);
     const int fd = ::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) {
@@ -39,14 +47,31 @@ pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& o
     std::fprintf(stderr, "cannot run %s\n", args[0]);
     _exit(kExitError);
   }
+  setpgid(pid, pid);  // as the child does: whichever runs first, the group exists
   return pid;
+}
+
+pid_t wait_for_child(const std::vector<pid_t>& running, int* status) {
+  bool forwarded = false;
+  for (;;) {
+    for (const pid_t pid : running) {
+      const pid_t r = waitpid(pid, status, WNOHANG);
+      if (r == pid) return pid;
+      if (r < 0 && errno != EINTR) throw std::runtime_error("lost track of a child process");
+    }
+    if (const int sig = stop_signal(); sig != 0 && !forwarded) {
+      for (const pid_t pid : running) kill(-pid, sig);
+      forwarded = true;
+    }
+    usleep(50 * 1000);
+  }
 }
 
 int run_to_file(const std::vector<std::string>& argv, const std::filesystem::path& output,
                 const std::filesystem::path& cwd) {
   int status = 0;
-  if (waitpid(spawn(argv, output, cwd), &status, 0) < 0)
-    throw std::runtime_error("cannot wait for " + argv.front());
+  wait_for_child({spawn(argv, output, cwd)}, &status);
+  if (const int sig = stop_signal()) throw RunInterrupted(sig, -1);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 

@@ -14,6 +14,7 @@
 #include "harness/cli/process.h"
 #include "harness/cli/study_reports.h"
 #include "harness/report/markup.h"
+#include "harness/run/interrupt.h"
 #include "harness/run/run_scenario.h"
 #include "harness/scenario/study.h"
 #include "src/project_python.h"
@@ -171,7 +172,10 @@ int cmd_study(const StudyArgs& a) {
   std::map<pid_t, size_t> running;
   double finished_seconds = 0;
   while (done < jobs.size()) {
-    while (next < jobs.size() && int(running.size()) < std::max(1, a.jobs)) {
+    if (const int sig = stop_signal()) {
+      if (running.empty()) throw RunInterrupted(sig, -1);  // each started variant has stopped
+    }
+    while (stop_signal() == 0 && next < jobs.size() && int(running.size()) < std::max(1, a.jobs)) {
       Job& j = jobs[next];
       j.start = Clock::now();
       j.pid = spawn(j.argv, j.output);
@@ -181,8 +185,9 @@ int cmd_study(const StudyArgs& a) {
       std::fflush(stdout);
     }
     int status = 0;
-    const pid_t pid = waitpid(-1, &status, 0);
-    if (pid < 0) throw std::runtime_error("lost track of the variants' processes");
+    std::vector<pid_t> pids;
+    for (const auto& [pid, job] : running) pids.push_back(pid);
+    const pid_t pid = wait_for_child(pids, &status);
     const auto it = running.find(pid);
     if (it == running.end()) continue;
     Job& j = jobs[it->second];
@@ -200,6 +205,8 @@ int cmd_study(const StudyArgs& a) {
     std::fflush(stdout);
   }
 
+  // Stopped: the variants have ended (wait_for_child passed the signal on); no report of them.
+  if (const int sig = stop_signal()) throw RunInterrupted(sig, -1);
   int exit_code = kExitMatch;
   for (const auto& j : jobs) {
     if (j.exit_code != kExitMatch && j.exit_code != kExitDiffer) exit_code = kExitError;

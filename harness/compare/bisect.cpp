@@ -78,6 +78,21 @@ BisectResult bisect_logs(const std::filesystem::path& a, const std::filesystem::
   BisectResult r;
   {
     const LogReader ra(a), rb(b);
+    // Before any re-run writes gigabytes: a log cut short differs from a whole one by its length,
+    // which no re-run explains.
+    for (const LogReader* log : {&ra, &rb}) {
+      if (const std::string why = log->unclean_reason(); !why.empty()) {
+        throw std::runtime_error(log->path().string() + " " + why +
+                                 ": bisect needs two logs that ran to their end (compare covers "
+                                 "the steps both hold)");
+      }
+    }
+    if (ra.last_complete_step() != rb.last_complete_step()) {
+      throw std::runtime_error(a.string() + " ends at step " +
+                               std::to_string(ra.last_complete_step()) + ", " + b.string() +
+                               " at step " + std::to_string(rb.last_complete_step()) +
+                               ": runs of different lengths; bisect needs the same schedule");
+    }
     const CompareResult c = compare_logs(ra, rb, opts);
     if (c.equal()) return r;
     if (c.diffs.front().first_step < 0) {

@@ -117,7 +117,11 @@ Tolerance parse_tolerance(const std::string& spec) {
     if (t.kind == Tolerance::Kind::kDepth && (key == "k" || key == "c")) {
       (key == "k" ? t.k : t.c) = v;
     } else if (t.kind != Tolerance::Kind::kDepth && key == "ulp" && !have_rtol && !have_atol) {
-      if (v != std::floor(v)) throw std::invalid_argument("tolerance '" + spec + "': ulp=N");
+      // 2^53: beyond it a double no longer holds every integer (and 1e20 would wrap negative).
+      if (v != std::floor(v) || v < 0 || v > 9007199254740992.0) {
+        throw std::invalid_argument("tolerance '" + spec +
+                                    "': ulp=N takes an integer in [0, 2^53]");
+      }
       t.kind = Tolerance::Kind::kUlp;
       t.ulp = int64_t(v);
     } else if (t.kind != Tolerance::Kind::kDepth && t.kind != Tolerance::Kind::kUlp &&

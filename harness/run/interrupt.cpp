@@ -19,7 +19,8 @@ extern "C" void on_stop_signal(int sig) {
 }  // namespace
 
 RunInterrupted::RunInterrupted(int signal, int64_t step, std::filesystem::path log)
-    : std::runtime_error(signal_name(signal) + " after step " + std::to_string(step)),
+    : std::runtime_error(step < 0 ? signal_name(signal)
+                                  : signal_name(signal) + " after step " + std::to_string(step)),
       signal_(signal),
       step_(step),
       log_(std::move(log)) {}

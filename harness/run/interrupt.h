@@ -9,6 +9,7 @@
 
 namespace cliprepro {
 
+// step -1: a command that runs others (a study) stopped after passing the signal on to them.
 class RunInterrupted : public std::runtime_error {
  public:
   RunInterrupted(int signal, int64_t step, std::filesystem::path log = {});

@@ -10,6 +10,7 @@
 #include "harness/scenario/scenario_inherit.h"
 #include "harness/scenario/study.h"
 #include "harness/scenario/toml_reader.h"
+#include "src/dist/process_group.h"
 #include "src/model/precision_sites.h"
 #include "src/train/model_factory.h"
 
@@ -128,6 +129,32 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
            "the schedule has more than " + std::to_string(kMaxTotalSteps) +
                " steps (steps per epoch " + std::to_string(t.steps_per_epoch()) + " x epochs " +
                std::to_string(t.epochs) + "): not a run that can be meant");
+  }
+  // The schedule at the launch's world size (torchrun's WORLD_SIZE), where the data's size is
+  // known now (a CSV list's or a replayed log's is known when the data is opened: the trainer
+  // checks those).
+  if (t.data.dataset_type == DatasetType::kSynthetic ||
+      t.data.dataset_type == DatasetType::kWebdataset) {
+    TrainConfig launched = t;
+    launched.dist.world_size = std::max(1, dist::launch_world_size());
+    const int64_t batches = launched.batches_per_epoch();
+    if (batches < 1) {
+      r.fail(node("", "train-num-samples"),
+             "train-num-samples " + std::to_string(t.data.train_num_samples) +
+                 " holds no batch of batch-size " + std::to_string(t.batch_size) +
+                 " x world size " + std::to_string(launched.dist.world_size));
+    } else if (batches % t.optim.accum_freq != 0) {
+      // OpenCLIP would forward the epoch's leftover micro-batches and drop them.
+      r.fail(node("", "accum-freq"), "accum-freq " + std::to_string(t.optim.accum_freq) +
+                                         " must divide the " + std::to_string(batches) +
+                                         " batches per epoch (train-num-samples // (batch-size x "
+                                         "world size " +
+                                         std::to_string(launched.dist.world_size) + "))");
+    } else if (t.flip.step > launched.total_steps()) {
+      r.fail(node("debug", "flip-step"), "flip-step " + std::to_string(t.flip.step) +
+                                             " is past the run's last step " +
+                                             std::to_string(launched.total_steps()));
+    }
   }
   for (const auto& [section, specs] :
        {std::pair{"log", &s.log.full_steps}, std::pair{"golden", &s.golden.selection.full_steps}}) {

@@ -133,8 +133,9 @@ const std::vector<ConfigKey<StudyVariant>>& variant_launch_keys() {
   static const std::vector<ConfigKey<StudyVariant>> keys = {
       LAUNCH_KEY("variants.NAME", "nproc", nproc, kPlain,
                  "ranks `cliprepro study` launches the variant with (through torchrun "
-                 "`--no-python`; > 1 needs torchrun in the project's Python)",
-                 checks::greater_than(0)),
+                 "`--no-python`; > 1 needs torchrun in the project's Python). At most 64: "
+                 "processes on one machine",
+                 checks::between(1, 64)),
   };
   return keys;
 }

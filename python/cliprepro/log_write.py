@@ -5,11 +5,10 @@ a killed recording stays readable up to its last complete step), and the end mar
 """
 import math
 
-import ctypes
-
 import h5py
 import numpy as np
 
+from .h5_native import libhdf5
 from .tensor_bits import NUMPY_DTYPES, STATS_COLUMNS, bfloat16_file_type, digest, dtype_name, stats
 
 FORMAT_VERSION = "2"
@@ -55,24 +54,11 @@ class Entry:
         self.full = array.copy() if keep_full else None
 
 
-def _h5py_libhdf5():
-    """The libhdf5 h5py runs on (its wheel bundles one), for the one call h5py does not wrap."""
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            path = line.split()[-1]
-            if "/libhdf5" in path and "_hl" not in path and ".so" in path:
-                lib = ctypes.CDLL(path)
-                lib.H5Pset_link_phase_change.argtypes = [ctypes.c_int64, ctypes.c_uint,
-                                                         ctypes.c_uint]
-                return lib
-    raise RuntimeError("cannot find the libhdf5 h5py loaded")
-
-
 def _compact(plist, links=True):
     """Links and attributes kept in the (checksummed) object header however many there are, as
     cliprepro's writer does (h5_compact_storage in harness/log/h5_types.h): HDF5's dense storage
     puts them in fractal heap blocks without checksums, on which libhdf5 1.10.8 crashes."""
-    if links and _h5py_libhdf5().H5Pset_link_phase_change(plist.id, 65535, 0) < 0:
+    if links and libhdf5().H5Pset_link_phase_change(plist.id, 65535, 0) < 0:
         raise RuntimeError("H5Pset_link_phase_change failed")
     plist.set_attr_phase_change(65535, 0)
     return plist

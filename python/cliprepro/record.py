@@ -12,7 +12,6 @@ syntax: integers, -1 = the last step, "a:b", "a:", "a:b:k"). Under torchrun each
 LOG.rank<R>.h5 and rank 0 LOG.manifest.json, as cliprepro does. `--model` may be a path to a
 model-config JSON (registered with open_clip.add_model_config under its file stem).
 """
-import argparse
 import collections
 import datetime
 import fnmatch
@@ -20,6 +19,8 @@ import json
 import logging
 import os
 import sys
+
+from .record_args import RecordError, check_data_paths, parse, with_logs_default
 
 REFUSED = {  # flags whose effect the recorder cannot log yet, refused by name rather than dropped
     "--imagenet-v2": "ImageNet-V2 zero-shot is not recorded (cliprepro has no such eval); "
@@ -31,10 +32,6 @@ REFUSED = {  # flags whose effect the recorder cannot log yet, refused by name r
 }
 ALWAYS_FULL = (("data/*", lambda step: True), ("params/*", lambda step: step == 0),
                ("buffers/*", lambda step: step == 0))
-
-
-class RecordError(Exception):
-    pass
 
 
 def parse_steps(specs):
@@ -334,33 +331,21 @@ class ZeroShotCapture:
                                                                 torch.cat(self.logits))]
 
 
-def parse(argv):
-    if "--" not in argv:
-        raise RecordError("usage: python -m cliprepro.record --out LOG.h5 [options] -- "
-                          "<open_clip_train.main flags>")
-    cut = argv.index("--")
-    ap = argparse.ArgumentParser(prog="python -m cliprepro.record",
-                                 description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", required=True, help="the log (.h5); under torchrun one per rank")
-    ap.add_argument("--full-tensors", nargs="*", default=[], metavar="GLOB")
-    ap.add_argument("--full-steps", nargs="*", default=["0:"], metavar="SPEC")
-    ap.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
-    ap.add_argument("--trace-steps", nargs="*", type=int, default=[], metavar="S",
-                    help="also trace every ATen op of these optimizer steps (docs/trace.md)")
-    ap.add_argument("--trace-out", help="the trace file (default: <out stem>.trace.h5)")
-    return ap.parse_args(argv[:cut]), argv[cut + 1:]
-
-
 def main(argv=None):
     global RecordingDataLoader
     argv = sys.argv[1:] if argv is None else argv
     try:
-        a, flags = parse(argv)
+        a, flags = parse(argv, __doc__.split("\n\n")[0])
         refuse(flags)
+        from open_clip_train.params import parse_args as openclip_parse_args
+        openclip_parse_args(flags)  # a flag OpenCLIP does not know: its parser names it, exit 2
+        check_data_paths(flags)
         import torch
         if a.threads:
             torch.set_num_threads(a.threads)
-        openclip_flags = model_flag(flags)
+        openclip_flags, logs = with_logs_default(model_flag(flags), a.out)
+        if logs and os.environ.get("RANK", "0") == "0":
+            print(f"OpenCLIP's logs and checkpoints go to {logs} (give --logs to choose)")
         import open_clip_train.data
         import open_clip_train.main as oc_main
         RecordingDataLoader = recording_loader_class()

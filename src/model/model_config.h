@@ -1,4 +1,7 @@
 // OpenCLIP model-config JSON (embed_dim, vision_cfg, text_cfg) for ModifiedResNet CLIP models.
+// Every key OpenCLIP's CLIP/CLIPVisionCfg/CLIPTextCfg know is either honoured, ignored by OpenCLIP
+// itself for this model family, or refused by name unless it holds OpenCLIP's default: a config
+// that is another model in OpenCLIP never trains here as if it were this one.
 #pragma once
 #include <array>
 #include <filesystem>
@@ -10,6 +13,7 @@ struct VisionConfig {
   int image_size = 224;
   std::array<int, 4> layers{3, 4, 6, 3};
   int width = 64;
+  int heads = 32;  // attention-pool heads: OpenCLIP's width * 32 // head_width
 };
 
 struct TextConfig {

@@ -157,7 +157,7 @@ ModifiedResNetImpl::ModifiedResNetImpl(const VisionConfig& cfg, int64_t output_d
   }
   const int64_t embed_dim = width * 32;
   attnpool = register_module(
-      "attnpool", AttentionPool2d(cfg.image_size / 32, embed_dim, embed_dim / 64, output_dim));
+      "attnpool", AttentionPool2d(cfg.image_size / 32, embed_dim, cfg.heads, output_dim));
   init_parameters();
 }
 

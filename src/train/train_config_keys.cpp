@@ -125,8 +125,8 @@ const std::vector<ConfigKey<TrainConfig>>& train_config_keys() {
           "batches while a step trains (at most 2 batches ahead; pinned host memory and "
           "non-blocking copies on CUDA); 0 decodes inside the step on the intra-op threads. Under "
           "`seeding = \"cliprepro\"` the batches' bits do not depend on it; under `\"openclip\"` "
-          "they do, as in OpenCLIP (each worker draws the crops of its batches)",
-          at_least(0)),
+          "they do, as in OpenCLIP (each worker draws the crops of its batches). At most 128",
+          between(0, 128)),
       KEY("", "skip-bad-samples", data.skip_bad_samples, kTrajectory,
           "cliprepro extension (`csv`, `webdataset`): decode every sample once when the data is "
           "indexed and leave out those that cannot be read or decoded — named on stderr and in the "
@@ -139,10 +139,13 @@ const std::vector<ConfigKey<TrainConfig>>& train_config_keys() {
           at_least(0)),
       KEY("", "train-num-samples", data.train_num_samples, kTrajectory,
           "samples per epoch (synthetic, webdataset; for `csv` the list's length, as in "
-          "OpenCLIP; for `replay` the recorded run's, from the log's `resolved_config`)",
-          greater_than(0)),
+          "OpenCLIP; for `replay` the recorded run's, from the log's `resolved_config`). At most "
+          "2^32: an epoch's seeded permutation is held in memory",
+          between(1, 4294967296.0)),
       KEY("", "val-num-samples", data.val_num_samples, kPlain,
-          "held-out synthetic samples for zero-shot evaluation", greater_than(0)),
+          "held-out synthetic samples for zero-shot evaluation (generated in memory: at most "
+          "10^6)",
+          between(1, 1e6)),
       KEY("", "batch-size", batch_size, kTrajectory,
           "per-rank batch size (a step consumes batch-size × world size samples)", greater_than(0)),
       KEY("", "epochs", epochs, kPlain,
@@ -154,7 +157,9 @@ const std::vector<ConfigKey<TrainConfig>>& train_config_keys() {
           at_least(0)),
       KEY("", "lr", optim.lr, kTrajectory, "base learning rate (OpenCLIP's RN50 default)",
           at_least(0)),
-      KEY("", "wd", optim.wd, kTrajectory, "AdamW weight decay for the decayed group"),
+      KEY("", "wd", optim.wd, kTrajectory,
+          "AdamW weight decay for the decayed group (>= 0: PyTorch refuses a negative one)",
+          at_least(0)),
       KEY("", "warmup", optim.warmup, kTrajectory, "linear warmup steps, then cosine to 0",
           at_least(0)),
       KEY("", "beta1", optim.beta1, kTrajectory, "AdamW beta1", in_unit_interval(false)),
