@@ -162,7 +162,8 @@ void AtomicFile::write(const void* data, size_t bytes) {
 }
 
 void AtomicFile::commit() {
-  if (!stream_ && ::fsync(fd_) != 0) fail("write");  // ENOSPC may surface only here
+  // No fsync: a full disk fails the write itself (file systems reserve blocks at write time);
+  // durability against power loss is not what a checkpoint every step should pay for.
   const int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0) fail("write");

@@ -132,7 +132,7 @@ TEST(Hardening, ErrorsNameTheFileAndCarryNoBacktrace) {
   const auto log = logged_run(dir, "n", "save-every-steps = 1\n");
   // Damage in the HDF5 metadata: every command's error names the file.
   int damaged = 0;
-  for (int offset = 0; offset < 4096; offset += 173) {
+  for (int offset = 0; offset < 4096; offset += 331) {
     const auto bad = dir / ("bad" + std::to_string(offset) + ".h5");
     fs::copy_file(log, bad);
     std::string bytes = test::read_file(bad);

@@ -97,7 +97,7 @@ TEST(Scenario, ValuesThatCannotBeMeantAreErrors) {
   has("train-num-samples = 96\nbatch-size = 32\naccum-freq = 2\n",
       "/x/bad.toml:3:14: accum-freq 2 must divide the 3 batches per epoch");
   has("steps = 4\n[debug]\nflip-step = 9\nflip-tensor = \"params/logit_scale\"\n",
-      "/x/bad.toml:3:13: flip-step 9 is past the run's last step 4");
+      "/x/bad.toml:3:13: [debug] flip-step 9 is past the run's last step 4");
   has("steps = 2000000000\n", "/x/bad.toml:1:9: the schedule has more than");
   // full-steps: beyond the run, negative other than -1, empty ranges, not a step at all.
   has("steps = 10\n[log]\nfull-steps = [11]\n", "/x/bad.toml:3:14: full-steps: step 11 is beyond");

@@ -151,7 +151,7 @@ Scenario parse_scenario(const std::string& text, const std::filesystem::path& pa
                                          "world size " +
                                          std::to_string(launched.dist.world_size) + "))");
     } else if (t.flip.step > launched.total_steps()) {
-      r.fail(node("debug", "flip-step"), "flip-step " + std::to_string(t.flip.step) +
+      r.fail(node("debug", "flip-step"), "[debug] flip-step " + std::to_string(t.flip.step) +
                                              " is past the run's last step " +
                                              std::to_string(launched.total_steps()));
     }
