@@ -107,7 +107,9 @@ const std::vector<KnownKey>& text_keys() {
 
 void check_known_keys(const json& obj, const std::vector<KnownKey>& known,
                       const std::string& section, const std::string& where) {
-  for (const auto& [key, value] : obj.items()) {
+  for (const auto& item : obj.items()) {  // no structured binding: clang 14 cannot capture one
+    const std::string& key = item.key();
+    const json& value = item.value();
     const std::string q = section.empty() ? key : section + "." + key;
     const auto it =
         std::find_if(known.begin(), known.end(), [&](const KnownKey& k) { return key == k.key; });
