@@ -39,8 +39,9 @@ TEST(Tolerance, ParsesEveryPolicyAndRejectsOthers) {
   EXPECT_DOUBLE_EQ(d.c, 1.1);
   EXPECT_DOUBLE_EQ(parse_tolerance("depth").k, 4.0);  // Megatron's k = 4, C = 1.03
   EXPECT_EQ(parse_tolerance("rtol=0.5,atol=0").text(), "rtol=0.5,atol=0");
-  for (const char* bad : {"", "exact", "ulp=-1", "ulp=1.5", "rtol=x", "rtol=1,ulp=2", "depth:q=1",
-                          "ulp=2,rtol=1", "atol=nan"}) {
+  for (const char* bad :
+       {"", "exact", "ulp=-1", "ulp=1.5", "rtol=x", "rtol=1,ulp=2", "depth:q=1", "ulp=2,rtol=1",
+        "atol=nan", "ulp=99999999999999999999"}) {  // wrapped to a negative int64 once
     EXPECT_THROW(parse_tolerance(bad), std::invalid_argument) << bad;
   }
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <map>
 #include <sstream>
@@ -100,6 +101,8 @@ void prepare(const Study& study, const std::string& python, const std::filesyste
 
 std::string verdict(int exit_code, bool checked) {
   if (exit_code == kExitMatch) return checked ? "match" : "done";
+  // A variant stopped by the signal the study passed on (128 + SIGINT/SIGTERM).
+  if (exit_code == 128 + SIGINT || exit_code == 128 + SIGTERM) return "interrupted";
   return exit_code == kExitDiffer ? "DIFFERS" : "ERROR";
 }
 
@@ -193,7 +196,7 @@ int cmd_study(const StudyArgs& a) {
     Job& j = jobs[it->second];
     running.erase(it);
     j.seconds = std::chrono::duration<double>(Clock::now() - j.start).count();
-    j.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : kExitError;
+    j.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     finished_seconds += j.seconds;
     ++done;
     const double left =

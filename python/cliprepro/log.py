@@ -14,6 +14,7 @@ import fnmatch
 import functools
 import json
 import os
+import stat
 
 import h5py
 import numpy as np
@@ -71,10 +72,15 @@ def superblock(path):
     """The file's superblock, checked before libhdf5 follows its addresses: (the file's size, the
     file consistency flags; None before superblock version 2)."""
     try:
-        with open(path, "rb") as f:
-            head, size = f.read(48), os.fstat(f.fileno()).st_size
+        # O_NONBLOCK: a FIFO would otherwise block the open until a writer comes.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as e:
         raise LogError(f"{path}: cannot open ({e.strerror or e})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise LogError(f"{path}: not a regular file (a FIFO, directory or device)")
+    with os.fdopen(fd, "rb") as f:
+        head, size = f.read(48), os.fstat(fd).st_size
     if not head.startswith(HDF5_SIGNATURE):
         raise LogError(f"{path}: not an HDF5 file (no HDF5 signature at its start)")
     if len(head) < 48 or head[8] not in (0, 1, 2, 3):

@@ -224,6 +224,12 @@ class LogErrors(unittest.TestCase):
         r = read_command(self.path("nope.h5"))
         self.assertEqual((r.returncode, r.stderr.count("\n")), (2, 1), r.stderr)
 
+    def test_fifo_directory_and_device_are_refused_not_waited_on(self):
+        os.mkfifo(self.path("fifo.h5"))  # opened for reading, a FIFO blocked until a writer came
+        for p in (self.path("fifo.h5"), self.tmp.name, "/dev/zero"):
+            with self.assertRaisesRegex(LogError, "not a regular file"):
+                Log(p)
+
     def test_damaged_superblock_is_named(self):
         # In a subprocess: libhdf5's retries on this file once took over 5 minutes.
         flip(GOLDEN, SUPERBLOCK_EOF_BYTE, self.path("sb.h5"))
