@@ -27,6 +27,14 @@ std::string not_regular(const std::string& what, const std::filesystem::path& p,
   return what + " " + p.string() + " is " + kind_of(m) + ", not a regular file";
 }
 
+std::runtime_error link_refused(const std::string& what, const std::filesystem::path& p,
+                                const std::string& instead) {
+  return std::runtime_error(what + " " + p.string() +
+                            " is a symbolic link: cliprepro does not write through links "
+                            "(remove it, or " +
+                            instead + ")");
+}
+
 }  // namespace
 
 void require_regular_file(const std::filesystem::path& path, const std::string& what) {
@@ -80,11 +88,7 @@ std::vector<char> read_regular_file_bytes(const std::filesystem::path& path,
 void require_output_target(const std::filesystem::path& path, const std::string& what) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) return;  // absent: created
-  if (S_ISLNK(st.st_mode)) {
-    throw std::runtime_error(what + " " + path.string() +
-                             " is a symbolic link: cliprepro does not write through links "
-                             "(remove it, or name the file it points to)");
-  }
+  if (S_ISLNK(st.st_mode)) throw link_refused(what, path, "name the file it points to");
   if (!S_ISREG(st.st_mode))
     throw std::runtime_error(not_regular(what, path, st.st_mode) + ": refusing to replace it");
 }
@@ -99,11 +103,7 @@ void require_output_directory(const std::filesystem::path& path, const std::stri
     }
     return;
   }
-  if (S_ISLNK(st.st_mode)) {
-    throw std::runtime_error(what + " " + path.string() +
-                             " is a symbolic link: cliprepro does not write through links "
-                             "(remove it, or choose another --out)");
-  }
+  if (S_ISLNK(st.st_mode)) throw link_refused(what, path, "choose another --out");
   if (!S_ISDIR(st.st_mode)) {
     throw std::runtime_error(what + " " + path.string() + " is " + kind_of(st.st_mode) +
                              ", not a directory");

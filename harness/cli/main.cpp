@@ -4,7 +4,6 @@
 #include <c10/util/Exception.h>
 #include <cstdlib>
 #include <exception>
-
 #include <filesystem>
 #include <iostream>
 #include <new>

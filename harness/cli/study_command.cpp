@@ -190,9 +190,7 @@ int cmd_study(const StudyArgs& a) {
     int status = 0;
     std::vector<pid_t> pids;
     for (const auto& [pid, job] : running) pids.push_back(pid);
-    const pid_t pid = wait_for_child(pids, &status);
-    const auto it = running.find(pid);
-    if (it == running.end()) continue;
+    const auto it = running.find(wait_for_child(pids, &status));  // one of `running`
     Job& j = jobs[it->second];
     running.erase(it);
     j.seconds = std::chrono::duration<double>(Clock::now() - j.start).count();

@@ -6,10 +6,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <iterator>
 #include <set>
-#include <sstream>
 
 #include "harness/compare/golden_text.h"
 #include "harness/log/digest.h"

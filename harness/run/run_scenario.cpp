@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <fstream>
 
 #include "harness/log/env_fingerprint.h"
 #include "harness/log/log_writer.h"
