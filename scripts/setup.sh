@@ -47,3 +47,13 @@ targets=()
 for t in "$@"; do targets+=(--target "$t"); done
 echo "[setup] building ${*:-every target} (2 jobs)"
 cmake --build build -j2 "${targets[@]}"
+
+# The recorder's digest library (python/cliprepro/native.py: cliprepro's own digest and
+# statistics code) goes beside the installed package, refreshed whenever the build changes it.
+if [ -f build/libcliprepro_digest.so ]; then
+  pkg_dir="$("${CLIPREPRO_PYTHON}" -c 'import cliprepro, os; print(os.path.dirname(cliprepro.__file__))')"
+  if ! cmp -s build/libcliprepro_digest.so "${pkg_dir}/libcliprepro_digest.so"; then
+    echo "[setup] installing libcliprepro_digest.so into ${pkg_dir}"
+    install -m 0755 build/libcliprepro_digest.so "${pkg_dir}/libcliprepro_digest.so"
+  fi
+fi

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   // Python children (the recorder, the reader, reference scripts) import python/cliprepro from
   // this tree, not a copy installed into the venv by an older setup.
   setenv("PYTHONPATH", (std::string(kSourceDir) + "/python").c_str(), 1);
+  setenv("CLIPREPRO_DIGEST_LIBRARY", kDigestLibrary, 1);  // and this build's digest library
   const int failed = RUN_ALL_TESTS();
   // CTest runs one test per process, so this is that test's scratch space: gone when it passed,
   // kept (and named by the failure's own messages) when it did not.

@@ -7,9 +7,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "harness/log/host_digest.h"  // bytes_digest
+
 namespace cliprepro {
 
-uint64_t bytes_digest(const void* data, size_t size);
 uint64_t tensor_digest(const torch::Tensor& t);
 
 // Contiguous CPU copy (no copy when already so): the bytes that are digested and stored.

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "harness/log/host_digest.h"
 #include "harness/log/tensor_stats.h"
 
 namespace cliprepro {
@@ -14,12 +15,9 @@ struct DigestStats {
   TensorStats stats;
 };
 
-// kAuto: the float32 statistics pass runs as AVX2 code where the CPU has it; kBaseline forces
-// the SSE2 copy. Both give the same bits (tests check it); the digest chooses its own path.
-enum class SimdPath { kAuto, kBaseline };
-
 // `host` must be a contiguous CPU tensor. Same digest as tensor_digest(), same statistics as
 // tensor_stats() up to float rounding for float32 (block sums in float, merged in float64).
+// The work is host_digest_stats(), which the Python recorder calls too.
 DigestStats digest_and_stats(const torch::Tensor& host, bool with_stats,
                              SimdPath path = SimdPath::kAuto);
 

@@ -15,26 +15,6 @@
 #include "harness/log/tensor_stats.h"
 
 namespace cliprepro {
-namespace {
-
-// Splits tensors over `threads` bins of about equal bytes (largest first onto the lightest bin).
-std::vector<std::vector<size_t>> balanced_bins(const std::vector<torch::Tensor>& tensors,
-                                               int threads) {
-  std::vector<size_t> by_size(tensors.size());
-  for (size_t i = 0; i < by_size.size(); ++i) by_size[i] = i;
-  std::stable_sort(by_size.begin(), by_size.end(),
-                   [&](size_t a, size_t b) { return tensors[a].nbytes() > tensors[b].nbytes(); });
-  std::vector<std::vector<size_t>> bins(size_t(std::max(threads, 1)));
-  std::vector<size_t> load(bins.size(), 0);
-  for (size_t i : by_size) {
-    const size_t b = size_t(std::min_element(load.begin(), load.end()) - load.begin());
-    bins[b].push_back(i);
-    load[b] += tensors[i].nbytes();
-  }
-  return bins;
-}
-
-}  // namespace
 
 void LogWriter::write(const StepRecord& record) {
   using Clock = std::chrono::steady_clock;
@@ -86,7 +66,9 @@ void LogWriter::write(const StepRecord& record) {
   // Digests and statistics of all tensors on the intra-op threads (idle between steps), one
   // bin of about equal bytes per thread. Each row is written by one thread only.
   const bool stats = selection_.stats;
-  const auto bins = balanced_bins(views, at::get_num_threads());
+  std::vector<size_t> bytes;
+  for (const auto& v : views) bytes.push_back(v.nbytes());
+  const auto bins = balanced_bins(bytes, at::get_num_threads());
   at::parallel_for(0, int64_t(bins.size()), 1, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
       for (size_t i : bins[size_t(b)]) {

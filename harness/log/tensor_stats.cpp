@@ -10,47 +10,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-template <typename T>
-TensorStats cpu_stats(const T* p, int64_t n) {
-  TensorStats s;
-  double sum = 0, sumsq = 0, lo = std::numeric_limits<double>::infinity(), hi = -lo;
-  int64_t finite = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const double v = static_cast<double>(p[i]);
-    if (std::isnan(v)) {
-      ++s.nan;
-      continue;
-    }
-    if (std::isinf(v)) {
-      ++s.inf;
-      continue;
-    }
-    s.zero += v == 0;
-    ++finite;
-    sum += v;
-    sumsq += v * v;
-    lo = std::min(lo, v);
-    hi = std::max(hi, v);
-  }
-  if (finite == 0) {
-    s.min = s.max = s.mean = s.std = kNaN;
-    s.l2 = 0;
-    return s;
-  }
-  s.min = lo;
-  s.max = hi;
-  s.mean = sum / double(finite);
-  // Second pass for the variance: stable where sumsq/n - mean^2 would cancel.
-  double ss = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const double v = static_cast<double>(p[i]);
-    if (std::isfinite(v)) ss += (v - s.mean) * (v - s.mean);
-  }
-  s.std = std::sqrt(ss / double(finite));  // population std
-  s.l2 = std::sqrt(sumsq);
-  return s;
-}
-
 TensorStats device_stats(const torch::Tensor& t) {
   auto x = t.detach().to(torch::kFloat64).flatten();
   auto finite = x.isfinite();
@@ -77,29 +36,33 @@ TensorStats device_stats(const torch::Tensor& t) {
 
 }  // namespace
 
-TensorStats tensor_stats(const torch::Tensor& t) {
-  if (!t.is_cpu()) return device_stats(t);
-  const int64_t n = t.numel();
-  switch (t.scalar_type()) {
+std::optional<ElemKind> elem_kind(torch::ScalarType t) {
+  switch (t) {
     case torch::kFloat32:
-      return cpu_stats(t.data_ptr<float>(), n);
+      return ElemKind::kFloat32;
     case torch::kFloat64:
-      return cpu_stats(t.data_ptr<double>(), n);
+      return ElemKind::kFloat64;
     case torch::kFloat16:
-      return cpu_stats(t.data_ptr<at::Half>(), n);
+      return ElemKind::kFloat16;
     case torch::kBFloat16:
-      return cpu_stats(t.data_ptr<at::BFloat16>(), n);
+      return ElemKind::kBFloat16;
     case torch::kInt64:
-      return cpu_stats(t.data_ptr<int64_t>(), n);
+      return ElemKind::kInt64;
     case torch::kInt32:
-      return cpu_stats(t.data_ptr<int32_t>(), n);
+      return ElemKind::kInt32;
     case torch::kUInt8:
-      return cpu_stats(t.data_ptr<uint8_t>(), n);
+      return ElemKind::kUInt8;
     case torch::kBool:
-      return cpu_stats(t.data_ptr<bool>(), n);
+      return ElemKind::kBool;
     default:
-      return device_stats(t);
+      return std::nullopt;
   }
+}
+
+TensorStats tensor_stats(const torch::Tensor& t) {
+  const auto kind = elem_kind(t.scalar_type());
+  if (!t.is_cpu() || !kind) return device_stats(t);
+  return TensorStats(host_stats(t.data_ptr(), t.numel(), *kind));
 }
 
 }  // namespace cliprepro

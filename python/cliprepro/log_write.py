@@ -8,8 +8,10 @@ import math
 import h5py
 import numpy as np
 
+from . import native
 from .h5_native import libhdf5
-from .tensor_bits import NUMPY_DTYPES, STATS_COLUMNS, bfloat16_file_type, digest, dtype_name, stats
+from .log import as_numpy
+from .tensor_bits import NUMPY_DTYPES, STATS_COLUMNS, as_torch, bfloat16_file_type, torch_dtype_name
 
 FORMAT_VERSION = "2"
 PHASES = ("data", "forward", "backward", "optimizer", "eval")
@@ -41,17 +43,32 @@ def chunk_shape(shape, itemsize):
 
 
 class Entry:
-    """One tensor of a step, digested at once (callers may change the tensor afterwards): its
-    digest and statistics, and a copy of its bits when it is stored in full."""
-    __slots__ = ("name", "phase", "dtype", "shape", "digest", "stats", "full")
+    """One tensor of a step (a torch tensor on any device, or a numpy array): its digest and
+    statistics, computed where it lives by cliprepro's own code (native.py), and a host copy of
+    its bits when it is stored in full. `now`: digest at once, for a tensor the caller may change
+    afterwards (an activation an in-place op reuses); otherwise the writer digests all of a
+    step's pending entries together on several threads (digest_pending) before it writes them,
+    and the tensor must stay as it is until then."""
+    __slots__ = ("name", "phase", "dtype", "shape", "digest", "stats", "full", "pending")
 
-    def __init__(self, name, phase, array, keep_full):
+    def __init__(self, name, phase, tensor, keep_full, now=True):
         assert phase in PHASES, phase
-        array = np.require(array, requirements="C")  # keeps 0-d (ascontiguousarray would not)
+        t = as_torch(tensor)
         self.name, self.phase = name, phase
-        self.dtype, self.shape = dtype_name(array), array.shape
-        self.digest, self.stats = digest(array), stats(array)
-        self.full = array.copy() if keep_full else None
+        self.dtype, self.shape = torch_dtype_name(t.dtype), tuple(t.shape)
+        self.full = as_numpy(t.clone() if t.device.type == "cpu" else t) if keep_full else None
+        self.digest = self.stats = self.pending = None
+        if now:
+            self.digest, self.stats = native.digest_stats(t)
+        else:
+            self.pending = t
+
+
+def digest_pending(entries):
+    """Digests and statistics of the entries not yet digested, in one call on torch's threads."""
+    pending = [e for e in entries if e.pending is not None]
+    for e, (d, st) in zip(pending, native.digest_stats_many([e.pending for e in pending])):
+        e.digest, e.stats, e.pending = d, st, None
 
 
 def _compact(plist, links=True):
@@ -125,6 +142,7 @@ class LogWriter:
 
     def write_step(self, step, entries):
         """Appends one step's entries (in execution order), then /progress, then flushes."""
+        digest_pending(entries)
         rows = np.zeros(len(entries), _ROW)
         for order, e in enumerate(entries):
             g = self._group(e)

@@ -15,10 +15,8 @@ execution order (src/train/trainer.cpp: record_step, record_state):
 """
 import re
 
-import numpy as np
 import torch
 
-from .log import as_numpy as host
 from .log_write import Entry
 
 # cliprepro's capture points (its CaptureTape names): the stem's convs, BNs and activations, the
@@ -84,7 +82,7 @@ class StepCapture:
         return torch.is_grad_enabled() and self.model.training
 
     def _add(self, name, phase, t):
-        self.forward.append(Entry(name, phase, host(t.detach()), self.keep_full(name)))
+        self.forward.append(Entry(name, phase, t, self.keep_full(name)))  # digested now
 
     def _model_pre_hook(self, _module, _args):
         if self._recording():  # each grad pass: the log keeps the last micro-batch's forward
@@ -151,7 +149,7 @@ class StepCapture:
     # -- the step's entries, after it (logit_scale clamped) --------------------------------------
     def step_entries(self):
         e = []
-        add = lambda name, phase, t: e.append(Entry(name, phase, host(t), self.keep_full(name)))
+        add = lambda name, phase, t: e.append(Entry(name, phase, t, self.keep_full(name), now=False))
         add("data/sample_ids", "data", torch.cat(self.sample_ids))
         add("data/images", "data", torch.cat(self.images))
         add("data/texts", "data", torch.cat(self.texts))
@@ -170,7 +168,7 @@ class StepCapture:
     def state_entries(self, with_moments):
         """Parameters, buffers (and moments, scaler) as they stand, then any eval of them."""
         e = []
-        add = lambda name, phase, t: e.append(Entry(name, phase, host(t), self.keep_full(name)))
+        add = lambda name, phase, t: e.append(Entry(name, phase, t, self.keep_full(name), now=False))
         for name, b in persistent_buffers(self.model):
             add("buffers/" + name, "forward", b)
         if with_moments:

@@ -1,5 +1,7 @@
-"""The log's definitions of a tensor's bits, digest and statistics (docs/hdf5-layout.md), shared by
-the reader and the recorder's writer so both spell them once."""
+"""The log's definitions of a tensor's bits and dtypes (docs/hdf5-layout.md), shared by the reader
+and the recorder's writer so both spell them once. `digest` is the reader's check of stored bits
+(python-xxhash, XXH3's reference); the recorder digests with cliprepro's own code (native.py),
+which tests/python/test_native_digest.py holds equal to it."""
 import h5py
 import ml_dtypes
 import numpy as np
@@ -14,41 +16,29 @@ NUMPY_DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8"), "float16
                 "uint8": np.dtype("u1")}
 
 
-def dtype_name(array):
-    """The log's name of an array's dtype."""
-    for name, dtype in NUMPY_DTYPES.items():
-        if array.dtype == dtype:
-            return name
-    raise ValueError(f"no log dtype for numpy {array.dtype}")
+def torch_dtype_name(dtype):
+    """The log's name of a torch dtype."""
+    name = str(dtype).removeprefix("torch.")
+    if name not in NUMPY_DTYPES:
+        raise ValueError(f"no log dtype for torch {dtype}")
+    return name
+
+
+def as_torch(x):
+    """A torch tensor as it is (detached), or a numpy array (bfloat16 as ml_dtypes) as a torch
+    tensor with the same bits and shape (0-d stays 0-d)."""
+    import torch
+    if isinstance(x, torch.Tensor):
+        return x.detach()
+    a = np.array(x, order="C")  # a copy: numpy arrays are the tests' small inputs
+    if a.dtype == BFLOAT16:
+        return torch.from_numpy(a.view(np.uint16)).view(torch.bfloat16)
+    return torch.from_numpy(a)
 
 
 def digest(array):
     """XXH3-64 (seed 0) of the elements' bytes in C order, as stored: the log's digest."""
     return xxhash.xxh3_64_intdigest(np.require(array, requirements="C").tobytes())
-
-
-def stats(array):
-    """min, max, mean, std (population), L2 norm over the finite elements in float64; then the NaN,
-    Inf and zero counts (STATS_COLUMNS). cliprepro sums float32 blocks in float before merging in
-    float64, so its statistics can differ from these in the last bits; digests never do."""
-    a = np.asarray(array)
-    if a.dtype == BFLOAT16:
-        a = a.astype(np.float32)
-    a = a.astype(np.float64, copy=False).ravel()
-    finite = np.isfinite(a)
-    if finite.all():  # the usual case: no masks to apply
-        f, nan, inf = a, 0.0, 0.0
-    else:
-        nan = float(np.count_nonzero(np.isnan(a)))
-        inf = float(a.size - np.count_nonzero(finite)) - nan
-        f = a[finite]
-    zero = float(a.size - np.count_nonzero(a))
-    if f.size == 0:
-        return np.array([np.nan] * 5 + [nan, inf, zero])
-    mean = f.sum() / f.size
-    centred = f - mean
-    return np.array([f.min(), f.max(), mean, np.sqrt(np.dot(centred, centred) / f.size),
-                     np.sqrt(np.dot(f, f)), nan, inf, zero])
 
 
 def bfloat16_file_type():

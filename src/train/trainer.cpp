@@ -10,6 +10,7 @@
 #include "src/train/clip_loss.h"
 #include "src/train/cosine_schedule.h"
 #include "src/train/grad_clip.h"
+#include "src/train/host_memory.h"
 #include "src/train/model_factory.h"
 #include "src/train/train_checkpoint.h"
 #include "src/train/train_data.h"
@@ -36,6 +37,7 @@ Trainer::Trainer(const TrainConfig& cfg, std::shared_ptr<const ReplaySource> rep
                  model_cfg_.text.context_length),
       train_set_(model_cfg_.vision.image_size, uint64_t(cfg.seed), 0),
       val_set_(model_cfg_.vision.image_size, uint64_t(cfg.seed), 1) {
+  keep_freed_host_memory();
   set_max_image_pixels(cfg.data.max_image_pixels);  // before any image is decoded
   if (cfg.data.dataset_type == DatasetType::kReplay) {
     if (!replay) throw std::runtime_error("dataset-type 'replay' needs the log it replays");
