@@ -19,14 +19,15 @@ PACK="${ROOT}/.gpu"
 
 if [ "${MODE}" = --pack ]; then
   set -e
-  bash "${ROOT}/scripts/setup.sh" cliprepro cliprepro_tests dist_worker >/dev/null
+  bash "${ROOT}/scripts/setup.sh" cliprepro cliprepro_tests dist_worker cliprepro_digest >/dev/null
   rm -rf "${PACK}" && mkdir -p "${PACK}/stage/bin" "${PACK}/stage/lib"
-  for b in cliprepro tests/cliprepro_tests tests/dist_worker; do
-    strip -o "${PACK}/stage/bin/$(basename "$b")" "${ROOT}/build/$b"
+  for b in cliprepro tests/cliprepro_tests tests/dist_worker libcliprepro_digest.so; do
+    strip --strip-unneeded -o "${PACK}/stage/bin/$(basename "$b")" "${ROOT}/build/$b"
   done
   # Every library the binaries load but torch's own folder and the C runtime (libc, libstdc++:
   # the GPU machine's are newer and backward compatible).
-  ldd "${ROOT}/build/cliprepro" "${ROOT}/build/tests/cliprepro_tests" | awk '/=> \//{print $3}' |
+  ldd "${ROOT}/build/cliprepro" "${ROOT}/build/tests/cliprepro_tests" \
+    "${ROOT}/build/libcliprepro_digest.so" | awk '/=> \//{print $3}' |
     grep -v -E '/torch/lib/|/(libc|libm|libpthread|librt|libdl|libutil|libresolv|libstdc\+\+|libgcc_s)\.so' |
     sort -u | xargs -I{} cp -L {} "${PACK}/stage/lib/"
   tar -C "${PACK}/stage" -cJf "${PACK}/pack.tar.xz" bin lib && rm -rf "${PACK}/stage"
@@ -42,7 +43,8 @@ if [ "${MODE}" = gpu ]; then
   [ -f "${PACK}/pack.tar.xz" ] || { echo "no .gpu/pack.tar.xz: run 'bash scripts/gpu_check.sh --pack' here and carry .gpu"; exit 2; }
   mkdir -p /tmp/gpu && tar -C /tmp/gpu -xJf "${PACK}/pack.tar.xz"
   mkdir -p "${ROOT}/build/tests" && cp /tmp/gpu/bin/cliprepro "${ROOT}/build/" &&
-    cp /tmp/gpu/bin/cliprepro_tests /tmp/gpu/bin/dist_worker "${ROOT}/build/tests/"
+    cp /tmp/gpu/bin/cliprepro_tests /tmp/gpu/bin/dist_worker "${ROOT}/build/tests/" &&
+    cp /tmp/gpu/bin/libcliprepro_digest.so "${ROOT}/build/"  # the recorder's (native.py)
   [ -e /work/main ] || { mkdir -p /work && ln -s "${ROOT}" /work/main; }
   PY="$(command -v python3)"
   mkdir -p /opt/cliprepro/venv-torch-2.11.0/bin && ln -sf "${PY}" /opt/cliprepro/venv-torch-2.11.0/bin/python
@@ -60,6 +62,7 @@ else
   DEVICE=cpu MODEL=tiny BATCH=8 STEPS=10
 fi
 export PYTHONPATH="${ROOT}/python${PYTHONPATH:+:${PYTHONPATH}}"
+export CLIPREPRO_DIGEST_LIBRARY="${ROOT}/build/libcliprepro_digest.so"
 CLI="${ROOT}/build/cliprepro"
 WORK=/tmp/gpu-check-work && rm -rf "${WORK}" && mkdir -p "${WORK}"  # logs stay there; $OUT gets the table
 ROWS="${WORK}/rows.tsv" && : >"${ROWS}"

@@ -161,6 +161,53 @@ TEST(RecordOpenClip, AmpAccumFreqTwoReplayMatches) {
   EXPECT_GE(skipped, 1);
 }
 
+// Capture points come from the model's structure (openclip_capture.capture_points), so a ViT and a
+// timm trunk are recorded too: an activation for every residual block of both towers (and every
+// stage and block of the trunk), compared like any recording. Tiny configs in tests/data.
+TEST(RecordOpenClip, VitAndTimmTrunkRecordingsLogEveryBlock) {
+  const auto dir = data_dir("vit", " --size 32");
+  const std::string model = std::string(kSourceDir) + "/tests/data/openclip-tiny-vit.json";
+  const auto flags = [&](const std::string& config, const std::string& precision) {
+    return "--model " + config +
+           " --train-data set/train.csv --dataset-type csv --batch-size 8 --epochs 1 --lr 1e-3 "
+           "--wd 0.1 --warmup 2 --seed 3 --report-to none --workers 0 --precision " +
+           precision;
+  };
+  ASSERT_EQ(record(dir, "a.h5", 1, flags(model, "fp32")).exit_code, 0);
+  const LogReader log(dir / "rec" / "a.h5");
+  for (const char* point : {"visual.conv1", "visual.ln_pre", "visual.transformer.resblocks.0",
+                            "visual.transformer.resblocks.1", "visual.ln_post", "token_embedding",
+                            "transformer.resblocks.0", "transformer.resblocks.1", "ln_final"}) {
+    const auto* s = log.find(std::string("activations/") + point);
+    ASSERT_NE(s, nullptr) << point;
+    EXPECT_EQ(s->phase, "forward") << point;
+  }
+  ASSERT_EQ(record(dir, "b.h5", 1, flags(model, "fp32")).exit_code, 0);
+  auto r =
+      test::run_cli("compare " + (dir / "rec/b.h5").string() + " " + (dir / "rec/a.h5").string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(record(dir, "bf16.h5", 1, flags(model, "amp_bf16")).exit_code, 0);
+  r = test::run_cli("compare " + (dir / "rec/bf16.h5").string() + " " +
+                    (dir / "rec/a.h5").string());
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  // Autocast's bfloat16 activations: a dtype difference, in the forward pass.
+  EXPECT_NE(r.output.find("first difference: phase forward, tensor activations/"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("(dtype/shape: bfloat16 vs float32)"), std::string::npos) << r.output;
+
+  // A timm trunk (ConvNeXt-atto, LayerNorm): its stem, every stage and block, its heads.
+  const std::string convnext = std::string(kSourceDir) + "/tests/data/openclip-tiny-convnext.json";
+  r = record(dir, "convnext.h5", 1, flags(convnext, "fp32"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const LogReader trunk(dir / "rec" / "convnext.h5");
+  for (const char* point :
+       {"visual.trunk.stem", "visual.trunk.stages.0", "visual.trunk.stages.0.blocks.1",
+        "visual.trunk.stages.3.blocks.1", "visual.head", "transformer.resblocks.1"}) {
+    EXPECT_NE(trunk.find(std::string("activations/") + point), nullptr) << point;
+  }
+}
+
 // Two ranks under torchrun (Gloo), OpenCLIP's DistributedSampler and two loader workers per rank.
 TEST(RecordOpenClip, GlooWorldTwoLocalLossGatherWithGradReplayMatches) {
   const auto dir = data_dir("w2");

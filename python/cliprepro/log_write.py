@@ -43,25 +43,36 @@ def chunk_shape(shape, itemsize):
 
 
 class Entry:
-    """One tensor of a step (a torch tensor on any device, or a numpy array): its digest and
-    statistics, computed where it lives by cliprepro's own code (native.py), and a host copy of
-    its bits when it is stored in full. `now`: digest at once, for a tensor the caller may change
-    afterwards (an activation an in-place op reuses); otherwise the writer digests all of a
-    step's pending entries together on several threads (digest_pending) before it writes them,
-    and the tensor must stay as it is until then."""
+    """One tensor of a step (a torch tensor on any device, or a numpy array) and how it is logged:
+    `mode` "full" (digested, and a host copy of its bits stored), "digest", or "declare" (at a
+    step digest-every skips: only its group is made, so that every group exists before SWMR
+    starts; nothing is read). True/False are "full"/"digest". Digests and statistics are
+    computed where the tensor lives by cliprepro's own code (native.py). `now`: at once, for a
+    tensor the caller may change afterwards (an activation an in-place op reuses); otherwise
+    the writer digests a step's pending entries together on several threads (digest_pending)
+    before writing them, and the tensor must stay as it is until then."""
     __slots__ = ("name", "phase", "dtype", "shape", "digest", "stats", "full", "pending")
 
-    def __init__(self, name, phase, tensor, keep_full, now=True):
+    def __init__(self, name, phase, tensor, mode, now=True):
         assert phase in PHASES, phase
+        mode = {True: "full", False: "digest"}.get(mode, mode)
+        assert mode in ("full", "digest", "declare"), mode
         t = as_torch(tensor)
         self.name, self.phase = name, phase
         self.dtype, self.shape = torch_dtype_name(t.dtype), tuple(t.shape)
-        self.full = as_numpy(t.clone() if t.device.type == "cpu" else t) if keep_full else None
-        self.digest = self.stats = self.pending = None
+        self.full = self.digest = self.stats = self.pending = None
+        if mode == "declare":
+            return
+        if mode == "full":
+            self.full = as_numpy(t.clone() if t.device.type == "cpu" else t)
         if now:
             self.digest, self.stats = native.digest_stats(t)
         else:
             self.pending = t
+
+    @property
+    def declared_only(self):
+        return self.digest is None and self.pending is None
 
 
 def digest_pending(entries):
@@ -144,11 +155,16 @@ class LogWriter:
         """Appends one step's entries (in execution order), then /progress, then flushes."""
         digest_pending(entries)
         rows = np.zeros(len(entries), _ROW)
-        for order, e in enumerate(entries):
+        n = 0
+        for order, e in enumerate(entries):  # order: the position among all the step's tensors
             g = self._group(e)
-            rows[order] = (step, self.series[e.name][0], order, e.digest, e.stats)
+            if e.declared_only:
+                continue
+            rows[n] = (step, self.series[e.name][0], order, e.digest, e.stats)
+            n += 1
             if e.full is not None:
                 self._append_full(g, step, e)
+        rows = rows[:n]
         self.digests.resize((self.rows + len(rows),))
         self.digests[self.rows:] = rows
         self.rows += len(rows)

@@ -13,17 +13,60 @@ execution order (src/train/trainer.cpp: record_step, record_state):
   scalars/lr, scaler/found_inf, optimizer/lr/<group>
   buffers/*, optimizer/{exp_avg,exp_avg_sq,step}/*, params/*, scaler/{scale,growth_tracker}
 """
-import re
-
 import torch
 
 from .log_write import Entry
 
-# cliprepro's capture points (its CaptureTape names): the stem's convs, BNs and activations, the
-# avgpool, every Bottleneck, the attention pool; the token embedding, each text block, ln_final.
-CAPTURE_POINT = re.compile(r"visual\.(conv\d|bn\d|act\d|avgpool|layer\d\.\d+|attnpool)|"
-                           r"token_embedding|transformer\.resblocks\.\d+|ln_final")
 GROUP_NAMES = ("no_decay", "decay")  # open_clip_train/main.py's two AdamW groups, in its order
+
+
+# Modules that compute nothing worth logging in training (dropout, identity placeholders).
+PASS_THROUGH = ("Identity", "Dropout", "PatchDropout")
+
+
+def _stack(m):
+    """A stack of blocks: a ModuleList/Sequential of one or more modules of one class that hold
+    parameters (RN50's layer1, a transformer's resblocks, a timm trunk's stages and blocks); not a
+    mixed Sequential such as a stem, a head or RN50's downsample."""
+    if not isinstance(m, (torch.nn.ModuleList, torch.nn.Sequential)):
+        return False
+    kids = list(m.children())
+    return (len(kids) >= 1 and len({type(k) for k in kids}) == 1
+            and any(True for _ in kids[0].parameters()))
+
+
+def _container(m):
+    """A module whose work is done by a stack it holds (a Transformer around its resblocks)."""
+    return _stack(m) or any(_stack(c) for c in m.children())
+
+
+def capture_points(model):
+    """Where activations are logged, found from the model's structure rather than from names, so
+    every OpenCLIP tower type is covered (docs/hdf5-layout.md lists them per tower):
+      - every block of every stack of blocks in a tower (RN50's Bottlenecks, the ViT and text
+        transformers' residual blocks, a timm trunk's stages and their blocks);
+      - every other direct child of a tower root that computes something: stems, embeddings,
+        norms, attention pools, projection heads (RN50: conv1..act3, avgpool, attnpool; ViT:
+        conv1, ln_pre, attn_pool, ln_post; text: token_embedding, ln_final; timm: stem, head).
+    Tower roots: the image tower (`visual`, and a timm trunk inside it), the text tower
+    (`text` of a CustomTextCLIP, or CLIP itself, whose own children are its text tower). For
+    RN50 this is exactly cliprepro's CaptureTape set, which replay compares against."""
+    modules = dict(model.named_modules())
+    roots = [""] + [p for p, m in modules.items()
+                    if p in ("visual", "text") or (p.startswith("visual.") and p.count(".") == 1
+                                                   and p.endswith("trunk"))]
+    points = set()
+    for root in roots:
+        for name, child in modules[root].named_children():
+            path = f"{root}.{name}" if root else name
+            if path in roots or type(child).__name__ in PASS_THROUGH:
+                continue
+            if not _container(child):
+                points.add(path)
+    for path, m in modules.items():  # every stack lies in a tower (the root "" holds them all)
+        if _stack(m):
+            points.update(f"{path}.{name}" for name, _ in m.named_children())
+    return points
 
 
 def persistent_buffers(model):
@@ -35,17 +78,18 @@ def persistent_buffers(model):
 
 
 class StepCapture:
-    def __init__(self, model, loss, optimizer, scaler, keep_full):
-        """`model` is the unwrapped CLIP; `keep_full(name)` says whether the tensor of the step
-        being recorded is stored in full."""
-        self.model, self.optimizer, self.scaler, self.keep_full = model, optimizer, scaler, keep_full
+    def __init__(self, model, loss, optimizer, scaler, entry_mode):
+        """`model` is the unwrapped CLIP; `entry_mode(name, in_forward)` says how a tensor of the
+        step being recorded is logged ("full", "digest" or "declare": log_write.Entry)."""
+        self.model, self.optimizer, self.scaler = model, optimizer, scaler
+        self.entry_mode = entry_mode
         self.names = {p: n for n, p in model.named_parameters()}
         self.new_step()
-        modules = dict(model.named_modules())
-        for path, m in modules.items():
+        self.points = capture_points(model)
+        for path, m in model.named_modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.register_forward_hook(self._bn_hook(path, CAPTURE_POINT.fullmatch(path)))
-            elif CAPTURE_POINT.fullmatch(path):
+                m.register_forward_hook(self._bn_hook(path, path in self.points))
+            elif path in self.points:
                 m.register_forward_hook(self._activation_hook(path))
         model.register_forward_pre_hook(self._model_pre_hook)
         model.register_forward_hook(self._model_hook)
@@ -82,7 +126,8 @@ class StepCapture:
         return torch.is_grad_enabled() and self.model.training
 
     def _add(self, name, phase, t):
-        self.forward.append(Entry(name, phase, t, self.keep_full(name)))  # digested now
+        # Digested now: an in-place op (ReLU) may reuse an activation later in the pass.
+        self.forward.append(Entry(name, phase, t, self.entry_mode(name, True)))
 
     def _model_pre_hook(self, _module, _args):
         if self._recording():  # each grad pass: the log keeps the last micro-batch's forward
@@ -149,7 +194,8 @@ class StepCapture:
     # -- the step's entries, after it (logit_scale clamped) --------------------------------------
     def step_entries(self):
         e = []
-        add = lambda name, phase, t: e.append(Entry(name, phase, t, self.keep_full(name), now=False))
+        add = lambda name, phase, t: e.append(Entry(name, phase, t, self.entry_mode(name),
+                                                    now=False))
         add("data/sample_ids", "data", torch.cat(self.sample_ids))
         add("data/images", "data", torch.cat(self.images))
         add("data/texts", "data", torch.cat(self.texts))
@@ -168,7 +214,8 @@ class StepCapture:
     def state_entries(self, with_moments):
         """Parameters, buffers (and moments, scaler) as they stand, then any eval of them."""
         e = []
-        add = lambda name, phase, t: e.append(Entry(name, phase, t, self.keep_full(name), now=False))
+        add = lambda name, phase, t: e.append(Entry(name, phase, t, self.entry_mode(name),
+                                                    now=False))
         for name, b in persistent_buffers(self.model):
             add("buffers/" + name, "forward", b)
         if with_moments:

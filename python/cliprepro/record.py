@@ -3,9 +3,12 @@ log format, so `cliprepro compare` / `report` can compare the real OpenCLIP run 
 cliprepro run or with another recording.
 
     python -m cliprepro.record --out LOG.h5 [--full-tensors GLOB...] [--full-steps SPEC...]
-        [--threads N] [--trace-steps S...] [--trace-out F] -- <open_clip_train.main flags>
+        [--digest-every N] [--threads N] [--trace-steps S...] [--trace-out F]
+        -- <open_clip_train.main flags>
 
-Every step's digests and statistics are logged for every tensor (docs/hdf5-layout.md). Stored in
+Every tensor's digest and statistics are logged at every step, or at the steps divisible by
+--digest-every N (docs/hdf5-layout.md), computed where the tensor lives by cliprepro's own code
+(libcliprepro_digest.so, installed by scripts/setup.sh). Stored in
 full: data/* at every step and params/*, buffers/* at step 0 (what a replay needs:
 dataset-type = "replay"), plus the --full-tensors globs at the --full-steps (cliprepro's [log]
 syntax: integers, -1 = the last step, "a:b", "a:", "a:b:k"). Under torchrun each rank writes
@@ -95,6 +98,15 @@ class Recorder:
         self.writer = self.capture = self.tracer = None
         self.step, self.last_step, self.traced = 0, 0, {}
 
+    def entry_mode(self, name, in_forward=False):
+        """How a tensor of the step being recorded is logged: "full" (stored and digested),
+        "digest", or "declare" (its group only, at a step --digest-every skips). The forward pass
+        belongs to the step after the last one written."""
+        step = self.step + 1 if in_forward else self.step
+        if self.keep_full(name, step):
+            return "full"
+        return "digest" if step % self.a.digest_every == 0 else "declare"
+
     def keep_full(self, name, step=None):
         step = self.step if step is None else step
         if any(fnmatch.fnmatchcase(name, g) and when(step) for g, when in ALWAYS_FULL):
@@ -147,7 +159,7 @@ class Recorder:
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         self.writer_fingerprint = provenance["fingerprint"]
         self.writer = LogWriter(self.path, provenance, self.may_store)
-        self.capture = StepCapture(unwrap_model(model), loss, optimizer, scaler, self.keep_full)
+        self.capture = StepCapture(unwrap_model(model), loss, optimizer, scaler, self.entry_mode)
         self.capture.eval = self.initial_eval(model, data, args)
         self.writer.write_step(0, self.capture.state_entries(with_moments=False))
 

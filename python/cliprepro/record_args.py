@@ -29,11 +29,17 @@ def parse(argv, description):
     ap.add_argument("--out", required=True, help="the log (.h5); under torchrun one per rank")
     ap.add_argument("--full-tensors", nargs="*", default=[], metavar="GLOB")
     ap.add_argument("--full-steps", nargs="*", default=["0:"], metavar="SPEC")
+    ap.add_argument("--digest-every", type=int, default=1, metavar="N",
+                    help="digests and statistics of every tensor at steps divisible by N (the "
+                         "[log] digest-every key; default 1); stored tensors are digested "
+                         "whenever they are stored")
     ap.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     ap.add_argument("--trace-steps", nargs="*", type=int, default=[], metavar="S",
                     help="also trace every ATen op of these optimizer steps (docs/trace.md)")
     ap.add_argument("--trace-out", help="the trace file (default: <out stem>.trace.h5)")
     options = ap.parse_args(argv[:cut])  # --help exits here, with or without `--`
+    if options.digest_every < 1:
+        raise RecordError(f"--digest-every {options.digest_every}: must be at least 1")
     if cut == len(argv):
         raise RecordError("usage: python -m cliprepro.record --out LOG.h5 [options] -- "
                           "<open_clip_train.main flags>")

@@ -5,7 +5,9 @@
 //  BM_TrainStep/mode: the trainer's whole step (Trainer::train_step, synthetic data) with
 //    logging off (0), every tensor captured but nothing written (1), and digests + statistics of
 //    every tensor written every step as `cliprepro run` does by default (2; the writer drained
-//    before the clock stops). Counter step_s: seconds per step.
+//    before the clock stops). Counter step_s: seconds per step; in mode 2 also hash_s (digests
+//    and statistics on the training thread), wait_s (back-pressure) and io_cpu_s (the writer
+//    thread's CPU), per step.
 // The first step (allocator, oneDNN primitives, the log's datasets) is not timed.
 //
 //   build/tests/bench/bench_step_phases [--model tiny-bpe,RN50] [--batch 32,8] [--steps 10,4]
@@ -77,12 +79,13 @@ void BM_TrainStep(benchmark::State& state, const std::string& model, int64_t bat
   std::unique_ptr<LogWriter> writer;
   if (mode == 2)
     writer = std::make_unique<LogWriter>(path, LogSelection{}, 1 << 30, nlohmann::json::object());
-  StepRecord warm;
-  trainer.train_step(0, mode != 0 ? &warm : nullptr);
+  StepRecord warm_step;
+  trainer.train_step(0, mode != 0 ? &warm_step : nullptr);
   if (writer) {
-    writer->write(warm);
+    writer->write(warm_step);
     writer->sync();
   }
+  const auto warm = writer ? writer->times() : LogWriterTimes{};
   int64_t step = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (auto _ : state) {
@@ -94,6 +97,13 @@ void BM_TrainStep(benchmark::State& state, const std::string& model, int64_t bat
   if (writer) writer->close();
   const auto wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   state.counters["step_s"] = wall / double(step);
+  if (writer) {  // where logging's time goes, per timed step (the warm-up step left out)
+    const auto t = writer->times();
+    const double n = double(step);
+    state.counters["hash_s"] = (t.hash_s - warm.hash_s) / n;        // training thread
+    state.counters["wait_s"] = (t.wait_s - warm.wait_s) / n;        // training thread, queue full
+    state.counters["io_cpu_s"] = (t.io_cpu_s - warm.io_cpu_s) / n;  // writer thread
+  }
   state.SetItemsProcessed(state.iterations() * batch);
   std::remove(path.c_str());
 }
