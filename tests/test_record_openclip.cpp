@@ -161,6 +161,28 @@ TEST(RecordOpenClip, AmpAccumFreqTwoReplayMatches) {
   EXPECT_GE(skipped, 1);
 }
 
+// The observer effect is zero: the same OpenCLIP command, plain and recorded, saves the same
+// epoch checkpoint bit for bit (model with BatchNorm, AdamW state, and GradScaler-free amp_bf16).
+TEST(RecordOpenClip, RecordingChangesNoBitOfTheRun) {
+  const auto dir = data_dir("observer");
+  for (const std::string precision : {"fp32", "amp_bf16"}) {
+    const auto flags = openclip_flags(
+        8, "--precision " + precision + " --workers 0 --save-frequency 1 --name run");
+    const std::string observer = std::string(kSourceDir) + "/tests/observer_effect.py";
+    auto r = test::run_command("cd " + dir.string() + " && " + kPython + " " + observer +
+                               " plain 2 " + flags + " --logs plain-" + precision);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = record(dir, precision + ".h5", 1, flags + " --logs recorded-" + precision);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto ckpt = [&](const std::string& side) {
+      return (dir / (side + "-" + precision) / "run" / "checkpoints" / "epoch_1.pt").string();
+    };
+    r = test::run_command(std::string(kPython) + " " + observer + " equal " + ckpt("plain") + " " +
+                          ckpt("recorded"));
+    EXPECT_EQ(r.exit_code, 0) << precision << ": " << r.output;
+  }
+}
+
 // Capture points come from the model's structure (openclip_capture.capture_points), so a ViT and a
 // timm trunk are recorded too: an activation for every residual block of both towers (and every
 // stage and block of the trunk), compared like any recording. Tiny configs in tests/data.
