@@ -16,7 +16,8 @@ struct DigestStats {
 };
 
 // `host` must be a contiguous CPU tensor. Same digest as tensor_digest(), same statistics as
-// tensor_stats() up to float rounding for float32 (block sums in float, merged in float64).
+// tensor_stats() up to float rounding for float32, bfloat16 and float16 (block sums in float,
+// merged in float64).
 // The work is host_digest_stats(), which the Python recorder calls too.
 DigestStats digest_and_stats(const torch::Tensor& host, bool with_stats,
                              SimdPath path = SimdPath::kAuto);

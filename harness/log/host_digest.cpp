@@ -8,6 +8,8 @@
 #include <limits>
 #include <memory>
 #include <stdexcept>
+#include <type_traits>
+#include <vector>
 
 namespace cliprepro {
 namespace {
@@ -115,39 +117,6 @@ HostStats finish(const Acc& a, double shift) {
   return s;
 }
 
-HostDigestStats f32_digest_stats(const float* p, int64_t n, SimdPath path) {
-  // Shift by a finite element near the data so the variance does not cancel.
-  float shift = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    if (std::isfinite(p[i])) {
-      shift = p[i];
-      break;
-    }
-  }
-  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state(XXH3_createState(),
-                                                                 XXH3_freeState);
-  XXH3_64bits_reset(state.get());
-  static const bool has_avx2 = __builtin_cpu_supports("avx2");
-  const auto pass = path == SimdPath::kAuto && has_avx2 ? block_pass_avx2 : block_pass_baseline;
-  Acc a;
-  for (int64_t b = 0; b < n; b += kBlock) {
-    const int64_t m = std::min(kBlock, n - b);
-    XXH3_64bits_update_dispatch(state.get(), p + b, size_t(m) * sizeof(float));
-    Acc block;
-    if (pass(p + b, m, shift, block)) {
-      a.s1 += block.s1;
-      a.s2 += block.s2;
-      a.zero += block.zero;
-      a.lo = std::min(a.lo, block.lo);
-      a.hi = std::max(a.hi, block.hi);
-      a.n += block.n;
-    } else {
-      slow_block(p + b, m, shift, a);
-    }
-  }
-  return {XXH3_64bits_digest(state.get()), finish(a, shift)};
-}
-
 // Exact widening of the 16-bit floats (every value is a float32).
 float from_bits(uint32_t bits) {
   float f;
@@ -161,6 +130,53 @@ float f16_value(uint16_t h) {
   if (exp != 0) return from_bits(sign | ((exp + 112) << 23) | (man << 13));
   const float sub = std::ldexp(float(man), -24);  // zero or subnormal: exact in float32
   return sign ? -sub : sub;
+}
+
+// Digest of the stored bytes and statistics of the values, block by block while the block is in
+// cache. `widen` gives element i's exact float32 value: 16-bit floats are widened one block at a
+// time into a buffer the same float pass reads (their two-pass float64 route was the amp
+// recorder's bottleneck), float32 is read in place.
+template <typename Elem, typename Widen>
+HostDigestStats block_digest_stats(const Elem* p, int64_t n, SimdPath path, Widen widen) {
+  // Shift by a finite element near the data so the variance does not cancel.
+  float shift = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (std::isfinite(widen(p[i]))) {
+      shift = widen(p[i]);
+      break;
+    }
+  }
+  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state(XXH3_createState(),
+                                                                 XXH3_freeState);
+  XXH3_64bits_reset(state.get());
+  static const bool has_avx2 = __builtin_cpu_supports("avx2");
+  const auto pass = path == SimdPath::kAuto && has_avx2 ? block_pass_avx2 : block_pass_baseline;
+  constexpr bool kInPlace = std::is_same_v<Elem, float>;
+  std::vector<float> widened(kInPlace ? 0 : size_t(kBlock));
+  Acc a;
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t m = std::min(kBlock, n - b);
+    XXH3_64bits_update_dispatch(state.get(), p + b, size_t(m) * sizeof(Elem));
+    const float* f;
+    if constexpr (kInPlace) {
+      f = p + b;
+    } else {
+      for (int64_t i = 0; i < m; ++i) widened[size_t(i)] = widen(p[b + i]);
+      f = widened.data();
+    }
+    Acc block;
+    if (pass(f, m, shift, block)) {
+      a.s1 += block.s1;
+      a.s2 += block.s2;
+      a.zero += block.zero;
+      a.lo = std::min(a.lo, block.lo);
+      a.hi = std::max(a.hi, block.hi);
+      a.n += block.n;
+    } else {
+      slow_block(f, m, shift, a);
+    }
+  }
+  return {XXH3_64bits_digest(state.get()), finish(a, shift)};
 }
 
 template <typename Load>
@@ -275,8 +291,19 @@ HostStats host_stats(const void* data, int64_t n, ElemKind kind) {
 
 HostDigestStats host_digest_stats(const void* data, int64_t n, ElemKind kind, bool with_stats,
                                   SimdPath path) {
-  if (with_stats && kind == ElemKind::kFloat32 && n > 0)
-    return f32_digest_stats(static_cast<const float*>(data), n, path);
+  if (with_stats && n > 0) {
+    switch (kind) {
+      case ElemKind::kFloat32:
+        return block_digest_stats(static_cast<const float*>(data), n, path,
+                                  [](float v) { return v; });
+      case ElemKind::kBFloat16:
+        return block_digest_stats(static_cast<const uint16_t*>(data), n, path, bf16_value);
+      case ElemKind::kFloat16:
+        return block_digest_stats(static_cast<const uint16_t*>(data), n, path, f16_value);
+      default:
+        break;
+    }
+  }
   HostDigestStats r;
   r.digest = bytes_digest(data, size_t(n) * elem_size(kind));
   if (with_stats) r.stats = host_stats(data, n, kind);

@@ -35,8 +35,9 @@ struct HostDigestStats {
   HostStats stats;
 };
 
-// XXH3-64 (seed 0) of the bytes; with_stats: the statistics in the same pass for float32 (block
-// sums in float, merged in float64), host_stats() for every other kind.
+// XXH3-64 (seed 0) of the bytes; with_stats: the statistics in the same pass for float32,
+// bfloat16 and float16 (values widened exactly to float32; block sums in float, merged in
+// float64), host_stats() for every other kind.
 HostDigestStats host_digest_stats(const void* data, int64_t numel, ElemKind kind, bool with_stats,
                                   SimdPath path = SimdPath::kAuto);
 // Two passes in float64 over the finite elements (the reference the float32 pass is tested on).

@@ -116,6 +116,17 @@ class NativeDigest(unittest.TestCase):
                                             finite.std(unbiased=False), finite.norm()],
                                    rtol=1e-6, atol=1e-6)
 
+    def test_sixteen_bit_floats_take_the_float_pass_with_their_exact_values(self):
+        for dtype in (torch.bfloat16, torch.float16):
+            t = (torch.randn(100003) * 3 + 1).to(dtype)
+            t[7], t[70], t[700] = float("nan"), float("inf"), 0.0
+            d, st = native.digest_stats(t)
+            self.assertEqual(d, xxh3(t))
+            f = t.double()[t.double().isfinite()]
+            np.testing.assert_allclose(st[:5], [f.min(), f.max(), f.mean(), f.std(unbiased=False),
+                                                f.norm()], rtol=1e-5, err_msg=str(dtype))
+            self.assertEqual(list(st[5:]), [1.0, 1.0, float((t == 0).sum())])
+
     def test_baseline_and_avx2_passes_give_the_same_bits(self):
         t = torch.randn(1 << 20) * 1e3 + 7
         np.testing.assert_array_equal(native.digest_stats(t)[1],
