@@ -35,7 +35,7 @@ import torch
 from open_clip.loss import ClipLoss
 from safetensors.torch import save_file
 
-from cliprepro.openclip_capture import CAPTURE_POINT
+from cliprepro.openclip_capture import capture_points
 from cliprepro.tensor_bits import bfloat16_file_type, digest
 
 
@@ -78,7 +78,8 @@ def write_tensors(path, tensors, attrs):
 
 def capture_modules(model):
     """OpenCLIP module paths whose outputs cliprepro captures (its CaptureTape names)."""
-    return [p for p, _ in model.named_modules() if CAPTURE_POINT.fullmatch(p)]
+    points = capture_points(model)
+    return [p for p, _ in model.named_modules() if p in points]
 
 
 def cmd_make_inputs(a):
