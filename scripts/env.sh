@@ -7,11 +7,13 @@ CLIPREPRO_TORCH_VERSION="2.11.0"
 # and its wheel carries CLIP's BPE vocabulary (bpe_simple_vocab_16e6.txt.gz) that our tokenizer reads.
 # ml_dtypes: the log reader (python/cliprepro) returns bfloat16 as ml_dtypes.bfloat16.
 # braceexpand, webdataset, pandas (+ PyYAML, python-dateutil): open_clip_train.data imports them;
-# the recorder (python -m cliprepro.record) runs open_clip_train.main.
+# the recorder (python -m cliprepro.record) runs open_clip_train.main. webdataset 0.2.86 is the
+# newest open_clip_torch[training] allows (<=0.2.86): with 1.x, whose tar_file_expander yields an
+# end-of-shard marker, OpenCLIP's group_by_keys_nothrow stops at KeyError 'fname'.
 CLIPREPRO_PY_PACKAGES=("torch==${CLIPREPRO_TORCH_VERSION}" "numpy==2.4.6" "h5py==3.16.0" "xxhash==4.1.0"
   "open_clip_torch==3.3.0" "torchvision==0.26.0" "timm==1.0.31" "safetensors==0.8.0" "ftfy==6.3.1"
   "regex==2026.9.29" "huggingface_hub==2.4.0" "tqdm==4.70.1" "pillow==13.0.0" "ml_dtypes==0.6.0"
-  "braceexpand==0.1.7" "webdataset==1.0.2" "pandas==3.1.1" "PyYAML==6.0.4" "python-dateutil==4.0.0")
+  "braceexpand==0.1.7" "webdataset==0.2.86" "pandas==3.1.1" "PyYAML==6.0.4" "python-dateutil==4.0.0")
 # Installed once, outside the repo, and reused (several GB).
 CLIPREPRO_HOME="${CLIPREPRO_HOME:-/opt/cliprepro}"
 CLIPREPRO_VENV="${CLIPREPRO_VENV:-${CLIPREPRO_HOME}/venv-torch-${CLIPREPRO_TORCH_VERSION}}"

@@ -65,6 +65,9 @@ inline constexpr const char* kEval = "eval/";
 // Tensors with fixed names.
 namespace tensor_name {
 inline constexpr const char* kSampleIds = "data/sample_ids";
+// (B, 256) uint8: each sample's WebDataset __key__, UTF-8 and NUL-padded, in recordings of
+// OpenCLIP's WebDataset pipeline (python/cliprepro/record_wds.py); a replay logs them as read.
+inline constexpr const char* kSampleKeys = "data/sample_keys";
 inline constexpr const char* kImages = "data/images";
 inline constexpr const char* kTexts = "data/texts";
 inline constexpr const char* kLogitScale = "scalars/logit_scale";

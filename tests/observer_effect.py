@@ -4,10 +4,16 @@
                                         as `python -m cliprepro.record --threads T` would run it
                                         (a --model JSON path is registered with OpenCLIP the
                                         same way), nothing recorded
+    observer_effect.py record ARGS...   python -m cliprepro.record ARGS, in this process
     observer_effect.py equal A.pt B.pt  exit 0 when two OpenCLIP checkpoints hold the same
                                         values bit for bit (model, optimizer, scaler; every
                                         tensor's dtype, shape and bytes), 1 naming the first
                                         difference
+
+--pin-shuffle before plain or record: webdataset's sample shuffle buffer draws from
+random.Random(0). OpenCLIP gives it no seed, so webdataset seeds it from the process id and the
+clock, and two processes never make the same WebDataset run; pinned in both, they can. The
+recorder itself never pins it: it records whatever order the run drew.
 """
 import sys
 
@@ -41,7 +47,24 @@ def differences(a, b, path="checkpoint"):
         yield f"{path}: {a!r} vs {b!r}"
 
 
+def pin_webdataset_shuffle():
+    import random
+
+    import webdataset
+    import webdataset.filters as f
+
+    def pinned(data, bufsize=1000, initial=100, rng=None, handler=None):
+        return f._shuffle(data, bufsize, initial, rng or random.Random(0), handler)
+    webdataset.shuffle = f.pipelinefilter(pinned)  # open_clip_train.data calls wds.shuffle
+
+
 def main(argv):
+    if argv[:1] == ["--pin-shuffle"]:
+        pin_webdataset_shuffle()
+        argv = argv[1:]
+    if argv[:1] == ["record"]:
+        from cliprepro.record import main as record
+        return record(argv[1:])
     if argv[:1] == ["plain"] and len(argv) > 2:
         import open_clip_train.main as oc_main
         from cliprepro.record import model_flag

@@ -176,7 +176,7 @@ class CountingSource : public ReplaySource {
   ReplayStepData step_data(int64_t step) const override {
     const auto rows = torch::arange(6, torch::kInt64) + 10 * (step - 1);
     return {rows, rows.view({6, 1, 1, 1}).expand({6, 3, 2, 2}).to(image_dtype_).contiguous(),
-            rows.view({6, 1}).expand({6, 4}).contiguous()};
+            rows.view({6, 1}).expand({6, 4}).contiguous(), torch::Tensor()};
   }
   torch::Tensor initial_tensor(const std::string&) const override { return {}; }
 

@@ -71,7 +71,8 @@ std::string LogSelection::unmatched_globs_warning(const std::set<std::string>& n
 }
 
 bool LogSelection::always_full(const std::string& name, int64_t ndim) {
-  return ndim == 0 || name == tensor_name::kSampleIds;  // eval/ results are 0-d
+  // eval/ results are 0-d; sample ids and keys say which samples a step saw.
+  return ndim == 0 || name == tensor_name::kSampleIds || name == tensor_name::kSampleKeys;
 }
 
 bool selects_step(const std::vector<StepSpec>& specs, int64_t step, int64_t last_step) {

@@ -116,7 +116,10 @@ class LogReplaySource final : public ReplaySource {
 
   void require_steps(int64_t first, int64_t last) const override {
     const int64_t end = std::min(last, recorded_last_step());
-    for (const char* name : {tensor_name::kImages, tensor_name::kTexts, tensor_name::kSampleIds}) {
+    std::vector<const char*> names = {tensor_name::kImages, tensor_name::kTexts,
+                                      tensor_name::kSampleIds};
+    if (log_.find(tensor_name::kSampleKeys) != nullptr) names.push_back(tensor_name::kSampleKeys);
+    for (const char* name : names) {
       const TensorSeries* s = log_.find(name);
       for (int64_t step = first; step <= end; ++step) {
         if (replay_row(s, step) < 0) missing_data(name, step);
@@ -138,8 +141,10 @@ class LogReplaySource final : public ReplaySource {
       if (row < 0) missing_data(name, step);
       return log_.read_full_rows(name, row, 1).squeeze(0);
     };
-    cached_ = {read(tensor_name::kSampleIds), read(tensor_name::kImages),
-               read(tensor_name::kTexts)};
+    // A recording of a WebDataset pipeline also holds each sample's key: the replay logs it too.
+    const bool keys = log_.find(tensor_name::kSampleKeys) != nullptr;
+    cached_ = {read(tensor_name::kSampleIds), read(tensor_name::kImages), read(tensor_name::kTexts),
+               keys ? read(tensor_name::kSampleKeys) : torch::Tensor()};
     cached_step_ = step;
     return cached_;
   }

@@ -11,8 +11,10 @@ namespace cliprepro {
 namespace {
 
 // OpenCLIP 3.3.0's dests that are not scenario keys. kIgnored: speed or bookkeeping only (they
-// change no bit of the training); kRefused: fine at OpenCLIP's default, refused otherwise.
-enum class Unmapped { kIgnored, kRefused };
+// change no bit of the training); kRefused: fine at OpenCLIP's default, refused otherwise;
+// kLoader: how the training loader draws its batches, ignored when the scenario replays a
+// recording (it feeds the recorded batches), refused otherwise.
+enum class Unmapped { kIgnored, kRefused, kLoader };
 struct UnmappedFlag {
   const char* dest;
   Unmapped what;
@@ -46,7 +48,7 @@ constexpr UnmappedFlag kUnmapped[] = {
     {"wandb_project_name", Unmapped::kIgnored, "metrics reporting"},
     {"coca_caption_loss_weight", Unmapped::kRefused, "CoCa models are not supported"},
     {"coca_contrastive_loss_weight", Unmapped::kRefused, "CoCa models are not supported"},
-    {"dataset_resampled", Unmapped::kRefused, "sampling with replacement is not implemented"},
+    {"dataset_resampled", Unmapped::kLoader, "sampling with replacement is not implemented"},
     {"distill_model", Unmapped::kRefused, "distillation is not supported"},
     {"distill_pretrained", Unmapped::kRefused, "distillation is not supported"},
     {"epochs_cooldown", Unmapped::kRefused, "only the cosine schedule is implemented"},
@@ -80,7 +82,7 @@ constexpr UnmappedFlag kUnmapped[] = {
     {"torchcompile", Unmapped::kRefused, "compiled kernels change the numerics"},
     {"torchscript", Unmapped::kRefused, "not supported"},
     {"trace", Unmapped::kRefused, "not supported"},
-    {"train_data_upsampling_factors", Unmapped::kRefused, "one data source only"},
+    {"train_data_upsampling_factors", Unmapped::kLoader, "one data source only"},
     {"use_bn_sync", Unmapped::kRefused, "SyncBatchNorm is not implemented"},
     {"use_bnb_linear", Unmapped::kRefused, "bitsandbytes layers are not supported"},
 };
@@ -248,11 +250,20 @@ std::string scenario_from_openclip(const OpenClipArgs& a, const std::vector<std:
                                   " is not one of the OpenCLIP 3.3.0 flags cliprepro's importer "
                                   "knows: it cannot be mapped");
     }
-    if (it->second->what == Unmapped::kRefused) {
-      throw std::invalid_argument(flag + " " + value.dump() +
-                                  " is not supported: " + it->second->why);
+    const bool replays = string_or(args, "dataset_type", "") == "replay";
+    const auto what = it->second->what;
+    if (what == Unmapped::kRefused || (what == Unmapped::kLoader && !replays)) {
+      throw std::invalid_argument(
+          flag + " " + value.dump() + " is not supported: " + it->second->why +
+          (what == Unmapped::kLoader ? " (a recording of the run replays with it: "
+                                       "import-openclip --replay)"
+                                     : ""));
     }
-    ignored << "#   " << flag << " " << value.dump() << ": " << it->second->why << "\n";
+    ignored << "#   " << flag << " " << value.dump() << ": "
+            << (what == Unmapped::kLoader ? "how the recorded run's loader drew its batches, "
+                                            "which the replay feeds as recorded"
+                                          : it->second->why)
+            << "\n";
   }
   // The mapped keys in the key table's (the docs') order.
   for (const auto& k : scenario_keys()) {
@@ -281,8 +292,8 @@ std::string scenario_from_openclip(const OpenClipArgs& a, const std::vector<std:
   for (const auto& c : command) cmd += " " + shell_word(c);
   std::ostringstream out;
   out << "# Imported by `cliprepro import-openclip` from the OpenCLIP 3.3.0 command line\n#   "
-      << cmd << "\n# as OpenCLIP reads it (its defaults where a flag is absent). Ignored on purpose"
-      << " (speed or bookkeeping only):\n"
+      << cmd << "\n# as OpenCLIP reads it (its defaults where a flag is absent). Ignored on purpose,"
+      << " each with its reason:\n"
       << (ignored.str().empty() ? "#   none\n" : ignored.str()) << device_note
       << "description = " << toml_string(cmd) << "\n"
       << keys.str() << seeding_line(args, aug_cfg);

@@ -2,8 +2,9 @@
 // reads it (scripts/openclip_args.py runs open_clip_train.params.parse_args: its defaults, its
 // per-model lr/betas/eps, its --aug-cfg parsing). A flag whose dest is a scenario key of the same
 // name (the keys are OpenCLIP's flag names) is mapped through the key table; every other flag is
-// either ignored on purpose (speed or bookkeeping only, listed in the output's header) or, when
-// set to anything but OpenCLIP's default, refused by name with the reason.
+// either ignored on purpose (speed or bookkeeping only, or the loader's sampling when the scenario
+// replays a recording; listed in the output's header) or, when set to anything but OpenCLIP's
+// default, refused by name with the reason.
 #pragma once
 #include <filesystem>
 #include <nlohmann/json.hpp>

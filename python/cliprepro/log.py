@@ -274,6 +274,12 @@ class Log:
             raise LogError(f"{self.path}: {name} stored as {array.dtype}, attribute says {want}")
         return as_torch(array) if torch else array
 
+    def sample_keys(self, step):
+        """The WebDataset `__key__` of each sample of `step`, as strings (data/sample_keys of a
+        recording of OpenCLIP's WebDataset pipeline: UTF-8 rows, NUL-padded)."""
+        return [bytes(row).rstrip(b"\0").decode("utf-8")
+                for row in self.tensor("data/sample_keys", step)]
+
     @reads
     def verify(self):
         """(name, step) of every stored full tensor whose bits do not hash to its logged digest."""

@@ -2,8 +2,9 @@
 forward hooks and wrappers only (no OpenCLIP file is edited), in cliprepro's tensor names and
 execution order (src/train/trainer.cpp: record_step, record_state):
 
-  data/sample_ids, data/images, data/texts     the batch as the loader gave it (every
-                                               micro-batch of the step, concatenated)
+  data/sample_ids, [data/sample_keys,]         the batch as the loader gave it (every
+  data/images, data/texts                      micro-batch of the step, concatenated; keys for
+                                               WebDataset, python/cliprepro/record_wds.py)
   activations/<capture point>, bn_batch/...    forward hooks on OpenCLIP module paths; BatchNorm
                                                batch statistics as the kernel saved them
   activations/image_features|text_features     encode_image/encode_text (normalised)
@@ -111,14 +112,17 @@ class StepCapture:
 
     # -- per step -------------------------------------------------------------------------------
     def new_step(self):
-        self.sample_ids, self.images, self.texts, self.forward = [], [], [], []
+        self.sample_ids, self.sample_keys, self.images, self.texts = [], [], [], []
+        self.forward = []
         self.step_done, self.found_inf = False, None
         self.eval = []  # (name, float64 tensor): the zero-shot eval made after this step
 
-    def add_batch(self, ids, batch):
+    def add_batch(self, ids, batch, keys=None):
         """A micro-batch as the loader gave it: cliprepro logs the batch before the input cast of
-        pure_* precisions (float32 images), the sampler's ids beside it."""
+        pure_* precisions (float32 images), the sample ids (and WebDataset keys) beside it."""
         self.sample_ids.append(torch.as_tensor(ids, dtype=torch.int64))
+        if keys is not None:
+            self.sample_keys.append(keys)
         self.images.append(batch[0].detach().clone())
         self.texts.append(batch[1].detach().clone())
 
@@ -197,6 +201,8 @@ class StepCapture:
         add = lambda name, phase, t: e.append(Entry(name, phase, t, self.entry_mode(name),
                                                     now=False))
         add("data/sample_ids", "data", torch.cat(self.sample_ids))
+        if self.sample_keys:
+            add("data/sample_keys", "data", torch.cat(self.sample_keys))
         add("data/images", "data", torch.cat(self.images))
         add("data/texts", "data", torch.cat(self.texts))
         e += self.forward

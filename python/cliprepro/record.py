@@ -24,6 +24,8 @@ import os
 import sys
 
 from .record_args import RecordError, check_data_paths, parse, with_logs_default
+from .record_wds import RecordingWebLoader
+from .record_wds import install as record_webdataset
 
 REFUSED = {  # flags whose effect the recorder cannot log yet, refused by name rather than dropped
     "--imagenet-v2": "ImageNet-V2 zero-shot is not recorded (cliprepro has no such eval); "
@@ -127,9 +129,9 @@ class Recorder:
         from .openclip_capture import StepCapture
         self.args = args
         dl = data["train"].dataloader
-        if not isinstance(dl, RecordingDataLoader):
-            raise RecordError(f"--dataset-type {args.dataset_type}: only map-style loaders (csv) "
-                              "are recorded yet: their sample ids come from the sampler")
+        if not isinstance(dl, (RecordingDataLoader, RecordingWebLoader)):
+            raise RecordError(f"--dataset-type {args.dataset_type}: the recorder knows OpenCLIP's "
+                              "csv, synthetic and webdataset loaders, not this one")
         steps_per_epoch = dl.num_batches // args.accum_freq
         self.last_step = steps_per_epoch * args.epochs
         here = os.path.dirname(os.path.abspath(__file__))
@@ -179,13 +181,13 @@ class Recorder:
             model.train()
         return self.zero_shot.entries(metrics)
 
-    def on_batch(self, i, ids, batch):
+    def on_batch(self, i, ids, batch, keys=None):
         if i % self.args.accum_freq == 0:
             self.finish_step()
             if self.step + 1 in self.a.trace_steps:  # the step this batch starts
                 from .op_trace import OpTraceForRecorder
                 self.tracer = OpTraceForRecorder(self.capture.model, self.capture.optimizer)
-        self.capture.add_batch(ids, batch)
+        self.capture.add_batch(ids, batch, keys)
 
     def finish_step(self):
         """Writes the step just taken (after its logit_scale clamp); drops micro-batches that
@@ -362,6 +364,7 @@ def main(argv=None):
         import open_clip_train.main as oc_main
         RecordingDataLoader = recording_loader_class()
         open_clip_train.data.DataLoader = RecordingDataLoader
+        record_webdataset()
         allow_cpu_ddp()
         rec = Recorder(a, flags, ZeroShotCapture())
         oc_main.train_one_epoch = rec.train_one_epoch(oc_main.train_one_epoch)

@@ -13,10 +13,11 @@
 namespace cliprepro {
 
 struct Batch {
-  torch::Tensor images;      // (B, 3, S, S) float32, normalised
-  torch::Tensor tokens;      // (B, context_length) int64
-  torch::Tensor labels;      // (B,) int64 class id = colour * kShapes + shape
-  torch::Tensor sample_ids;  // (B,) int64
+  torch::Tensor images;       // (B, 3, S, S) float32, normalised
+  torch::Tensor tokens;       // (B, context_length) int64
+  torch::Tensor labels;       // (B,) int64 class id = colour * kShapes + shape
+  torch::Tensor sample_ids;   // (B,) int64
+  torch::Tensor sample_keys;  // (B, 256) uint8 source keys (tensor_name::kSampleKeys) or undefined
   std::vector<std::string> captions;
 };
 

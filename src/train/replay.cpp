@@ -54,6 +54,11 @@ Batch replay_batch(const ReplaySource& source, int64_t m, const ReplayShape& sha
     return a == 1 ? t : t.narrow(0, j * b, b).contiguous();
   };
   out.sample_ids = rows_of(d.sample_ids);
+  if (d.sample_keys.defined()) {
+    replay_check_tensor(source, tensor_name::kSampleKeys, step, d.sample_keys, torch::kUInt8,
+                        {rows, d.sample_keys.size(-1)}, why_rows);
+    out.sample_keys = rows_of(d.sample_keys);
+  }
   out.images = rows_of(d.images);
   out.tokens = rows_of(d.texts);
   out.labels = torch::full({b}, -1, torch::kInt64);

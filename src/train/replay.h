@@ -16,9 +16,10 @@ namespace cliprepro {
 // The full data/* tensors of one optimizer step, bits as stored: with accum-freq A the step's A
 // micro-batches concatenated (A·B rows).
 struct ReplayStepData {
-  torch::Tensor sample_ids;  // (A·B,) int64
-  torch::Tensor images;      // (A·B, 3, S, S) float32, as the model received them
-  torch::Tensor texts;       // (A·B, context) int64
+  torch::Tensor sample_ids;   // (A·B,) int64
+  torch::Tensor images;       // (A·B, 3, S, S) float32, as the model received them
+  torch::Tensor texts;        // (A·B, context) int64
+  torch::Tensor sample_keys;  // (A·B, 256) uint8 where the log has data/sample_keys, else undefined
 };
 
 // A recorded run's batches and initial state. Errors are std::runtime_error naming the log.

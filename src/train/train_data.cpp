@@ -46,7 +46,7 @@ std::unique_ptr<OpenClipLoader> make_openclip_loader(const TrainConfig& cfg, con
   const std::string why = "seeding = \"openclip\" ";
   if (cfg.data.dataset_type == DatasetType::kWebdataset) {
     // open_clip_train/data.py calls wds.shuffle(bufsize, initial) with neither rng nor seed, and
-    // webdataset 1.0.2 then seeds it from os.getpid() + time.time(): no two runs agree.
+    // webdataset 0.2.86 then seeds it from os.getpid() + time.time(): no two runs agree.
     throw std::runtime_error(
         why +
         "cannot reproduce OpenCLIP's webdataset order: OpenCLIP 3.3.0 shuffles samples "

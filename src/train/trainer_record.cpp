@@ -53,6 +53,8 @@ void Trainer::record_step(StepRecord& rec, const std::vector<Batch>& micro, cons
     return torch::cat(parts);
   };
   rec.tensors.push_back({tensor_name::kSampleIds, Phase::kData, consumed(&Batch::sample_ids)});
+  if (micro[0].sample_keys.defined())
+    rec.tensors.push_back({tensor_name::kSampleKeys, Phase::kData, consumed(&Batch::sample_keys)});
   rec.tensors.push_back({tensor_name::kImages, Phase::kData, consumed(&Batch::images)});
   rec.tensors.push_back({tensor_name::kTexts, Phase::kData, consumed(&Batch::tokens)});
   for (const auto& [name, t] : tape.entries()) {

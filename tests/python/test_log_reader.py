@@ -93,6 +93,19 @@ class WriterRoundTrip(unittest.TestCase):
                     self.assertEqual(got.shape, np.asarray(a).shape, n)
                     self.assertEqual(got.tobytes(), np.asarray(a).tobytes(), n)
 
+    def test_webdataset_keys_read_back_as_strings(self):
+        from cliprepro.record_wds import key_rows
+        keys = ["000007", "dir/sub/ключ", "x" * 256]
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "k.h5")
+            w = LogWriter(path, {"resolved_config": "{}", "fingerprint": "{}"}, lambda n: True)
+            w.write_step(1, [Entry("data/sample_keys", "data", key_rows(keys, [0, 1, 2]), True)])
+            w.close()
+            with Log(path) as log:
+                self.assertEqual(log.sample_keys(1), keys)
+        with self.assertRaisesRegex(Exception, "257 bytes in UTF-8; data/sample_keys holds at most"):
+            key_rows(["y" * 257], [5 << 32])
+
 
 if __name__ == "__main__":
     unittest.main()
