@@ -97,6 +97,7 @@ int cmd_compare(const CompareArgs& args) {
   for (const auto& o : args.tolerance_for)
     opts.tolerance.overrides.push_back(parse_tolerance_override(o));
   opts.verify = args.verify;
+  opts.common_steps = args.common_steps;
   LogReader ra(args.a), rb(args.b);
   const CompareResult c = compare_logs(ra, rb, opts);
   const std::string la = args.a.string(), lb = args.b.string();

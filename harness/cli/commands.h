@@ -36,7 +36,8 @@ struct CompareArgs {
   std::string tolerance = "bitwise";                  // see harness/compare/tolerance.h
   std::vector<std::string> tolerance_for;             // GLOB=POLICY overrides
   std::filesystem::path json, junit, markdown, html;  // written when set
-  bool verify = false;  // also re-hash every stored tensor of both logs
+  bool verify = false;        // also re-hash every stored tensor of both logs
+  bool common_steps = false;  // only the steps both logs hold (a recorded --window, a resume)
 };
 
 int cmd_compare(const CompareArgs& args);

@@ -89,6 +89,9 @@ int main(int argc, char** argv) {
   compare->add_flag("--verify", cmp.verify,
                     "Also re-hash every stored tensor of both logs against its digest (without "
                     "it, tensors whose digests all agree are not read)");
+  compare->add_flag("--common-steps", cmp.common_steps,
+                    "Compare each tensor at the steps both logs hold, and only those (a "
+                    "recording's --window, or a resumed run, against the whole run)");
 
   std::vector<std::filesystem::path> verify_logs;
   auto* verify = app.add_subcommand(

@@ -131,7 +131,7 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
                            ": the comparison covers only the steps it completed");
     }
   }
-  int64_t only_a = 0, only_b = 0;
+  int64_t only_a = 0, only_b = 0, uncompared_steps = 0;
   for (const auto& [name, sb] : b.series()) {
     if (a.find(name) == nullptr) {
       r.diffs.push_back(missing_diff(name, sb.phase, b));
@@ -168,7 +168,8 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
     for (size_t i = 0; i < sb.steps.size(); ++i) {
       auto it = da.find(sb.steps[i]);
       if (it == da.end()) {
-        missing_in_a.push_back(sb.steps[i]);
+        if (!opts.common_steps) missing_in_a.push_back(sb.steps[i]);
+        ++uncompared_steps;
         continue;
       }
       ++d.steps_compared;
@@ -233,7 +234,7 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
                  a.path().filename().string();
       d.first_step = missing_in_a.front();
       r.diffs.push_back(d);
-    } else if (!opts.b_is_subset && sa.steps != sb.steps) {
+    } else if (!opts.b_is_subset && !opts.common_steps && sa.steps != sb.steps) {
       d.reason = DiffReason::kSteps;
       d.detail =
           std::to_string(sa.steps.size()) + " vs " + std::to_string(sb.steps.size()) + " steps";
@@ -243,6 +244,11 @@ CompareResult compare_logs(const LogReader& a, const LogReader& b, const Compare
     }
     if (!bad_a.empty()) r.diffs.push_back(corrupt_diff(a, sa, *bad_a.begin()));
     if (!bad_b.empty()) r.diffs.push_back(corrupt_diff(b, sb, *bad_b.begin()));
+  }
+  if (opts.common_steps) {
+    r.warnings.push_back("--common-steps: " + std::to_string(uncompared_steps) +
+                         " (tensor, step) rows of " + b.path().string() + " have none in " +
+                         a.path().string() + " and were not compared");
   }
   if (only_a > 0 || only_b > 0) {
     r.warnings.push_back(std::to_string(only_a) + " tensor(s) only in " + a.path().string() + ", " +

@@ -25,6 +25,9 @@ struct CompareOptions {
   // checks): a corrupt file then never matches. Off, a tensor whose digests all agree is settled
   // without reading it; the full tensors read at differing steps are still checked.
   bool verify = false;
+  // Compare each tensor at the steps both logs hold only (`compare --common-steps`): a recorded
+  // --window or a resumed run against the whole run. Off, a step one log lacks is a difference.
+  bool common_steps = false;
 };
 
 // Why a tensor differs. kDigest: digests differ where a log holds digests only; kValues: full

@@ -156,6 +156,12 @@ class LogReplaySource final : public ReplaySource {
                                ", which the model has: was the run recorded with another model?");
     }
     const int64_t row = replay_row(s, 0);
+    if (row < 0 && !s->steps.empty() && s->steps.front() > 0) {
+      throw std::runtime_error(
+          origin() + " starts at step " + std::to_string(s->steps.front()) +
+          " (recorded with --window or --resume), and a replay runs from step 0's state: compare "
+          "it with another recording of the same steps, or record from the start");
+    }
     if (row < 0) {
       throw std::runtime_error(origin() + ": no full " + log_name + " at step 0; " +
                                kReplayStateHint);

@@ -17,13 +17,13 @@ model-config JSON (registered with open_clip.add_model_config under its file ste
 """
 import collections
 import datetime
-import fnmatch
 import json
 import logging
 import os
 import sys
 
 from .record_args import RecordError, check_data_paths, parse, with_logs_default
+from .record_steps import StepSelection
 from .record_wds import RecordingWebLoader
 from .record_wds import install as record_webdataset
 
@@ -31,32 +31,14 @@ REFUSED = {  # flags whose effect the recorder cannot log yet, refused by name r
     "--imagenet-v2": "ImageNet-V2 zero-shot is not recorded (cliprepro has no such eval); "
                      "record without it",
     "--val-data": "validation is not recorded yet; record without it (it does not change training)",
-    "--resume": "a resumed OpenCLIP run is not recorded yet (its step numbering starts mid-run)",
     "--distill": "distillation is not recorded (cliprepro trains no teacher)",
     "--horovod": "Horovod is not supported; launch with torchrun",
 }
-ALWAYS_FULL = (("data/*", lambda step: True), ("params/*", lambda step: step == 0),
-               ("buffers/*", lambda step: step == 0))
 
 
-def parse_steps(specs):
-    """cliprepro's full-steps syntax as a predicate (step, last_step) -> bool."""
-    rules = []
-    for spec in specs:
-        try:
-            if ":" in spec:
-                parts = spec.split(":")
-                a = int(parts[0] or 0)
-                b = int(parts[1]) if len(parts) > 1 and parts[1] else None
-                k = int(parts[2]) if len(parts) > 2 and parts[2] else 1
-                rules.append(lambda s, last, a=a, b=b, k=k: s >= a and (b is None or s < b)
-                             and (s - a) % k == 0)
-            else:
-                n = int(spec)
-                rules.append(lambda s, last, n=n: s == (last if n == -1 else n))
-        except ValueError:
-            raise RecordError(f"--full-steps {spec!r}: not an integer or \"a:b[:k]\"") from None
-    return lambda s, last: any(r(s, last) for r in rules)
+class WindowDone(Exception):
+    """Raised into OpenCLIP's loop after the --window's last step: the run has nothing more to
+    record."""
 
 
 def model_flag(flags):
@@ -96,31 +78,16 @@ class Recorder:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.path = rank_path(a.out, self.rank, self.world)
-        self.user_steps = parse_steps(a.full_steps)
+        self.steps = StepSelection(a)
         self.writer = self.capture = self.tracer = None
         self.step, self.last_step, self.traced = 0, 0, {}
 
     def entry_mode(self, name, in_forward=False):
-        """How a tensor of the step being recorded is logged: "full" (stored and digested),
-        "digest", or "declare" (its group only, at a step --digest-every skips). The forward pass
-        belongs to the step after the last one written."""
-        step = self.step + 1 if in_forward else self.step
-        if self.keep_full(name, step):
-            return "full"
-        return "digest" if step % self.a.digest_every == 0 else "declare"
+        """How a tensor of the step being recorded is logged (record_steps.StepSelection.mode).
+        The forward pass belongs to the step after the last one taken."""
+        return self.steps.mode(name, self.step + 1 if in_forward else self.step)
 
-    def keep_full(self, name, step=None):
-        step = self.step if step is None else step
-        if any(fnmatch.fnmatchcase(name, g) and when(step) for g, when in ALWAYS_FULL):
-            return True
-        return (any(fnmatch.fnmatchcase(name, g) for g in self.a.full_tensors)
-                and self.user_steps(step, self.last_step))
-
-    def may_store(self, name):
-        return (any(fnmatch.fnmatchcase(name, g) for g, _ in ALWAYS_FULL)
-                or any(fnmatch.fnmatchcase(name, g) for g in self.a.full_tensors))
-
-    def start(self, model, data, loss, optimizer, scaler, args):
+    def start(self, model, data, loss, optimizer, scaler, args, epoch):
         import open_clip
         from open_clip_train.train import unwrap_model
 
@@ -134,6 +101,8 @@ class Recorder:
                               "csv, synthetic and webdataset loaders, not this one")
         steps_per_epoch = dl.num_batches // args.accum_freq
         self.last_step = steps_per_epoch * args.epochs
+        self.step = steps_per_epoch * epoch  # past 0 after OpenCLIP's --resume
+        self.steps.begin(self.step, self.last_step)
         here = os.path.dirname(os.path.abspath(__file__))
         config = {"world-size": self.world, "train-num-samples": dl.num_samples,
                   "batch-size": args.batch_size, "epochs": args.epochs,
@@ -156,14 +125,18 @@ class Recorder:
                 "%Y-%m-%dT%H:%M:%SZ"),
             "step_numbering": "step 0 = initial state; step s >= 1 = forward/backward on batch "
                               "s-1 and the s-th optimizer update",
+            "recorded_steps": json.dumps({"state": self.steps.start_step,
+                                          "first": self.steps.first, "end": self.steps.end,
+                                          "resumed_at": self.step}),
             "skipped_samples": "[]", "debug_flip": "null",
         }
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         self.writer_fingerprint = provenance["fingerprint"]
-        self.writer = LogWriter(self.path, provenance, self.may_store)
+        self.writer = LogWriter(self.path, provenance, self.steps.may_store)
         self.capture = StepCapture(unwrap_model(model), loss, optimizer, scaler, self.entry_mode)
-        self.capture.eval = self.initial_eval(model, data, args)
-        self.writer.write_step(0, self.capture.state_entries(with_moments=False))
+        if self.steps.start_step == self.step:  # else the state before the window, when reached
+            self.capture.eval = self.initial_eval(model, data, args)
+            self.writer.write_step(self.step, self.capture.state_entries(self.step > 0))
 
     def initial_eval(self, model, data, args):
         """cliprepro logs the zero-shot eval of the initial state too (step 0). OpenCLIP makes
@@ -184,6 +157,8 @@ class Recorder:
     def on_batch(self, i, ids, batch, keys=None):
         if i % self.args.accum_freq == 0:
             self.finish_step()
+            if self.steps.done(self.step):
+                raise WindowDone()
             if self.step + 1 in self.a.trace_steps:  # the step this batch starts
                 from .op_trace import OpTraceForRecorder
                 self.tracer = OpTraceForRecorder(self.capture.model, self.capture.optimizer)
@@ -197,7 +172,10 @@ class Recorder:
             self.tracer = None
         if self.capture.step_done:
             self.step += 1
-            self.writer.write_step(self.step, self.capture.step_entries())
+            if self.steps.trains(self.step):
+                self.writer.write_step(self.step, self.capture.step_entries())
+            elif self.step == self.steps.start_step:
+                self.writer.write_step(self.step, self.capture.state_entries(with_moments=True))
         self.capture.new_step()
 
     def train_one_epoch(self, original):
@@ -206,7 +184,7 @@ class Recorder:
         def wrapped(model, data, loss, epoch, optimizer, scaler, scheduler, dist_model, args,
                     tb_writer=None):
             if self.writer is None:
-                self.start(model, data, loss, optimizer, scaler, args)
+                self.start(model, data, loss, optimizer, scaler, args, epoch)
             data["train"].dataloader.on_batch = self.on_batch
             return original(model, data, loss, epoch, optimizer, scaler, scheduler, dist_model,
                             args, tb_writer=tb_writer)
@@ -371,6 +349,8 @@ def main(argv=None):
         oc_main.evaluate = rec.evaluate(oc_main.evaluate)
         try:
             oc_main.main(openclip_flags)
+        except WindowDone:
+            pass  # the window's last step is written: OpenCLIP's run stops there
         except BaseException as e:
             if rec.writer is not None:
                 rec.finish_step()  # the last complete step, if the failure came after it
@@ -388,7 +368,12 @@ def main(argv=None):
             torch.distributed.barrier() if torch.distributed.is_initialized() else None
             if rec.rank == 0:
                 rec.write_manifest()
-        print(f"recorded {rec.step} steps of open_clip_train.main to {rec.path}")
+        s = rec.steps
+        if s.start_step == 0 and s.end is None:
+            print(f"recorded {rec.step} steps of open_clip_train.main to {rec.path}")
+        else:
+            print(f"recorded steps {s.first}-{rec.step} of open_clip_train.main, with the state "
+                  f"of step {s.start_step} in full, to {rec.path}")
         return 0
     except RecordError as e:
         print(f"error: {e}", file=sys.stderr)

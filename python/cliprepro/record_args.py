@@ -33,6 +33,11 @@ def parse(argv, description):
                     help="digests and statistics of every tensor at steps divisible by N (the "
                          "[log] digest-every key; default 1); stored tensors are digested "
                          "whenever they are stored")
+    ap.add_argument("--window", metavar="A:B",
+                    help="record only optimizer steps A <= s < B (B may be left out: to the "
+                         "end), beside the state before them in full (params, buffers, AdamW "
+                         "moments, GradScaler: step A-1); the run stops after step B-1. With "
+                         "OpenCLIP's --resume, step numbers continue from its checkpoint")
     ap.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     ap.add_argument("--trace-steps", nargs="*", type=int, default=[], metavar="S",
                     help="also trace every ATen op of these optimizer steps (docs/trace.md)")
@@ -40,10 +45,27 @@ def parse(argv, description):
     options = ap.parse_args(argv[:cut])  # --help exits here, with or without `--`
     if options.digest_every < 1:
         raise RecordError(f"--digest-every {options.digest_every}: must be at least 1")
+    options.window = parse_window(options.window)
     if cut == len(argv):
         raise RecordError("usage: python -m cliprepro.record --out LOG.h5 [options] -- "
                           "<open_clip_train.main flags>")
     return options, argv[cut + 1:]
+
+
+def parse_window(spec):
+    """(A, B or None) of --window A:B (1 <= A < B); None without one."""
+    if spec is None:
+        return None
+    parts = spec.split(":")
+    try:
+        if len(parts) != 2 or not parts[0]:
+            raise ValueError
+        a, b = int(parts[0]), int(parts[1]) if parts[1] else None
+    except ValueError:
+        raise RecordError(f"--window {spec!r}: give A:B or A: (optimizer steps, A >= 1)") from None
+    if a < 1 or (b is not None and b <= a):
+        raise RecordError(f"--window {spec!r}: needs 1 <= A < B (steps A..B-1 are recorded)")
+    return a, b
 
 
 def flag_value(flags, name):
