@@ -3,7 +3,7 @@ log format, so `cliprepro compare` / `report` can compare the real OpenCLIP run 
 cliprepro run or with another recording.
 
     python -m cliprepro.record --out LOG.h5 [--full-tensors GLOB...] [--full-steps SPEC...]
-        [--digest-every N] [--threads N] [--trace-steps S...] [--trace-out F]
+        [--digest-every N] [--window A:B] [--threads N] [--trace-steps S...] [--trace-out F]
         -- <open_clip_train.main flags>
 
 Every tensor's digest and statistics are logged at every step, or at the steps divisible by
@@ -13,7 +13,9 @@ full: data/* at every step and params/*, buffers/* at step 0 (what a replay need
 dataset-type = "replay"), plus the --full-tensors globs at the --full-steps (cliprepro's [log]
 syntax: integers, -1 = the last step, "a:b", "a:", "a:b:k"). Under torchrun each rank writes
 LOG.rank<R>.h5 and rank 0 LOG.manifest.json, as cliprepro does. `--model` may be a path to a
-model-config JSON (registered with open_clip.add_model_config under its file stem).
+model-config JSON (registered with open_clip.add_model_config under its file stem). --window and
+OpenCLIP's --resume record part of a run (record_steps.py); WebDataset pipelines record with
+each sample's key (record_wds.py).
 """
 import collections
 import datetime
