@@ -31,10 +31,11 @@ if [ "${MODE}" = --pack ]; then
     grep -v -E '/torch/lib/|/(libc|libm|libpthread|librt|libdl|libutil|libresolv|libstdc\+\+|libgcc_s)\.so' |
     sort -u | xargs -I{} cp -L {} "${PACK}/stage/lib/"
   tar -C "${PACK}/stage" -cJf "${PACK}/pack.tar.xz" bin lib && rm -rf "${PACK}/stage"
-  # OpenCLIP for its own step's speed (pure-Python wheels; the GPU image has torch, timm, regex).
+  # OpenCLIP for its own step's speed and the recorder (pure-Python wheels; the GPU image has
+  # torch, torchvision, timm, regex, pandas, h5py, ml-dtypes, xxhash, PyYAML).
   source "${ROOT}/scripts/env.sh"
   "${CLIPREPRO_PYTHON}" -m pip download -q --no-deps -d "${PACK}/whl" open_clip_torch==3.3.0 \
-    ftfy==6.3.1 wcwidth==0.9.4
+    ftfy==6.3.1 wcwidth==0.9.4 webdataset==0.2.86 braceexpand==0.1.7
   echo "[gpu_check] packed $(du -sh "${PACK}" | cut -f1) into .gpu/ (commit $(git -C "${ROOT}" rev-parse --short HEAD))"
   exit 0
 fi
@@ -131,7 +132,25 @@ for p in fp32 amp amp_bf16; do
   row "OpenCLIP ${p} images/s" "${v:-n/a}" "cliprepro (non-det) / OpenCLIP = ${ratio} (goal >= 1.0)"
 done
 
-# 7. NCCL at world size 1 (torchrun), on the GPU only.
+# 7. The recorder's cost: OpenCLIP's own run plain and recorded (python -m cliprepro.record), in
+# alternating repetitions, digests every step and every 10th (scripts/bench_recorder.py).
+if [ "${DEVICE}" = cuda ]; then
+  bench=(--cases rn50-amp-b128 --reps 2 --steps 10 --workers 4 --threads 4 --device cuda)
+else
+  bench=(--cases tiny --reps 1 --steps 4 --device cpu)
+fi
+b="$("${PY}" "${ROOT}/scripts/bench_recorder.py" "${bench[@]}" --digest-every 1,10 2>&1)"
+for n in 1 10; do
+  l="$(awk -v n="$n" 'NR > 1 && $2 == n' <<<"$b")"
+  if [ -n "$l" ]; then
+    row "Recorder ${bench[1]} digest-every ${n}" "$(awk '{print "plain " $3 " / recorded " $5 " s/step"}' <<<"$l")" \
+      "recorded / plain = $(awk '{print $7}' <<<"$l") (median of ${bench[3]} alternating repetitions)"
+  else
+    row "Recorder ${bench[1]} digest-every ${n}" "FAIL" "$(tail -1 <<<"$b")"
+  fi
+done
+
+# 8. NCCL at world size 1 (torchrun), on the GPU only.
 if [ "${DEVICE}" = cuda ]; then
   s="$(scenario nccl1 fp32 true 'dist-backend = "nccl"')"
   n="$("${PY}" -m torch.distributed.run --standalone --nproc-per-node 1 --no-python "${CLI}" run "$s" \
