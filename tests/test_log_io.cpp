@@ -137,6 +137,41 @@ TEST(LogIo, SelectionLimitsFullTensorsButDigestsEverything) {
   EXPECT_EQ(r.find("params/w")->digests[2], tensor_digest(torch::full({3}, 4.0f)));
 }
 
+// The queue to the writer thread is bounded: a step that finds it full waits, and a streaming log
+// says how many steps waited and for how long (writer_wait; whether one does depends on the disk,
+// so only the record is checked); a golden (kBuffered) carries no timing.
+TEST(LogIo, StreamingLogsSayHowLongTrainingWaitedForTheWriter) {
+  const auto dir = test::temp_dir("log_wait");
+  LogSelection sel;
+  sel.queue_mib = 1;  // each step stores 4 MiB in full
+  sel.full_tensors = {"params/*"};
+  sel.full_steps = {parse_step_spec("0:")};
+  for (const auto mode : {WriteMode::kStreaming, WriteMode::kBuffered}) {
+    const auto path = dir / (mode == WriteMode::kStreaming ? "s.h5" : "b.h5");
+    {
+      LogWriter w(path, sel, 5, {}, mode);
+      for (int64_t step = 0; step <= 5; ++step) {
+        StepRecord rec;
+        rec.step = step;
+        rec.tensors.push_back({"params/w", Phase::kOptimizer, torch::full({1 << 20}, 1.0f)});
+        w.write(rec);
+      }
+      w.close();
+    }
+    const LogReader r(path);
+    EXPECT_EQ(r.find("params/w")->full_steps.size(), 6u);
+    const std::string wait = r.attr("writer_wait");
+    if (mode == WriteMode::kBuffered) {
+      EXPECT_EQ(wait, "");
+      continue;
+    }
+    const auto j = nlohmann::json::parse(wait);
+    EXPECT_GE(j.at("steps").get<int64_t>(), 0) << wait;
+    EXPECT_GE(j.at("seconds").get<double>(), 0.0) << wait;
+    EXPECT_EQ(j.at("queue_mib").get<int64_t>(), 1) << wait;
+  }
+}
+
 // A tensor first logged at a later digest step (data/* with digest-every 3: steps 0 and 3) must
 // not need a new HDF5 object once SWMR has started after step 1. It failed when the writer
 // thread happened to flush step 1 before step 3 arrived; sync() forces exactly that order.

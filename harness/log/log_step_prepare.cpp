@@ -102,7 +102,11 @@ void LogWriter::write(const StepRecord& record) {
   if (closing_) throw std::runtime_error("log writer is closed");
   const size_t limit = size_t(std::max<int64_t>(selection_.queue_mib, 1)) << 20;
   // Back-pressure: wait while the queue is over its bound (an oversized step waits for empty).
-  cv_.wait(lock, [&] { return error_ || queue_.empty() || queued_bytes_ + batch->bytes <= limit; });
+  const auto has_room = [&] {
+    return error_ || queue_.empty() || queued_bytes_ + batch->bytes <= limit;
+  };
+  if (!has_room()) ++times_.waited_steps;
+  cv_.wait(lock, has_room);
   rethrow_if_failed();
   times_.hash_s += std::chrono::duration<double>(t1 - t0).count();
   times_.wait_s += std::chrono::duration<double>(Clock::now() - t1).count();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <limits>
@@ -340,6 +341,12 @@ void LogWriter::close(LogEnd end, const std::string& reason) {
     h5_write_string_attr(f.get(), "last_step", std::to_string(on_disk_));
     h5_write_string_attr(f.get(), "status", log_end_status(end));
     if (end != LogEnd::kComplete) h5_write_string_attr(f.get(), "failure", reason);
+    if (mode_ == WriteMode::kStreaming) {  // a timing: never in a golden (kBuffered)
+      const nlohmann::json wait = {{"seconds", std::round(times_.wait_s * 1e6) / 1e6},
+                                   {"steps", times_.waited_steps},
+                                   {"queue_mib", selection_.queue_mib}};
+      h5_write_string_attr(f.get(), "writer_wait", wait.dump());
+    }
     h5_check_status(f.close(), "close");
   } catch (...) {
     std::rethrow_exception(write_failure());

@@ -43,6 +43,7 @@ const char* log_end_status(LogEnd end);  // "complete", "failed", "interrupted"
 // as wall time and as that thread's CPU time (the wall time stretches when it shares a core).
 struct LogWriterTimes {
   double hash_s = 0, wait_s = 0, io_s = 0, io_cpu_s = 0;
+  int64_t waited_steps = 0;  // steps whose write() found the queue full
 };
 
 class LogWriter {

@@ -2,8 +2,18 @@
 of "the same log format". Mirrors harness/log/log_writer.cpp: one group per tensor under /tensors,
 one /digests table, /progress updated after the rows it counts, SWMR once every tensor exists (so
 a killed recording stays readable up to its last complete step), and the end marked by reopening.
+
+As there, the training thread only digests and copies; a writer thread does every HDF5 call
+(h5py lets other threads run while it writes). The queue between them is bounded in bytes: when
+it is full, training waits (back-pressure), and the log says for how long (`writer_wait`).
+A device tensor stored in full is copied into pinned host memory without blocking; the writer
+thread waits for that copy, not the training thread.
 """
+import json
 import math
+import queue
+import threading
+import time
 
 import h5py
 import numpy as np
@@ -64,7 +74,8 @@ class Entry:
         if mode == "declare":
             return
         if mode == "full":
-            self.full = as_numpy(t.clone() if t.device.type == "cpu" else t)
+            self.full = (DeviceCopy(t) if t.device.type == "cuda"
+                         else as_numpy(t.clone() if t.device.type == "cpu" else t))
         if now:
             self.digest, self.stats = native.digest_stats(t)
         else:
@@ -73,6 +84,38 @@ class Entry:
     @property
     def declared_only(self):
         return self.digest is None and self.pending is None
+
+
+class DeviceCopy:
+    """A device tensor's bits copied into pinned host memory on its stream, without waiting: the
+    copy is ordered before any later in-place change of the tensor on that stream. numpy() waits
+    for it (the writer thread)."""
+    __slots__ = ("host", "done")
+
+    def __init__(self, t):
+        import torch
+        t = t.detach()
+        self.host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+        self.host.copy_(t, non_blocking=True)
+        self.done = torch.cuda.Event()
+        self.done.record()
+
+    @property
+    def nbytes(self):
+        return self.host.numel() * self.host.element_size()
+
+    def numpy(self):
+        self.done.synchronize()
+        return as_numpy(self.host)
+
+
+class LogWriterError(RuntimeError):
+    """The writer thread could not write the log (the disk filled, …): raised on the training
+    thread at its next write_step, and by close() after it has marked the log failed."""
+
+
+def _nbytes(full):
+    return 0 if full is None else full.nbytes
 
 
 def digest_pending(entries):
@@ -111,10 +154,11 @@ def _compact_groups(f, path):
 
 
 class LogWriter:
-    def __init__(self, path, provenance, may_store):
+    def __init__(self, path, provenance, may_store, queue_mib=256):
         """`provenance`: root attributes (strings). `may_store(name)`: whether the selection can
         store `name` in full at some step (its datasets are made up front: no new objects may
-        appear once SWMR has started)."""
+        appear once SWMR has started). `queue_mib`: the bound of the writer queue (the [log]
+        queue-mib key's default)."""
         self.path, self.may_store = str(path), may_store
         self.file = h5py.File(_create_compact(self.path), libver=("v110", "v110"))
         for key, value in {"format": "cliprepro-log", "format_version": FORMAT_VERSION,
@@ -129,6 +173,13 @@ class LogWriter:
         self.rows = 0
         self.first_step = self.last_step = None
         self.swmr = False
+        self.limit, self.queued = max(queue_mib, 1) << 20, 0
+        self.cv = threading.Condition()
+        self.queue, self.error = [], None
+        self.wait_s, self.waited_steps = 0.0, 0
+        self.thread = threading.Thread(target=self._writer, name="cliprepro-log-writer",
+                                       daemon=True)
+        self.thread.start()
 
     def _group(self, e):
         if e.name in self.series:
@@ -152,8 +203,60 @@ class LogWriter:
         return g
 
     def write_step(self, step, entries):
-        """Appends one step's entries (in execution order), then /progress, then flushes."""
+        """Queues one step's entries (in execution order) for the writer thread, once they are
+        digested: the caller may change the tensors when this returns. Waits while the queue is
+        over its bound (an oversized step waits for an empty queue)."""
         digest_pending(entries)
+        size = sum(_nbytes(e.full) for e in entries)
+        t0 = time.perf_counter()
+        with self.cv:
+            waited = False
+            while not self.error and self.queue and self.queued + size > self.limit:
+                waited = True
+                self.cv.wait()
+            self._rethrow()
+            self.queue.append((step, entries, size))
+            self.queued += size
+            self.cv.notify_all()
+        if waited:
+            self.wait_s += time.perf_counter() - t0
+            self.waited_steps += 1
+
+    def drain(self):
+        """Waits until every queued step is written and flushed (/progress names it)."""
+        with self.cv:
+            while self.queue and not self.error:
+                self.cv.wait()
+            self._rethrow()
+
+    def _rethrow(self):
+        if self.error is not None:
+            raise LogWriterError(f"{self.path}: the log writer failed: {self.error}") \
+                from self.error
+
+    def _writer(self):
+        while True:
+            with self.cv:
+                while not self.queue:
+                    self.cv.wait()
+                step, entries, size = self.queue[0]
+            if step is None:
+                return
+            try:
+                self._write(step, entries)
+            except BaseException as e:  # said at the next write_step or at close
+                with self.cv:
+                    self.error = e
+                    self.queue.clear()
+                    self.cv.notify_all()
+                return
+            with self.cv:
+                self.queue.pop(0)
+                self.queued -= size
+                self.cv.notify_all()
+
+    def _write(self, step, entries):
+        """Appends one step's rows and full tensors, then /progress, then flushes."""
         rows = np.zeros(len(entries), _ROW)
         n = 0
         for order, e in enumerate(entries):  # order: the position among all the step's tensors
@@ -185,22 +288,36 @@ class LogWriter:
         steps.resize((k + 1,))
         steps[k] = step
         full.resize((k + 1,) + full.shape[1:])
+        array = e.full.numpy() if isinstance(e.full, DeviceCopy) else e.full
         if e.dtype == "bfloat16":  # write the bits: no conversion through float
             fspace = full.id.get_space()
             fspace.select_hyperslab((k,) + (0,) * len(e.shape), (1,) + tuple(e.shape))
-            bits = e.full.view(np.uint16).reshape((1,) + tuple(e.shape))
+            bits = array.view(np.uint16).reshape((1,) + tuple(e.shape))
             full.id.write(h5py.h5s.create_simple(bits.shape), fspace, bits,
                           mtype=full.id.get_type())
         else:
-            full[k] = e.full
+            full[k] = array
 
     def close(self, status="complete", failure=""):
-        """Marks how the log ended (complete, failed, interrupted) and the last step it holds."""
+        """Waits for the writer thread to write every queued step, then marks how the log ended
+        (complete, failed, interrupted), the last step it holds and how long training waited for
+        the writer."""
+        with self.cv:
+            self.queue.append((None, None, 0))
+            self.cv.notify_all()
+        self.thread.join()
+        error = self.error
         last = -1 if self.last_step is None else self.last_step
         self.file.close()
+        if error is not None and status == "complete":
+            status, failure = "failed", f"the log writer failed: {error}"
         with h5py.File(self.path, "r+") as f:  # attributes cannot change under SWMR: reopen
             set_str_attr(f, "last_step", str(last))
             set_str_attr(f, "status", status)
+            set_str_attr(f, "writer_wait", json.dumps(
+                {"seconds": round(self.wait_s, 6), "steps": self.waited_steps,
+                 "queue_mib": self.limit >> 20}))
             if status != "complete":
                 set_str_attr(f, "failure", failure)
+        self._rethrow()
 

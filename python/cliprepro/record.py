@@ -355,8 +355,10 @@ def main(argv=None):
             pass  # the window's last step is written: OpenCLIP's run stops there
         except BaseException as e:
             if rec.writer is not None:
-                rec.finish_step()  # the last complete step, if the failure came after it
-                rec.writer.close("failed", f"{type(e).__name__}: {e}")
+                try:
+                    rec.finish_step()  # the last complete step, if the failure came after it
+                finally:
+                    rec.writer.close("failed", f"{type(e).__name__}: {e}")
             raise
         # OpenCLIP set the root logger to INFO: keep torch's exit-time INFO statistics quiet.
         logging.getLogger("torch").setLevel(logging.WARNING)
@@ -378,6 +380,12 @@ def main(argv=None):
                   f"of step {s.start_step} in full, to {rec.path}")
         return 0
     except RecordError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        from .log_write import LogWriterError  # not at the top: it imports torch and h5py
+        if not isinstance(e, LogWriterError):
+            raise
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -60,6 +60,7 @@ def write_log(path, provenance=None, killed=False):
                                   True),
                             Entry("scalars/loss", "forward", np.float32(step), False)])
     if killed:
+        w.drain()  # every step flushed, as a process killed after its last step's flush leaves it
         sys.stdout.flush()
         os._exit(0)
     w.close()

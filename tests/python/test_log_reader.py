@@ -93,6 +93,49 @@ class WriterRoundTrip(unittest.TestCase):
                     self.assertEqual(got.shape, np.asarray(a).shape, n)
                     self.assertEqual(got.tobytes(), np.asarray(a).tobytes(), n)
 
+    def test_writer_thread_says_back_pressure_and_failures(self):
+        """Steps go to a writer thread through a queue bounded in bytes: over it, write_step
+        waits, and the log's writer_wait says how long. A failure on that thread is raised at the
+        next write_step and by close(), which marks the log failed."""
+        import json
+
+        import h5py
+        from cliprepro.log_write import LogWriterError
+        import threading
+        big = np.zeros((3, 1 << 18), np.float32)  # 3 MiB a step, over a 1 MiB queue
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "q.h5")
+            w = LogWriter(path, {"resolved_config": "{}", "fingerprint": "{}"}, lambda n: True,
+                          queue_mib=1)
+            # A slow disk: the writer holds step 0 for 0.3 s, so step 1 must wait for it.
+            release, write = threading.Event(), w._write
+            w._write = lambda step, entries: (release.wait(), write(step, entries))
+            threading.Timer(0.3, release.set).start()
+            for step in range(6):
+                w.write_step(step, [Entry("params/big", "optimizer", big + step, True)])
+            w.close()
+            with Log(path) as log:
+                self.assertEqual(list(log.full_steps("params/big")), list(range(6)))
+                self.assertEqual(log.verify(), [])
+            with h5py.File(path, "r") as f:
+                wait = json.loads(f.attrs["writer_wait"])
+            self.assertGreaterEqual(wait["steps"], 1)
+            self.assertGreater(wait["seconds"], 0.2)
+            self.assertEqual(wait["queue_mib"], 1)
+
+            path = os.path.join(d, "fail.h5")  # params/x is stored but was not selected up front
+            w = LogWriter(path, {"resolved_config": "{}", "fingerprint": "{}"},
+                          lambda n: n == "scalars/a")
+            w.write_step(0, [Entry("scalars/a", "forward", np.float32(1), True)])
+            w.write_step(1, [Entry("params/x", "optimizer", big[0], True)])
+            with self.assertRaisesRegex(LogWriterError, "params/x: stored at step 1 but not"):
+                w.drain()
+            with self.assertRaisesRegex(LogWriterError, "the log writer failed"):
+                w.close()
+            with Log(path) as log:
+                self.assertFalse(log.complete)
+                self.assertEqual(log.last_step, 0)
+
     def test_webdataset_keys_read_back_as_strings(self):
         from cliprepro.record_wds import key_rows
         keys = ["000007", "dir/sub/ключ", "x" * 256]
