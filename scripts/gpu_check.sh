@@ -60,7 +60,7 @@ else
   [ -x "${ROOT}/build/cliprepro" ] || bash "${ROOT}/scripts/setup.sh" cliprepro cliprepro_tests >/dev/null
   source "${ROOT}/scripts/env.sh"
   PY="${CLIPREPRO_PYTHON}"
-  DEVICE=cpu MODEL=tiny BATCH=8 STEPS=10
+  DEVICE=cpu MODEL=tiny BATCH=8 STEPS=6
 fi
 export PYTHONPATH="${ROOT}/python${PYTHONPATH:+:${PYTHONPATH}}"
 export CLIPREPRO_DIGEST_LIBRARY="${ROOT}/build/libcliprepro_digest.so"

@@ -22,26 +22,26 @@ test::CommandResult compare_common(const std::filesystem::path& dir, const std::
 }
 
 TEST(RecordOpenClip, WindowAndResumeRecordTheirStepsAndTheStateBefore) {
-  const auto dir = data_dir("window");
-  // 3 steps per epoch, 2 epochs; amp: the GradScaler's state is part of the state too.
+  const auto dir = data_dir("window", "", 16);
+  // 2 steps per epoch, 2 epochs; amp: the GradScaler's state is part of the state too.
   const auto flags = openclip_flags(8, "--precision amp --epochs 2 --workers 0 --save-frequency 1");
   ASSERT_EQ(record(dir, "whole.h5", 1, flags + " --name whole").exit_code, 0);
 
-  auto r = record(dir, "window.h5", 1, flags + " --name window", "--window 3:5");
+  auto r = record(dir, "window.h5", 1, flags + " --name window", "--window 2:4");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("recorded steps 3-4 of open_clip_train.main, with the state of step 2"),
+  EXPECT_NE(r.output.find("recorded steps 2-3 of open_clip_train.main, with the state of step 1"),
             std::string::npos)
       << r.output;
   {
     const LogReader log(dir / "rec" / "window.h5");
     EXPECT_TRUE(log.complete());
-    EXPECT_EQ(log.last_complete_step(), 4);  // OpenCLIP stopped after the window
-    EXPECT_EQ(log.find("data/images")->steps, (std::vector<int64_t>{3, 4}));
+    EXPECT_EQ(log.last_complete_step(), 3);  // OpenCLIP stopped after the window (of 4 steps)
+    EXPECT_EQ(log.find("data/images")->steps, (std::vector<int64_t>{2, 3}));
     for (const char* state : {"params/visual.conv1.weight", "buffers/visual.bn1.running_var",
                               "optimizer/exp_avg_sq/visual.conv1.weight", "scaler/scale"}) {
       const auto* s = log.find(state);
       ASSERT_NE(s, nullptr) << state;
-      EXPECT_TRUE(s->has_full(2)) << state << ": the state before the window, in full";
+      EXPECT_TRUE(s->has_full(1)) << state << ": the state before the window, in full";
     }
   }
   r = compare_common(dir, "window.h5");
@@ -58,22 +58,22 @@ TEST(RecordOpenClip, WindowAndResumeRecordTheirStepsAndTheStateBefore) {
   r = test::run_command("cd " + dir.string() + " && " + kCliBin +
                         " run w.toml --out out --no-golden --quiet");
   EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("starts at step 2 (recorded with --window or --resume)"),
+  EXPECT_NE(r.output.find("starts at step 1 (recorded with --window or --resume)"),
             std::string::npos)
       << r.output;
 
-  // OpenCLIP's --resume of the whole run's epoch-1 checkpoint: the log starts at step 3 with the
+  // OpenCLIP's --resume of the whole run's epoch-1 checkpoint: the log starts at step 2 with the
   // state it loaded, equal to the whole run's there. OpenCLIP does not restore the random state,
-  // so epoch 2's sampler order differs: compare names step 4's sample ids first.
+  // so epoch 2's sampler order differs: compare names step 3's sample ids first.
   r = record(dir, "resumed.h5", 1,
              flags +
                  " --name resumed --resume rec/whole.openclip-logs/whole/checkpoints/"
                  "epoch_1.pt");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(LogReader(dir / "rec" / "resumed.h5").find("params/text_projection")->steps.front(), 3);
+  EXPECT_EQ(LogReader(dir / "rec" / "resumed.h5").find("params/text_projection")->steps.front(), 2);
   r = compare_common(dir, "resumed.h5");
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("first difference: step 4, phase data, tensor data/sample_ids"),
+  EXPECT_NE(r.output.find("first difference: step 3, phase data, tensor data/sample_ids"),
             std::string::npos)
       << r.output;
 
