@@ -17,11 +17,9 @@ std::filesystem::path data_dir(const std::string& name, const std::string& optio
   return dir;
 }
 
-std::string openclip_flags(int batch, const std::string& extra) {
-  return std::string("--model ") + kSourceDir +
-         "/src/model/configs/tiny-bpe.json --train-data set/train.csv --dataset-type csv "
-         "--batch-size " +
-         std::to_string(batch) +
+std::string openclip_flags(int batch, const std::string& extra, const std::string& data) {
+  return std::string("--model ") + kSourceDir + "/src/model/configs/tiny-bpe.json " + data +
+         " --batch-size " + std::to_string(batch) +
          " --epochs 1 --lr 1e-3 --wd 0.1 --warmup 2 --seed 3 --report-to none " + extra;
 }
 

@@ -17,8 +17,11 @@ inline constexpr int kImages = 24;  // batch 8: 3 steps at world size 1; batch 4
 std::filesystem::path data_dir(const std::string& name, const std::string& options = "",
                                int images = kImages);
 
-// OpenCLIP's flags for the tiny model (by path) on that set's CSV; `extra` adds or overrides.
-std::string openclip_flags(int batch, const std::string& extra);
+// OpenCLIP's flags for the tiny model (by path) on that set (`data`: its CSV by default); `extra`
+// adds or overrides.
+std::string openclip_flags(
+    int batch, const std::string& extra,
+    const std::string& data = "--train-data set/train.csv --dataset-type csv");
 
 // `python -m cliprepro.record --out rec/<out>` in `dir` (under torchrun at world > 1).
 test::CommandResult record(const std::filesystem::path& dir, const std::string& out, int world,

@@ -21,11 +21,9 @@ using namespace record_test;
 constexpr int kShardImages = 32;  // 4 shards of 8: OpenCLIP wants a shard per worker per rank
 
 std::string wds_flags(int batch, const std::string& extra) {
-  return std::string("--model ") + kSourceDir +
-         "/src/model/configs/tiny-bpe.json --train-data 'set/shards/shard-{000..003}.tar' "
-         "--dataset-type webdataset --train-num-samples 32 --batch-size " +
-         std::to_string(batch) +
-         " --epochs 1 --lr 1e-3 --wd 0.1 --warmup 2 --seed 3 --report-to none " + extra;
+  return openclip_flags(batch, extra,
+                        "--train-data 'set/shards/shard-{000..003}.tar' --dataset-type webdataset "
+                        "--train-num-samples 32");
 }
 
 // Every step's keys are the keys of the samples its ids name: make_image_text_set.py writes

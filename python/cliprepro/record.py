@@ -82,7 +82,7 @@ class Recorder:
         self.path = rank_path(a.out, self.rank, self.world)
         self.steps = StepSelection(a)
         self.writer = self.capture = self.tracer = None
-        self.step, self.last_step, self.traced = 0, 0, {}
+        self.step, self.traced = 0, {}
 
     def entry_mode(self, name, in_forward=False):
         """How a tensor of the step being recorded is logged (record_steps.StepSelection.mode).
@@ -102,14 +102,14 @@ class Recorder:
             raise RecordError(f"--dataset-type {args.dataset_type}: the recorder knows OpenCLIP's "
                               "csv, synthetic and webdataset loaders, not this one")
         steps_per_epoch = dl.num_batches // args.accum_freq
-        self.last_step = steps_per_epoch * args.epochs
+        last_step = steps_per_epoch * args.epochs
         self.step = steps_per_epoch * epoch  # past 0 after OpenCLIP's --resume
-        self.steps.begin(self.step, self.last_step)
+        self.steps.begin(self.step, last_step)
         here = os.path.dirname(os.path.abspath(__file__))
         config = {"world-size": self.world, "train-num-samples": dl.num_samples,
                   "batch-size": args.batch_size, "epochs": args.epochs,
                   "accum-freq": args.accum_freq, "precision": args.precision,
-                  "seed": args.seed, "total-steps": self.last_step,
+                  "seed": args.seed, "total-steps": last_step,
                   "steps-per-epoch": steps_per_epoch}
         provenance = {
             "scenario_name": os.path.splitext(os.path.basename(self.a.out))[0],
